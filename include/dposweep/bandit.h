@@ -1,0 +1,140 @@
+/* bandit: online DPO on a tabular-softmax bandit, as defined in
+ * shared/spec/model.md.  One task: an instance (rewards), a sampler
+ * (regime), a scale, an estimator and a step size, run for T steps with the
+ * three metrics recorded every k steps.  Knows nothing of MPI or HDF5.
+ *
+ * All functions are not collective (no MPI). */
+#ifndef DPOSWEEP_BANDIT_H
+#define DPOSWEEP_BANDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum bandit_regime {
+  BANDIT_UNIFORM = 0,
+  BANDIT_MIX_R = 1,
+  BANDIT_MIX_P = 2,
+  BANDIT_MIX_P_CLIP = 3,
+  BANDIT_ON_POLICY = 4,
+  BANDIT_HYBRID = 5,
+  BANDIT_REFERENCE = 6,
+  BANDIT_NREGIMES = 7
+};
+
+enum bandit_scale { BANDIT_THEORY = 0, BANDIT_NORMALIZED = 1 };
+
+enum bandit_rewards {
+  BANDIT_REWARDS_UNIFORM = 0, /* U[0,1] per arm */
+  BANDIT_REWARDS_NORMAL = 1,  /* N(0,1) per arm */
+  BANDIT_REWARDS_EXPLICIT = 2 /* a given vector */
+};
+
+/* Everything that defines one task.  eta <= 0 is not allowed; eta_theory
+ * selects 1/(beta^2 K) (theory scale only). */
+struct bandit_params {
+  enum bandit_regime regime;
+  enum bandit_scale scale;
+  enum bandit_rewards rewards;
+  const double *reward_values; /* EXPLICIT: arms values, else NULL */
+  int arms;
+  double beta;
+  double sigma;     /* > 0: gaussian estimator */
+  int64_t samples;  /* > 0: sampled estimator, n pairs per step */
+  double eta;
+  int eta_theory;
+  int64_t iterations; /* T >= 1 */
+  int64_t record_every;
+  uint64_t master_seed;
+  uint64_t seed;
+};
+
+/* Limits shared by every front end (sim flags, spec keys). */
+#define BANDIT_MAX_ARMS 1000000
+#define BANDIT_MAX_SAMPLES 4000000000LL
+#define BANDIT_MAX_ITERATIONS 1000000000LL
+
+/* Canonical names: "uniform", "mix-r", ...; NULL for out-of-range. */
+const char *bandit_regime_name(enum bandit_regime r);
+const char *bandit_scale_name(enum bandit_scale s);
+const char *bandit_rewards_name(enum bandit_rewards r);
+
+/* Parse a name; returns 0 and sets *out, or -1 if unknown. */
+int bandit_regime_parse(const char *name, enum bandit_regime *out);
+int bandit_scale_parse(const char *name, enum bandit_scale *out);
+int bandit_rewards_parse(const char *name, enum bandit_rewards *out);
+
+/* Validate params.  Returns 0, or -1 with *field set to the offending
+ * parameter's name ("arms", "beta", "eta", "sigma", ...) and msg filled
+ * with what is wrong, e.g. "must be > 0 (got -1)". */
+int bandit_params_check(const struct bandit_params *p, const char **field,
+                        char *msg, size_t msglen);
+
+/* Number of recorded steps for T iterations recorded every k: t = 0, k,
+ * 2k, ... and always T. */
+int64_t bandit_nrec(int64_t iterations, int64_t record_every);
+
+/* The i-th recorded step. */
+int64_t bandit_rec_step(int64_t i, int64_t iterations, int64_t record_every);
+
+/* Relative cost of a task (K^2 per step, plus n per step when sampled),
+ * used to order tasks; not a time. */
+double bandit_cost(const struct bandit_params *p);
+
+/* Stream keys: the instance key depends on (master seed, seed, arms,
+ * reward distribution or the explicit vector); the noise key on every
+ * value that shapes the task, never on grid positions. */
+uint64_t bandit_instance_key(const struct bandit_params *p);
+uint64_t bandit_noise_key(const struct bandit_params *p);
+
+struct bandit;
+
+/* Build a task: validates params, draws the instance, sets theta(0) =
+ * theta_ref = 0.  Returns 0, -1 on invalid params, -2 on ENOMEM. */
+int bandit_create(const struct bandit_params *p, struct bandit **out);
+void bandit_destroy(struct bandit **b);
+
+/* Status of a run. */
+enum bandit_outcome { BANDIT_OK = 0, BANDIT_DIVERGED = 1 };
+
+/* Outputs of a run: arrays of bandit_nrec() entries and the final theta
+ * (arms entries).  Any pointer may be NULL.  Entries not reached before a
+ * divergence are set to NaN. */
+struct bandit_trace {
+  double *max_abs_delta;
+  double *mean_abs_delta;
+  double *value_gap;
+  double *theta;
+};
+
+/* Run all iterations from theta(0).  Returns BANDIT_OK, or
+ * BANDIT_DIVERGED when the parameters became non-finite; then
+ * bandit_failure() says at which step and why. */
+int bandit_run(struct bandit *b, const struct bandit_trace *out);
+
+/* After BANDIT_DIVERGED: a one-line reason, e.g. "diverged at step 12:
+ * non-finite gradient". */
+const char *bandit_failure(const struct bandit *b);
+
+/* Read-only views, for tests and reports. */
+int bandit_arms(const struct bandit *b);
+const double *bandit_rewards(const struct bandit *b);
+double bandit_eta(const struct bandit *b);
+
+/* Exposed for tests and benchmarks. */
+
+/* Exact gradient at u = theta - theta_ref, in the task's scale. */
+void bandit_gradient(struct bandit *b, const double *u, double *g);
+
+/* One draw of the task's estimator G at u (exact: G = g).  Consumes the
+ * task's noise stream. */
+void bandit_estimate(struct bandit *b, const double *u, double *G);
+
+/* The three metrics at u. */
+void bandit_metrics(struct bandit *b, const double *u, double *max_abs_delta,
+                    double *mean_abs_delta, double *value_gap);
+
+/* Take `steps` steps from the current state (no recording) and copy the
+ * state u to u_out (arms entries). */
+int bandit_advance(struct bandit *b, int64_t steps, double *u_out);
+
+#endif

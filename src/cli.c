@@ -1,0 +1,44 @@
+/* cli: command dispatch. */
+#include "dposweep/cli.h"
+
+#include "version.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char main_usage[] =
+  "usage: dposweep COMMAND [options]\n"
+  "\n"
+  "Parameter sweeps of online DPO on bandits, as one MPI job, into one\n"
+  "parallel HDF5 file.\n"
+  "\n"
+  "commands:\n"
+  "  sim      run one task, print its trajectory as CSV\n"
+  "  --version  print the version and git revision\n"
+  "\n"
+  "'dposweep COMMAND --help' documents each command.\n"
+  "exit codes: 0 success, 1 incomplete or interrupted, 2 usage or input\n"
+  "error, 3 runtime failure\n";
+
+int cli_main(int argc, char **argv)
+{
+  if (argc < 2) {
+    fputs(main_usage, stderr);
+    return CLI_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "sim") == 0)
+    return cli_sim(argc - 1, argv + 1);
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(main_usage, stdout);
+    return CLI_OK;
+  }
+  if (strcmp(cmd, "--version") == 0) {
+    printf("dposweep %s (git %s)\n", DPOSWEEP_VERSION, DPOSWEEP_GIT_REVISION);
+    return CLI_OK;
+  }
+  fprintf(stderr, "dposweep: unknown command '%s' (see dposweep --help)\n",
+          cmd);
+  return CLI_USAGE;
+}

@@ -1,0 +1,92 @@
+/* text: strict number parsing.  See include/dposweep/text.h. */
+#include "dposweep/text.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int only_blanks(const char *s)
+{
+  while (*s && isspace((unsigned char)*s))
+    s++;
+  return *s == '\0';
+}
+
+int text_parse_double(const char *s, double *out)
+{
+  if (!s || only_blanks(s))
+    return -1;
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  /* ERANGE on underflow (denormals) is harmless; on overflow it is not. */
+  if (end == s || !only_blanks(end) ||
+      (errno == ERANGE && (v > 1.0 || v < -1.0)))
+    return -1;
+  *out = v;
+  return 0;
+}
+
+int text_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+  if (!s || only_blanks(s))
+    return -1;
+  char *end;
+  errno = 0;
+  long long v = strtoll(s, &end, 10);
+  if (end == s || !only_blanks(end))
+    return -1;
+  if (errno == ERANGE || v < lo || v > hi)
+    return -2;
+  *out = v;
+  return 0;
+}
+
+int text_parse_u64(const char *s, uint64_t *out)
+{
+  if (!s || only_blanks(s))
+    return -1;
+  while (isspace((unsigned char)*s))
+    s++;
+  if (*s == '-')
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (end == s || !only_blanks(end) || errno == ERANGE)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+long text_parse_double_list(const char *s, double **out, const char **bad)
+{
+  size_t n = 1;
+  for (const char *c = s; *c; c++)
+    n += *c == ',';
+  double *v = malloc(n * sizeof *v);
+  char *word = malloc(strlen(s) + 1);
+  long count = -1;
+  if (!v || !word)
+    goto out;
+  const char *p = s;
+  for (size_t i = 0; i < n; i++) {
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+    memcpy(word, p, len);
+    word[len] = '\0';
+    if (text_parse_double(word, &v[i]) != 0) {
+      *bad = p;
+      goto out;
+    }
+    p += len + 1;
+  }
+  *out = v;
+  v = NULL;
+  count = (long)n;
+out:
+  free(v);
+  free(word);
+  return count;
+}
