@@ -227,6 +227,7 @@ struct bandit {
   double vstar;   /* V* */
   struct rng_pcg32 noise;
   uint64_t noise_key;
+  const volatile sig_atomic_t *stop;
   /* sampled estimator */
   struct rng_alias *alias;
   double *cells;  /* cell weights for the alias table; NULL: multinomial */
@@ -365,6 +366,11 @@ int bandit_arms(const struct bandit *b) { return b->k; }
 const double *bandit_rewards(const struct bandit *b) { return b->r; }
 double bandit_eta(const struct bandit *b) { return b->eta; }
 const char *bandit_failure(const struct bandit *b) { return b->failure; }
+
+void bandit_set_stop(struct bandit *b, const volatile sig_atomic_t *stop)
+{
+  b->stop = stop;
+}
 
 /* Per-step quantities at u: e = exp(beta u - max), ie = 1/e and, for the
  * policy-dependent product samplers, pi = softmax(theta). */
@@ -726,11 +732,18 @@ int bandit_run(struct bandit *b, const struct bandit_trace *out)
   int64_t t = 0;
   for (int64_t i = 0; i < nrec; i++) {
     int64_t target = bandit_rec_step(i, T, every);
-    for (; rc == BANDIT_OK && t < target; t++)
+    for (; rc == BANDIT_OK && t < target; t++) {
+      if (b->stop && *b->stop) {
+        snprintf(b->failure, sizeof b->failure, "stopped at step %lld",
+                 (long long)t);
+        rc = BANDIT_STOPPED;
+        break;
+      }
       if (step(b, t + 1) != 0) {
         rc = BANDIT_DIVERGED;
         break;
       }
+    }
     double m1 = NAN, m2 = NAN, m3 = NAN;
     if (rc == BANDIT_OK)
       bandit_metrics(b, b->u, &m1, &m2, &m3);

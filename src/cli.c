@@ -14,6 +14,9 @@ static const char main_usage[] =
   "\n"
   "commands:\n"
   "  sim      run one task, print its trajectory as CSV\n"
+  "  plan     check a sweep spec, print its tasks, cost and output size\n"
+  "  run      run a sweep (under mpirun for several ranks), resumable\n"
+  "  status   summarize a results file\n"
   "  --version  print the version and git revision\n"
   "\n"
   "'dposweep COMMAND --help' documents each command.\n"
@@ -29,6 +32,9 @@ int cli_main(int argc, char **argv)
   const char *cmd = argv[1];
   if (strcmp(cmd, "sim") == 0)
     return cli_sim(argc - 1, argv + 1);
+  int rc = cli_sweep_command(cmd, argc - 1, argv + 1);
+  if (rc >= 0)
+    return rc;
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "help") == 0) {
     fputs(main_usage, stdout);

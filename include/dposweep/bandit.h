@@ -7,6 +7,7 @@
 #ifndef DPOSWEEP_BANDIT_H
 #define DPOSWEEP_BANDIT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -94,7 +95,12 @@ int bandit_create(const struct bandit_params *p, struct bandit **out);
 void bandit_destroy(struct bandit **b);
 
 /* Status of a run. */
-enum bandit_outcome { BANDIT_OK = 0, BANDIT_DIVERGED = 1 };
+enum bandit_outcome { BANDIT_OK = 0, BANDIT_DIVERGED = 1, BANDIT_STOPPED = 2 };
+
+/* Make bandit_run check *stop between steps and return BANDIT_STOPPED
+ * when it is non-zero (a caller's cancellation, e.g. from a signal
+ * handler).  NULL: never stop. */
+void bandit_set_stop(struct bandit *b, const volatile sig_atomic_t *stop);
 
 /* Outputs of a run: arrays of bandit_nrec() entries and the final theta
  * (arms entries).  Any pointer may be NULL.  Entries not reached before a

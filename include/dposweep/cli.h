@@ -17,4 +17,7 @@ int cli_main(int argc, char **argv);
 /* "dposweep sim": one task, CSV on stdout. */
 int cli_sim(int argc, char **argv);
 
+/* "dposweep run", "plan", "status"; returns -1 for another command. */
+int cli_sweep_command(const char *cmd, int argc, char **argv);
+
 #endif

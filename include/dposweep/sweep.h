@@ -1,0 +1,29 @@
+/* sweep: "dposweep run" as one MPI job.  Rank 0 coordinates: it orders
+ * the pending tasks by estimated cost, largest first, and hands out
+ * chunks on request; the other ranks run them with the engine and write
+ * their rows straight into the shared file.  With one rank, that rank
+ * does both.  Only sweep_ and store_ include mpi.h. */
+#ifndef DPOSWEEP_SWEEP_H
+#define DPOSWEEP_SWEEP_H
+
+struct sweep_options {
+  const char *spec_path;   /* NULL: the embedded default sweep */
+  const char *output;      /* results file */
+  int force;               /* start over even if output holds this spec */
+  double grace;            /* seconds after the first signal before
+                              in-flight tasks are abandoned */
+  double flush_interval;   /* seconds between collective flushes */
+  double progress_interval;/* seconds between progress lines (not a tty) */
+  double chunk_seconds;    /* target compute time of one chunk */
+  int quiet;               /* no progress lines */
+};
+
+/* Collective over all processes of the job: initializes and finalizes
+ * MPI, runs the sweep, and returns the exit code (the same on every
+ * rank): 0 complete, 1 interrupted by a signal, 2 input error (bad spec,
+ * output holds another spec or is not a dposweep file), 3 runtime
+ * failure (I/O).  usage_error, if not NULL, is printed by rank 0 alone
+ * and the call returns 2 without running anything. */
+int sweep_main(const struct sweep_options *o, const char *usage_error);
+
+#endif
