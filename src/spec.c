@@ -63,17 +63,17 @@ static const cyaml_schema_value_t y_int64 = {
   CYAML_VALUE_INT(CYAML_FLAG_DEFAULT, int64_t)};
 
 static const cyaml_schema_field_t y_grid_fields[] = {
-  CYAML_FIELD_SEQUENCE("regime", OPTP, struct y_grid, regime, &y_string, 0,
+  CYAML_FIELD_SEQUENCE("regime", OPTP, struct y_grid, regime, &y_string, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("arms", OPTP, struct y_grid, arms, &y_int64, 0,
+  CYAML_FIELD_SEQUENCE("arms", OPTP, struct y_grid, arms, &y_int64, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("beta", OPTP, struct y_grid, beta, &y_double, 0,
+  CYAML_FIELD_SEQUENCE("beta", OPTP, struct y_grid, beta, &y_double, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("sigma", OPTP, struct y_grid, sigma, &y_double, 0,
+  CYAML_FIELD_SEQUENCE("sigma", OPTP, struct y_grid, sigma, &y_double, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("samples", OPTP, struct y_grid, samples, &y_int64, 0,
+  CYAML_FIELD_SEQUENCE("samples", OPTP, struct y_grid, samples, &y_int64, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("eta", OPTP, struct y_grid, eta, &y_string, 0,
+  CYAML_FIELD_SEQUENCE("eta", OPTP, struct y_grid, eta, &y_string, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_END};
 
@@ -213,6 +213,11 @@ static void reword(const char *in, char *out, size_t len)
       return;
     }
   }
+  if (strncmp(in, "Insufficient entries (0 of", 26) == 0 ||
+      strncmp(in, "insufficient entries (0 of", 26) == 0) {
+    snprintf(out, len, "empty list");
+    return;
+  }
   const char *exp = "Expecting ";
   if (strncmp(in, exp, strlen(exp)) == 0) {
     const char *what = in + strlen(exp);
@@ -304,7 +309,7 @@ static void format_cyaml_error(struct msg *m, const struct cyaml_log *log,
           else
             snprintf(study, sizeof study, "studies[%u]: ", entry - 1);
           in_studies = 0;
-        } else {
+        } else if (entry >= 1) { /* entry 0: the list itself */
           snprintf(path + pl, sizeof path - pl, "[%u]", entry - 1);
         }
       } else if (sscanf(l, "in mapping (line: %ld, column: %ld)", &ln, &cl) !=
@@ -320,11 +325,12 @@ static void format_cyaml_error(struct msg *m, const struct cyaml_log *log,
       free(names[i]);
     free(names);
   }
-  char where[64] = "";
+  /* "file:line:col: study 'x': grid.beta[2]: what", as compilers do. */
   if (line > 0)
-    snprintf(where, sizeof where, "%ld:%ld: ", line, col);
-  /* Unknown and duplicate keys already say which key; the path says where. */
-  errorf(m, "%s%s%s%s%s", where, study, path, path[0] ? ": " : "", reworded);
+    snprintf(m->buf, m->len, "%s:%ld:%ld: %s%s%s%s", m->label, line, col,
+             study, path, path[0] ? ": " : "", reworded);
+  else
+    errorf(m, "%s%s%s%s", study, path, path[0] ? ": " : "", reworded);
 }
 
 /* ---- validation ---- */

@@ -738,8 +738,14 @@ static int prepare_output(struct job *j)
   case STORE_MISSING:
     break;
   case STORE_SAME_SPEC:
-    if (!j->o->force)
+    if (!j->o->force) {
+      /* MPI-IO's own message for this is "invalid access mode". */
+      if (access(j->o->output, W_OK) != 0) {
+        say(j, "cannot open %s for writing: %s", j->o->output, strerror(errno));
+        return EXIT_RUNTIME;
+      }
       return -1; /* resume */
+    }
     say(j, "--force: starting %s over", j->o->output);
     break;
   case STORE_OTHER_SPEC:

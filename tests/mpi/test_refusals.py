@@ -1,0 +1,152 @@
+"""What `dposweep run` refuses: another spec, a file that is not ours, an
+unwritable place.  Each with the documented exit code and message, and the
+existing file byte-identical afterwards."""
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+
+import h5py
+import pytest
+
+from conftest import BIN, ENV, SPEC, run
+
+
+def ours(stderr):
+    """dposweep's own lines (mpirun adds a banner when a rank exits != 0)."""
+    return [l for l in stderr.splitlines() if l.startswith("dposweep")]
+
+
+def digest(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+@pytest.fixture
+def done_file(spec, tmp_path):
+    out = tmp_path / "done.h5"
+    run(["run", str(spec), "-o", str(out), "-q"], ranks=2, check=0)
+    return out
+
+
+def test_other_spec_refused(done_file, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(SPEC.replace("seeds: 3", "seeds: 5", 1))
+    before = digest(done_file)
+    r = run(["run", str(other), "-o", str(done_file)], ranks=3, check=2)
+    assert len(ours(r.stderr)) == 1, r.stderr
+    assert "holds another spec" in r.stderr and "--force" in r.stderr
+    assert digest(done_file) == before
+    # --force replaces it with the new spec's file.
+    run(["run", str(other), "-o", str(done_file), "-q", "--force"], check=0)
+    with h5py.File(done_file, "r") as f:
+        assert f["studies/exact/tasks/status"].shape == (60,)
+
+
+def test_same_spec_reformatted_resumes(done_file, tmp_path):
+    # Comments and layout do not change the spec: it resumes (nothing left).
+    same = tmp_path / "same.yaml"
+    same.write_text("# reformatted\n" + SPEC.replace("beta: [0.5, 2.0]", "beta: [0.50, 2]"))
+    r = run(["run", str(same), "-o", str(done_file)], check=0)
+    assert "86 of 86 tasks already done" in r.stderr
+
+
+@pytest.mark.parametrize("content,word", [
+    (b"hello, not hdf5\n", "not an HDF5 file"),
+    (b"", "not an HDF5 file (empty)"),
+    (b"\x89HDF\r\n\x1a\n" + b"\0" * 100, "HDF5"),  # a truncated HDF5 signature
+])
+def test_not_hdf5_refused(spec, tmp_path, content, word):
+    out = tmp_path / "x.h5"
+    out.write_bytes(content)
+    for force in ([], ["--force"]):
+        r = run(["run", str(spec), "-o", str(out)] + force, ranks=2, check=2)
+        assert word in r.stderr, r.stderr
+        assert "refusing to touch it" in r.stderr
+        assert len(ours(r.stderr)) == 1
+        assert out.read_bytes() == content
+    st = run(["status", str(out)], check=2)
+    assert len(st.stderr.strip().splitlines()) == 1 and word in st.stderr
+
+
+def test_foreign_hdf5_refused(spec, tmp_path):
+    out = tmp_path / "foreign.h5"
+    with h5py.File(out, "w") as f:
+        f["data"] = [1, 2, 3]
+    before = digest(out)
+    r = run(["run", str(spec), "-o", str(out), "--force"], check=2)
+    assert "not a dposweep results file" in r.stderr
+    assert digest(out) == before
+    run(["status", str(out)], check=2)
+
+
+def test_other_format_version_refused(done_file):
+    with h5py.File(done_file, "r+") as f:
+        f.attrs.modify("dposweep_format", 99)
+    before = digest(done_file)
+    r = run(["run", "-o", str(done_file)], check=2)
+    assert "format version 99" in r.stderr
+    assert digest(done_file) == before
+
+
+def test_bad_spec_creates_nothing(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SPEC.replace("beta: [0.5, 2.0]", "beta: [0.5, -2.0]"))
+    out = tmp_path / "never.h5"
+    r = run(["run", str(bad), "-o", str(out)], ranks=2, check=2)
+    assert "study 'exact': grid.beta[1]" in r.stderr
+    assert len(ours(r.stderr)) == 1
+    assert not out.exists()
+    run(["run", str(tmp_path / "missing.yaml"), "-o", str(out)], check=2)
+    assert not out.exists()
+
+
+@pytest.fixture
+def nobody_dir(spec):
+    """A read-only directory, and a way to run as an unprivileged user:
+    as root, permission bits alone would not stop a write."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to act as an unprivileged user")
+    d = tempfile.mkdtemp(prefix="dposweep-ro-", dir="/tmp")
+    os.chmod(d, 0o755)
+    shutil.copy(spec, os.path.join(d, "spec.yaml"))
+    os.chmod(os.path.join(d, "spec.yaml"), 0o644)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def as_nobody(args):
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BIN] + args
+    return subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+
+
+def test_read_only_directory(nobody_dir):
+    spec = os.path.join(nobody_dir, "spec.yaml")
+    # A new file in a directory the user cannot write: exit 3, nothing made.
+    ro = os.path.join(nobody_dir, "ro")
+    os.mkdir(ro)
+    os.chmod(ro, 0o555)
+    out = os.path.join(ro, "new.h5")
+    r = as_nobody(["run", spec, "-o", out])
+    assert r.returncode == 3, r.stderr
+    assert "cannot create" in r.stderr and "Permission denied" in r.stderr
+    assert os.listdir(ro) == []
+    # An existing file there (half done, read-only): exit 3, unchanged.
+    half = os.path.join(nobody_dir, "half.h5")
+    run(["run", spec, "-o", half, "-q"], check=0)
+    with h5py.File(half, "r+") as f:
+        f["studies/exact/tasks/status"][:10] = 0
+    os.chmod(ro, 0o755)
+    target = os.path.join(ro, "half.h5")
+    shutil.copy(half, target)
+    os.chmod(target, 0o444)
+    os.chmod(ro, 0o555)
+    before = digest(target)
+    r = as_nobody(["run", spec, "-o", target])
+    assert r.returncode == 3, r.stderr
+    assert "cannot open" in r.stderr and "Permission denied" in r.stderr
+    assert digest(target) == before
+    # It still reads: status works and says incomplete.
+    s = as_nobody(["status", target])
+    assert s.returncode == 1 and "pending: 10" in s.stdout

@@ -1,0 +1,333 @@
+/* Unit tests of the spec module: every error names the study and the
+ * key; grids enumerate as documented; the hash ignores formatting. */
+#include "dposweep/spec.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char good[] =
+  "name: t\n"
+  "master_seed: 7\n"
+  "studies:\n"
+  "  - name: a\n"
+  "    iterations: 10\n"
+  "    record_every: 3\n"
+  "    scale: theory\n"
+  "    eta: theory\n"
+  "    rewards: uniform\n"
+  "    seeds: 4\n"
+  "    grid:\n"
+  "      regime: [uniform, mix-p]\n"
+  "      arms: [2, 5, 9]\n"
+  "      beta: [0.5, 1.0]\n"
+  "      sigma: [0.0, 0.1]\n"
+  "  - name: b\n"
+  "    iterations: 5\n"
+  "    scale: normalized\n"
+  "    rewards: normal\n"
+  "    seeds: 2\n"
+  "    grid:\n"
+  "      regime: [mix-r]\n"
+  "      arms: [20]\n"
+  "      beta: [3]\n"
+  "      sigma: [0]\n"
+  "      samples: [0, 64]\n"
+  "      eta: [0.05, 1]\n";
+
+static struct spec *load(const char *text, char *err, size_t len)
+{
+  struct spec *s = NULL;
+  if (spec_load_text(text, strlen(text), "t.yaml", &s, err, len) != 0)
+    return NULL;
+  return s;
+}
+
+START_TEST(test_good_spec)
+{
+  char err[512];
+  struct spec *s = load(good, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  ck_assert_int_eq(spec_nstudies(s), 2);
+  const struct spec_study *a = spec_study(s, 0), *b = spec_study(s, 1);
+  ck_assert_int_eq(a->ntasks, 2 * 3 * 2 * 2 * 4);
+  ck_assert_int_eq(b->ntasks, 1 * 1 * 1 * 1 * 2 * 2 * 2);
+  ck_assert_int_eq(spec_ntasks(s), 96 + 8);
+  ck_assert_int_eq(a->nrec, 5); /* 0 3 6 9 10 */
+  ck_assert_int_eq(b->record_every, 1);
+  ck_assert_int_eq(a->max_arms, 9);
+  ck_assert_int_eq(b->n_eta, 2);
+  ck_assert(!b->eta_theory[0] && b->eta[0] == 0.05);
+  ck_assert(a->eta_theory[0]);
+  ck_assert_uint_eq(spec_master_seed(s), 7);
+  ck_assert_int_eq((int)strlen(spec_sha256(s)), 64);
+  spec_destroy(&s);
+  ck_assert_ptr_null(s);
+}
+END_TEST
+
+START_TEST(test_index_order)
+{
+  /* Mixed radix: regime, arms, beta, sigma, samples, eta, seed (fastest). */
+  char err[512];
+  struct spec *s = load(good, err, sizeof err);
+  ck_assert_ptr_nonnull(s);
+  const struct spec_study *a = spec_study(s, 0);
+  int64_t idx = 0;
+  for (int r = 0; r < 2; r++)
+    for (int k = 0; k < 3; k++)
+      for (int be = 0; be < 2; be++)
+        for (int si = 0; si < 2; si++)
+          for (int seed = 0; seed < 4; seed++, idx++) {
+            struct spec_coords c;
+            spec_coords_of(a, idx, &c);
+            ck_assert_int_eq(c.regime, r);
+            ck_assert_int_eq(c.arms, k);
+            ck_assert_int_eq(c.beta, be);
+            ck_assert_int_eq(c.sigma, si);
+            ck_assert_int_eq(c.samples, 0);
+            ck_assert_int_eq(c.eta, 0);
+            ck_assert_int_eq(c.seed, seed);
+          }
+  struct bandit_params p;
+  spec_task_params(s, 0, 95, &p);
+  ck_assert_int_eq(p.regime, BANDIT_MIX_P);
+  ck_assert_int_eq(p.arms, 9);
+  ck_assert(p.beta == 1.0 && p.sigma == 0.1 && p.eta_theory);
+  ck_assert_uint_eq(p.seed, 3);
+  ck_assert_uint_eq(p.master_seed, 7);
+  /* Study b: samples axis before eta. */
+  const struct spec_study *b = spec_study(s, 1);
+  struct spec_coords c;
+  spec_coords_of(b, 5, &c); /* samples 1, eta 0, seed 1 */
+  ck_assert_int_eq(c.samples, 1);
+  ck_assert_int_eq(c.eta, 0);
+  ck_assert_int_eq(c.seed, 1);
+  spec_task_params(s, 1, 5, &p);
+  ck_assert_int_eq(p.samples, 64);
+  ck_assert(p.eta == 0.05 && !p.eta_theory && p.scale == BANDIT_NORMALIZED);
+  ck_assert_double_eq(spec_task_cost(b, 0, 1), 5.0 * (400.0 + 64.0));
+  spec_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_hash_ignores_formatting)
+{
+  char err[512];
+  struct spec *s1 = load(good, err, sizeof err);
+  /* Same content: comments, flow style, an axis eta instead of a study
+   * eta, 1.0 spelled 1, record_every 1 spelled out. */
+  const char *same =
+    "# a comment\n"
+    "name: t\n"
+    "master_seed: 7\n"
+    "studies:\n"
+    "- {name: a, iterations: 10, record_every: 3, scale: theory,\n"
+    "   rewards: uniform, seeds: 4,\n"
+    "   grid: {regime: [uniform, mix-p], arms: [2, 5, 9], beta: [0.5, 1],\n"
+    "          sigma: [0, 0.1], eta: [theory]}}\n"
+    "- name: b\n"
+    "  iterations: 5\n"
+    "  record_every: 1\n"
+    "  scale: normalized\n"
+    "  rewards: normal\n"
+    "  seeds: 2\n"
+    "  grid: {regime: [mix-r], arms: [20], beta: [3.0], sigma: [0.0],\n"
+    "         samples: [0, 64], eta: [0.05, 1.0]}\n";
+  struct spec *s2 = load(same, err, sizeof err);
+  ck_assert_msg(s2 != NULL, "%s", err);
+  ck_assert_str_eq(spec_sha256(s1), spec_sha256(s2));
+  ck_assert_str_eq(spec_canonical(s1), spec_canonical(s2));
+  /* A different value: a different hash. */
+  char *other = strdup(good);
+  char *p = strstr(other, "seeds: 4");
+  p[7] = '5';
+  struct spec *s3 = load(other, err, sizeof err);
+  ck_assert_ptr_nonnull(s3);
+  ck_assert_str_ne(spec_sha256(s1), spec_sha256(s3));
+  /* The canonical text parses to the same spec. */
+  struct spec *s4 = load(spec_canonical(s1), err, sizeof err);
+  ck_assert_msg(s4 != NULL, "%s", err);
+  ck_assert_str_eq(spec_sha256(s1), spec_sha256(s4));
+  free(other);
+  spec_destroy(&s1);
+  spec_destroy(&s2);
+  spec_destroy(&s3);
+  spec_destroy(&s4);
+}
+END_TEST
+
+START_TEST(test_sha256_known_answer)
+{
+  char hex[65];
+  spec_sha256_hex("abc", 3, hex);
+  ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+END_TEST
+
+START_TEST(test_default_spec)
+{
+  char err[512];
+  struct spec *s = load(spec_default_text(), err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  ck_assert_int_eq(spec_nstudies(s), 3);
+  ck_assert_str_eq(spec_study(s, 0)->name, "authors-exact");
+  ck_assert_str_eq(spec_study(s, 1)->name, "authors-sampled");
+  ck_assert_int_ge(spec_study(s, 1)->seeds, 20);
+  ck_assert_int_eq(spec_study(s, 1)->n_regime, 7);
+  ck_assert_int_eq(spec_study(s, 1)->samples[0], 8192);
+  spec_destroy(&s);
+}
+END_TEST
+
+/* Replace the first occurrence of `from` in good with `to`. */
+static char *edit(const char *from, const char *to)
+{
+  const char *p = strstr(good, from);
+  ck_assert_msg(p != NULL, "template has no '%s'", from);
+  size_t n = strlen(good) - strlen(from) + strlen(to) + 1;
+  char *out = malloc(n);
+  size_t pre = (size_t)(p - good);
+  memcpy(out, good, pre);
+  strcpy(out + pre, to);
+  strcat(out, p + strlen(from));
+  return out;
+}
+
+/* Every error: load fails, and the one-line message contains each
+ * expected piece (the study, the key, what is wrong). */
+static const struct {
+  const char *from, *to;
+  const char *want[3];
+} bad[] = {
+  /* libcyaml-level: wrong types, unknown and duplicate keys */
+  {"beta: [0.5, 1.0]", "beta: [0.5, high]",
+   {"t.yaml:14:", "study 'a': grid.beta[1]", "invalid number 'high'"}},
+  {"arms: [2, 5, 9]", "arms: [2, five]",
+   {"study 'a'", "grid.arms[1]", "invalid integer"}},
+  {"arms: [2, 5, 9]", "arms: 5", {"study 'a'", "grid.arms", "expected a list"}},
+  {"seeds: 4", "seeds: 4\n    colour: red",
+   {"study 'a'", "unknown key 'colour'", ":"}},
+  {"seeds: 4", "seeds: 4\n    seeds: 5",
+   {"study 'a'", "duplicate key 'seeds'", ":"}},
+  {"      sigma: [0.0, 0.1]", "      sigma: [0.0, 0.1]\n      temperature: [1]",
+   {"study 'a'", "unknown key 'temperature'", ""}},
+  {"name: t\n", "name: t\nversion: 2\n", {"unknown key 'version'", "", ""}},
+  {"iterations: 10", "iterations: 99999999999999999999999",
+   {"study 'a'", "iterations", "invalid integer"}},
+  {"    grid:\n      regime: [uniform, mix-p]\n      arms: [2, 5, 9]\n      beta: [0.5, 1.0]\n      sigma: [0.0, 0.1]\n",
+   "    grid: [1, 2]\n", {"study 'a'", "grid", "expected a mapping"}},
+  /* our checks */
+  {"name: a\n", "name: b\n", {"study 'b'", "name", "duplicate study name"}},
+  {"name: a\n", "name: 'a b'\n", {"studies[0]", "name", "letters"}},
+  {"    iterations: 10\n", "", {"study 'a'", "missing key 'iterations'", ""}},
+  {"    seeds: 4\n", "", {"study 'a'", "missing key 'seeds'", ""}},
+  {"      regime: [uniform, mix-p]\n", "", {"study 'a'", "grid", "missing key 'regime'"}},
+  {"regime: [uniform, mix-p]", "regime: []", {"study 'a'", "grid.regime", "empty"}},
+  {"arms: [2, 5, 9]", "arms: []", {"study 'a'", "grid.arms", "empty"}},
+  {"samples: [0, 64]", "samples: []", {"study 'b'", "grid.samples", "empty"}},
+  {"regime: [uniform, mix-p]", "regime: [uniform, greedy]",
+   {"study 'a'", "grid.regime[1]", "unknown regime 'greedy'"}},
+  {"arms: [2, 5, 9]", "arms: [2, 1]", {"study 'a'", "grid.arms[1]", "between 2"}},
+  {"beta: [0.5, 1.0]", "beta: [0.5, 0]", {"study 'a'", "grid.beta[1]", "> 0"}},
+  {"beta: [0.5, 1.0]", "beta: [-1]", {"study 'a'", "grid.beta[0]", "> 0"}},
+  {"beta: [0.5, 1.0]", "beta: [nan]", {"study 'a'", "grid.beta[0]", "finite"}},
+  {"beta: [0.5, 1.0]", "beta: [inf]", {"study 'a'", "grid.beta[0]", "finite"}},
+  {"beta: [0.5, 1.0]", "beta: [1e400]", {"study 'a'", "grid.beta[0]", "finite"}},
+  {"sigma: [0.0, 0.1]", "sigma: [-0.1]", {"study 'a'", "grid.sigma[0]", ">= 0"}},
+  {"samples: [0, 64]", "samples: [-3]", {"study 'b'", "grid.samples[0]", "between 0"}},
+  {"sigma: [0]", "sigma: [0.2]", {"study 'b'", "grid.samples[1]", "sigma"}},
+  {"iterations: 10", "iterations: 0", {"study 'a'", "iterations", "between 1"}},
+  {"iterations: 10", "iterations: -4", {"study 'a'", "iterations", "between 1"}},
+  {"record_every: 3", "record_every: 0", {"study 'a'", "record_every", ">= 1"}},
+  {"seeds: 4", "seeds: 0", {"study 'a'", "seeds", "between 1"}},
+  {"seeds: 4", "seeds: 3000000000", {"study 'a'", "seeds", "between 1"}},
+  {"scale: theory", "scale: log", {"study 'a'", "scale", "unknown scale 'log'"}},
+  {"eta: theory", "eta: fast", {"study 'a'", "eta", "not a number"}},
+  {"eta: theory", "eta: -1", {"study 'a'", "eta", "> 0"}},
+  {"eta: [0.05, 1]", "eta: [0.05, theory]", {"study 'b'", "grid.eta[1]", "theory"}},
+  {"eta: [0.05, 1]", "eta: [0.05, 0.05]", {"study 'b'", "grid.eta[1]", "duplicate"}},
+  {"    rewards: normal\n", "    rewards: normal\n    eta: 1\n",
+   {"study 'b'", "eta", "both"}},
+  {"      eta: [0.05, 1]\n", "", {"study 'b'", "missing key 'eta'", ""}},
+  {"beta: [0.5, 1.0]", "beta: [0.5, 0.5]", {"study 'a'", "grid.beta[1]", "duplicate"}},
+  {"rewards: uniform", "rewards: cauchy", {"study 'a'", "rewards", "unknown distribution"}},
+  {"rewards: uniform", "rewards: explicit", {"study 'a'", "reward_values", "missing"}},
+  {"rewards: uniform", "rewards: uniform\n    reward_values: [1, 2]",
+   {"study 'a'", "reward_values", "only with rewards: explicit"}},
+  {"rewards: uniform", "rewards: explicit\n    reward_values: [0.1, 0.5]",
+   {"study 'a'", "grid.arms[1]", "reward_values lists 2"}},
+  {"master_seed: 7", "master_seed: -1", {"master_seed", "between 0", ""}},
+  {"master_seed: 7", "master_seed: 12x", {"master_seed", "integer", ""}},
+  {"master_seed: 7\n", "", {"missing key 'master_seed'", "", ""}},
+  {"name: t\n", "", {"missing key 'name'", "", ""}},
+  {"seeds: 4", "seeds: 2147483648\n",
+   {"study 'a'", "2^31", "tasks"}},
+  {"name: t\n", "name: [t\n", {"t.yaml", "", ""}},
+};
+
+START_TEST(test_bad_specs)
+{
+  char *text = edit(bad[_i].from, bad[_i].to);
+  char err[512] = "";
+  struct spec *s = load(text, err, sizeof err);
+  ck_assert_msg(s == NULL, "case %d accepted:\n%s", _i, text);
+  ck_assert_msg(strchr(err, '\n') == NULL, "case %d: not one line: %s", _i, err);
+  ck_assert_msg(strncmp(err, "t.yaml:", 7) == 0, "case %d: no file name: %s", _i,
+                err);
+  for (int k = 0; k < 3; k++)
+    ck_assert_msg(strstr(err, bad[_i].want[k]) != NULL,
+                  "case %d: '%s' not in: %s", _i, bad[_i].want[k], err);
+  free(text);
+}
+END_TEST
+
+START_TEST(test_bad_documents)
+{
+  char err[512];
+  ck_assert_ptr_null(load("", err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "empty"));
+  ck_assert_ptr_null(load("just a string\n", err, sizeof err));
+  ck_assert_ptr_null(load("name: t\nmaster_seed: 1\nstudies: []\n", err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "studies"));
+  ck_assert_ptr_null(load("- 1\n- 2\n", err, sizeof err));
+  struct spec *s = NULL;
+  ck_assert_int_eq(spec_load_text("a\0b", 3, "t.yaml", &s, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "NUL"));
+  ck_assert_int_eq(spec_load_file("/nonexistent/spec.yaml", &s, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "No such file"));
+  ck_assert_int_eq(spec_load_file("/tmp", &s, err, sizeof err), -1);
+  ck_assert_ptr_nonnull(strstr(err, "is a directory"));
+  /* Too many tasks over all studies, each study under the limit. */
+  const char *big =
+    "name: t\nmaster_seed: 1\nstudies:\n"
+    "  - {name: a, iterations: 1, scale: theory, eta: theory, rewards: uniform,"
+    " seeds: 1500000000, grid: {regime: [uniform], arms: [2], beta: [1], sigma: [0]}}\n"
+    "  - {name: b, iterations: 1, scale: theory, eta: theory, rewards: uniform,"
+    " seeds: 1500000000, grid: {regime: [uniform], arms: [2], beta: [1], sigma: [0]}}\n";
+  ck_assert_ptr_null(load(big, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "study 'b'"));
+  ck_assert_ptr_nonnull(strstr(err, "2^31"));
+}
+END_TEST
+
+int main(void)
+{
+  Suite *s = suite_create("spec");
+  TCase *tc = tcase_create("core");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, test_good_spec);
+  tcase_add_test(tc, test_index_order);
+  tcase_add_test(tc, test_hash_ignores_formatting);
+  tcase_add_test(tc, test_sha256_known_answer);
+  tcase_add_test(tc, test_default_spec);
+  tcase_add_loop_test(tc, test_bad_specs, 0, (int)(sizeof bad / sizeof bad[0]));
+  tcase_add_test(tc, test_bad_documents);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
