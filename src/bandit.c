@@ -21,6 +21,11 @@
  * spread (bandit_params_check). */
 #define LOGIT_SPREAD_MAX 700.0
 
+/* mix-p tabulates the reward sigmoids up to this K (a 128 KiB table, in
+ * cache): beyond it the triangular loop with one division per pair, half
+ * the pairs and no table to stream, is faster. */
+#define PTAB_MAX_ARMS 128
+
 static const char *const regime_names[BANDIT_NREGIMES] = {
   "uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid", "reference",
 };
@@ -231,6 +236,8 @@ struct bandit {
   /* sampled estimator */
   struct rng_alias *alias;
   double *cells;  /* cell weights for the alias table; NULL: multinomial */
+  double *ptab;   /* mix-p, small K: sig(r_y - r_z), K x K */
+  double *prowsum;/* its row sums */
   size_t *row;    /* first cell of row y (pairs y < z) */
   char failure[128];
 };
@@ -325,6 +332,18 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   b->p.reward_values = p->rewards == BANDIT_REWARDS_EXPLICIT ? b->r : NULL;
   rng_pcg32_seed_key(&b->noise, b->noise_key);
 
+  if (p->regime == BANDIT_MIX_P && k <= PTAB_MAX_ARMS) {
+    if (!(b->ptab = malloc((size_t)k * (size_t)k * sizeof *b->ptab)) ||
+        !(b->prowsum = calloc((size_t)k, sizeof *b->prowsum)))
+      goto out;
+    for (int y = 0; y < k; y++)
+      for (int z = 0; z < k; z++) {
+        double pyz = b->er[y] / (b->er[y] + b->er[z]);
+        b->ptab[(size_t)y * (size_t)k + (size_t)z] = pyz;
+        b->prowsum[y] += pyz;
+      }
+  }
+
   if (p->samples > 0) {
     /* Few draws: an alias table over the cells (O(K^2) memory).  Many
      * draws: a multinomial with O(K) memory.  See sampled_estimate. */
@@ -357,6 +376,8 @@ void bandit_destroy(struct bandit **bp)
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     free(arrays[i]);
   free(b->row);
+  free(b->ptab);
+  free(b->prowsum);
   rng_alias_destroy(&b->alias);
   free(b);
   *bp = NULL;
@@ -469,6 +490,38 @@ pair_loop(struct bandit *b, enum bandit_regime regime, double *restrict s)
   return diag + 2.0 * off;
 }
 
+/* mix-p for small K.  With S = 2 + e_y ie_y' + e_y' ie_y and Delta =
+ * P - Q, Q = e_y / (e_y + e_y'), P = sig(r_y - r_y') tabulated:
+ *   S P   = (e_y ie_y' + 2 + e_y' ie_y) P
+ *   S Q   = (e_y + e_y') ie_y' = e_y ie_y' + 1
+ * so s_y = sum_y' S Delta = e_y A_y + ie_y B_y + 2 c_y - e_y sum(ie) - K
+ * with A = P ie, B = P e (two matrix-vector products in one pass over P)
+ * and c_y = sum_y' P_yy' fixed; and sum S = 2 sum(e) sum(ie) + 2 K^2.
+ * Two multiply-adds per ordered pair and no division.  The terms cancel
+ * to S Delta as in the pairwise form, with the same O(K S eps) error. */
+static double pair_loop_mixp_table(struct bandit *b, double *restrict s)
+{
+  const int k = b->k;
+  const double *restrict e = b->e, *restrict ie = b->ie;
+  double se = 0.0, sie = 0.0;
+  for (int z = 0; z < k; z++) {
+    se += e[z];
+    sie += ie[z];
+  }
+  for (int y = 0; y < k; y++) {
+    const double *restrict prow = b->ptab + (size_t)y * (size_t)k;
+    double a = 0.0, bb = 0.0;
+#pragma omp simd reduction(+ : a, bb)
+    for (int z = 0; z < k; z++) {
+      a += prow[z] * ie[z];
+      bb += prow[z] * e[z];
+    }
+    s[y] = e[y] * a + ie[y] * bb + (2.0 * b->prowsum[y] - (double)k) -
+           e[y] * sie;
+  }
+  return 2.0 * se * sie + 2.0 * (double)k * (double)k;
+}
+
 /* Exact gradient into g (task scale); returns sum S (theory scale). */
 static double exact_gradient(struct bandit *b, double *g)
 {
@@ -476,7 +529,9 @@ static double exact_gradient(struct bandit *b, double *g)
   switch (b->p.regime) {
   case BANDIT_UNIFORM: sum = pair_loop(b, BANDIT_UNIFORM, g); break;
   case BANDIT_MIX_R: sum = pair_loop(b, BANDIT_MIX_R, g); break;
-  case BANDIT_MIX_P: sum = pair_loop(b, BANDIT_MIX_P, g); break;
+  case BANDIT_MIX_P:
+    sum = b->ptab ? pair_loop_mixp_table(b, g) : pair_loop(b, BANDIT_MIX_P, g);
+    break;
   case BANDIT_MIX_P_CLIP: sum = pair_loop(b, BANDIT_MIX_P_CLIP, g); break;
   case BANDIT_ON_POLICY: sum = pair_loop(b, BANDIT_ON_POLICY, g); break;
   case BANDIT_HYBRID: sum = pair_loop(b, BANDIT_HYBRID, g); break;
@@ -612,8 +667,8 @@ void bandit_gradient(struct bandit *b, const double *u, double *g)
   (void)exact_gradient(b, g);
 }
 
-/* G at the prepared u; returns 0 or -1 if G is not finite. */
-static int estimate(struct bandit *b, double *G)
+/* G at the prepared u (non-finite when the dynamics diverged). */
+static void estimate(struct bandit *b, double *G)
 {
   const int k = b->k;
   const struct bandit_params *p = &b->p;
@@ -631,16 +686,12 @@ static int estimate(struct bandit *b, double *G)
         G[y] += amp * rng_normal(&b->noise);
     }
   }
-  for (int y = 0; y < k; y++)
-    if (!isfinite(G[y]))
-      return -1;
-  return 0;
 }
 
 void bandit_estimate(struct bandit *b, const double *u, double *G)
 {
   prepare(b, u);
-  (void)estimate(b, G);
+  estimate(b, G);
 }
 
 /* sum_{y,y'} |x_y - x_y'| / K^2 in O(K log K): with x sorted ascending,
@@ -682,18 +733,22 @@ void bandit_metrics(struct bandit *b, const double *u, double *maxd,
  * beyond LOGIT_SPREAD_MAX) with the reason in b->failure. */
 static int step(struct bandit *b, int64_t t)
 {
-  prepare(b, b->u);
-  int bad = estimate(b, b->g);
-  double lo = INFINITY, hi = -INFINITY;
-  for (int y = 0; y < b->k && !bad; y++) {
-    b->u[y] -= b->eta * b->g[y];
-    if (!isfinite(b->u[y]))
-      bad = -1;
-    lo = fmin(lo, b->p.beta * b->u[y]);
-    hi = fmax(hi, b->p.beta * b->u[y]);
+  const int k = b->k;
+  const double eta = b->eta, beta = b->p.beta;
+  double *restrict u = b->u;
+  const double *restrict g = b->g;
+  prepare(b, u);
+  estimate(b, b->g);
+  /* NaN and infinity propagate into the sum, so one check covers all. */
+  double lo = INFINITY, hi = -INFINITY, sum = 0.0;
+  for (int y = 0; y < k; y++) {
+    u[y] -= eta * g[y];
+    double z = beta * u[y];
+    lo = z < lo ? z : lo;
+    hi = z > hi ? z : hi;
+    sum += z;
   }
-  if (!bad && hi - lo > LOGIT_SPREAD_MAX)
-    bad = -2;
+  int bad = !isfinite(sum) ? -1 : (hi - lo > LOGIT_SPREAD_MAX ? -2 : 0);
   if (bad)
     snprintf(b->failure, sizeof b->failure, "diverged at step %lld: %s",
              (long long)t,

@@ -40,6 +40,8 @@ static const char run_usage[] =
   "  --chunk-seconds SECONDS  target compute time of one chunk of tasks\n"
   "                           (default 0.5)\n"
   "  -q, --quiet              no progress lines\n"
+  "  --stats                  at the end, print wall time, rank 0 CPU time,\n"
+  "                           compute efficiency and peak memory\n"
   "  -h, --help               print this help\n"
   "\n"
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
@@ -65,7 +67,7 @@ static int cli_run(int argc, char **argv)
     .progress_interval = 5.0,
     .chunk_seconds = 0.5,
   };
-  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK };
+  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"force", no_argument, NULL, O_FORCE},
@@ -74,6 +76,7 @@ static int cli_run(int argc, char **argv)
     {"progress-interval", required_argument, NULL, O_PROGRESS},
     {"chunk-seconds", required_argument, NULL, O_CHUNK},
     {"quiet", no_argument, NULL, 'q'},
+    {"stats", no_argument, NULL, O_STATS},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -103,6 +106,7 @@ static int cli_run(int argc, char **argv)
         snprintf(err, sizeof err, "--chunk-seconds: must be > 0");
       break;
     case 'q': o.quiet = 1; break;
+    case O_STATS: o.stats = 1; break;
     case 'h': fputs(run_usage, stdout); return CLI_OK;
     case ':': snprintf(err, sizeof err, "%s: needs a value", argv[optind - 1]); break;
     default:

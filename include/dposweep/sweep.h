@@ -16,6 +16,7 @@ struct sweep_options {
   double progress_interval;/* seconds between progress lines (not a tty) */
   double chunk_seconds;    /* target compute time of one chunk */
   int quiet;               /* no progress lines */
+  int stats;               /* print wall, CPU, efficiency, memory at the end */
 };
 
 /* Collective over all processes of the job: initializes and finalizes
