@@ -1,0 +1,210 @@
+"""Convergence figures per study and the paper's two-panel figure."""
+
+import math
+import os
+import textwrap
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.lines import Line2D  # noqa: E402
+
+from . import stats, theory  # noqa: E402
+from .results import GROUP_AXES  # noqa: E402
+
+# One colour per regime in every figure (tab10, the authors' palette).
+COLORS = {r: plt.get_cmap("tab10")(i) for i, r in enumerate(
+    ("uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid",
+     "reference"))}
+# Later regimes draw thinner, so that identical curves (uniform and
+# reference share S when theta_ref = 0) stay visible.
+WIDTHS = {r: 2.6 - 0.25 * i for i, r in enumerate(COLORS)}
+# The authors' names for the samplers, used in the paper's figure.
+PAPER_NAMES = {"uniform": "DPO-Unif", "mix-r": "DPO-Mix-R",
+               "mix-p": "DPO-Mix-P", "mix-p-clip": "DPO-Mix-P*",
+               "on-policy": "On-policy", "hybrid": "Hybrid",
+               "reference": "Reference"}
+AXIS_NAMES = {"arms": "K", "beta": "β", "sigma": "σ", "samples": "n",
+              "eta": "η"}
+METRIC_NAMES = {"max_abs_delta": "max |δ|", "mean_abs_delta": "mean |δ|",
+                "value_gap": "V* − V(π)"}
+# Log axes cannot show 0 (exact round-off) or negative round-off of
+# value_gap: such values are drawn at this floor.
+FLOOR = 1e-17
+# A grid has one column per value of the last varying axis (4 columns when
+# it has more than MAX_COLUMNS values) and at most MAX_ROWS rows; more
+# panels go to further figures ("pages").
+MAX_COLUMNS = 6
+MAX_ROWS = 5
+DPI = 100
+
+
+def save(fig, outdir, name, dpi=DPI):
+    """Write fig as name.pdf and name.png under outdir; return name."""
+    for ext in ("pdf", "png"):
+        fig.savefig(os.path.join(outdir, f"{name}.{ext}"), dpi=dpi,
+                    bbox_inches="tight")
+    plt.close(fig)
+    return name
+
+
+def describe(key, axes):
+    """Short text for a group, e.g. "K=20, β=3" for the given axes."""
+    return ", ".join(f"{AXIS_NAMES[a]}={key[a]}" for a in axes)
+
+
+def floored(values):
+    """Values raised to FLOOR, for a log axis."""
+    return values.clip(min=FLOOR)
+
+
+def draw_panel(ax, study, rows, key, mask, metric):
+    """One panel: median and IQR per regime, and bounds where they apply."""
+    show_bounds = (metric == "max_abs_delta"
+                   and theory.group_applies(study, key))
+    for regime in study.regimes(mask):
+        med, lo, hi = stats.band(rows[mask & (study.coords["regime"]
+                                              == regime)])
+        ax.fill_between(study.t, floored(lo), floored(hi),
+                        color=COLORS[regime], alpha=0.2, lw=0)
+        ax.plot(study.t, floored(med), color=COLORS[regime],
+                lw=WIDTHS[regime])
+        limit = theory.bound(regime, study.t) if show_bounds else None
+        if limit is not None:
+            keep = limit >= FLOOR
+            ax.plot(study.t[keep], limit[keep], color=COLORS[regime],
+                    ls="--", lw=1)
+    ax.set_yscale("log")
+    ax.set_xlabel("step t")
+    ax.set_ylabel(METRIC_NAMES[metric])
+    ax.grid(True, which="major", alpha=0.3)
+    return show_bounds
+
+
+def legend_handles(regimes, bounds):
+    """Legend entries: one line per regime, plus the bound's style."""
+    handles = [Line2D([], [], color=COLORS[r], lw=WIDTHS[r], label=r)
+               for r in regimes]
+    if bounds:
+        handles.append(Line2D([], [], color="grey", ls="--", lw=1,
+                              label="theorem bound"))
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.2,
+                                 label="IQR over seeds"))
+    return handles
+
+
+def grid_shape(study, ngroups):
+    """(columns, panels per figure) for a study's convergence figures."""
+    varying = study.varying()
+    ncols = len(study.axes[varying[-1]]) if varying else 1
+    ncols = min(ncols if ncols <= MAX_COLUMNS else 4, ngroups)
+    return ncols, ncols * MAX_ROWS
+
+
+def convergence_figures(study, metric, outdir):
+    """Grids of panels, one panel per group (see grid_shape).
+
+    Returns the names of the figures written (without extension).
+    """
+    groups = study.groups()
+    if not groups:
+        return []
+    rows = study.metric(metric)
+    varying = study.varying()
+    fixed = [a for a in GROUP_AXES if a not in varying]
+    ncols, per_page = grid_shape(study, len(groups))
+    pages = math.ceil(len(groups) / per_page)
+    names = []
+    for page in range(pages):
+        chunk = groups[page * per_page:(page + 1) * per_page]
+        nrows = math.ceil(len(chunk) / ncols)
+        width, height = (4.2, 3.2) if ncols > 1 else (7, 4.5)
+        fig, axs = plt.subplots(nrows, ncols, squeeze=False,
+                                layout="constrained",
+                                figsize=(width * ncols, height * nrows + 0.6))
+        bounds = False
+        for ax, (key, mask) in zip(axs.flat, chunk):
+            bounds |= draw_panel(ax, study, rows, key, mask, metric)
+            if varying:
+                ax.set_title(describe(key, varying), fontsize=10)
+        for ax in axs.flat[len(chunk):]:
+            ax.remove()
+        title = (f"{study.name}: {metric}, median over seeds"
+                 f" ({study.settings['scale']} scale,"
+                 f" {study.settings['rewards']} rewards"
+                 f"{', ' + describe(chunk[0][0], fixed) if fixed else ''})")
+        if pages > 1:
+            title += f" [{page + 1}/{pages}]"
+        fig.suptitle(textwrap.fill(title, int(12 * width * ncols)),
+                     fontsize=11)
+        fig.legend(handles=legend_handles(study.regimes(), bounds),
+                   loc="center left", bbox_to_anchor=(1.0, 0.5),
+                   frameon=False)
+        suffix = f"-{page + 1}" if pages > 1 else ""
+        names.append(save(fig, outdir, f"{study.name}-{metric}{suffix}"))
+    return names
+
+
+def paper_settings(results):
+    """The exact and sampled settings for the paper's figure.
+
+    Returns [(title, study, key, mask)] for the panels found: the first
+    group of exact tasks (sigma 0, samples 0) and of sampled tasks
+    (samples > 0) among normalized-scale, normal-reward studies, preferring
+    the studies named authors-exact and authors-sampled.
+    """
+    candidates = [s for s in results.studies
+                  if s.settings["scale"] == "normalized"
+                  and s.settings["rewards"] == "normal"]
+    candidates.sort(key=lambda s: not s.name.startswith("authors-"))
+    panels = []
+    for title, wanted in (("exact", lambda k: float(k["sigma"]) == 0
+                           and float(k["samples"]) == 0),
+                          ("sampled", lambda k: float(k["samples"]) > 0)):
+        found = [(title, s, k, m) for s in candidates
+                 for k, m in s.groups() if wanted(k)]
+        panels.extend(found[:1])
+    return panels
+
+
+def paper_figure(results, outdir, name="paper-figure", dpi=DPI):
+    """The authors' plot: Param Diff (mean_abs_delta) against t, log scale.
+
+    Exact runs are drawn as thick dashed lines (thinning a little from
+    regime to regime, so that identical curves stay visible), sampled
+    ("empirical") ones as thin solid lines, one line per regime (median
+    over seeds).  Returns (name, note): note is None when both panels were
+    drawn; name is None when no study has the authors' settings.
+    """
+    panels = paper_settings(results)
+    if not panels:
+        return None, ("paper figure skipped: no normalized-scale,"
+                      " normal-reward study with done tasks")
+    fig, axs = plt.subplots(1, len(panels), squeeze=False,
+                            figsize=(8 * len(panels), 6))
+    for ax, (title, study, key, mask) in zip(axs.flat, panels):
+        rows = study.metric("mean_abs_delta")
+        exact = title == "exact"
+        kind = "exact" if exact else "empirical"
+        for regime in study.regimes(mask):
+            med, _, _ = stats.band(rows[mask & (study.coords["regime"]
+                                                == regime)])
+            ax.plot(study.t, floored(med), color=COLORS[regime],
+                    ls="--" if exact else "-",
+                    lw=WIDTHS[regime] + 1 if exact else 1,
+                    label=f"{PAPER_NAMES[regime]} ({kind})")
+        ax.set_yscale("log")
+        ax.set_xlabel("# Updates: $t$", fontsize=15)
+        ax.set_ylabel("Param Diff", fontsize=15)
+        ax.set_title(f"{title} ({study.name}: "
+                     f"{describe(key, ('arms', 'beta', 'samples', 'eta'))})",
+                     fontsize=12)
+        ax.legend(fontsize=11)
+    fig.tight_layout()
+    save(fig, outdir, name, dpi)
+    note = None
+    if len(panels) < 2:
+        missing = {"exact", "sampled"} - {p[0] for p in panels}
+        note = f"paper figure: no {missing.pop()} setting, one panel only"
+    return name, note

@@ -1,0 +1,89 @@
+"""The report's index page, DIR/index.html."""
+
+import html
+import math
+
+from .results import STATUS_DONE, STATUS_FAILED
+from .tables import COLUMNS
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:1400px;margin:1em auto;"
+    "padding:0 1em}\n"
+    "img{max-width:100%;border:1px solid #ddd}\n"
+    "table{border-collapse:collapse;font-size:90%;margin:.5em 0 1.5em}\n"
+    "th,td{border-bottom:1px solid #ddd;padding:2px 8px;text-align:right}\n"
+    "th:first-child,td:first-child{text-align:left}\n"
+    ".partial{background:#fde2c4;border:2px solid #e08a00;padding:.5em 1em;"
+    "font-weight:bold}\n"
+    ".fail{color:#b00000;font-weight:bold}")
+
+
+def cell(value):
+    """Format a table value for HTML: short floats, text as is."""
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "never" if value > 0 else "-inf"
+        return f"{value:.3g}"
+    return html.escape(str(value))
+
+
+def html_table(rows):
+    """An HTML table of summary rows (without the constant columns)."""
+    columns = [c for c in COLUMNS if c not in ("study", "metric",
+                                                "threshold")]
+    head = "".join(f"<th>{c}</th>" for c in columns)
+    body = "\n".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>"
+                                      for c in columns) + "</tr>"
+                     for r in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
+
+
+def write_index(path, report):
+    """Write the index page of a Report (see report.py)."""
+    res = report.results
+    e = html.escape
+    parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'>"
+             f"<title>dposweep report: {e(res.name)}</title>"
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>dposweep report: {e(res.name)}</h1>"]
+    if res.partial:
+        parts.append(f"<p class='partial'>PARTIAL: {report.status_line()}"
+                     " &mdash; only done tasks are shown.</p>")
+    parts.append(
+        f"<p>file: <code>{e(res.path)}</code><br>"
+        f"spec: {e(res.name)}, sha256 <code>{e(res.sha256)}</code><br>"
+        f"tasks: {report.status_line()}<br>"
+        f"metric: {e(report.metric)}, threshold {report.threshold:g}</p>")
+    parts.append("<h2>Theory check</h2><ul>" + "".join(
+        f"<li>{e(line)}</li>" for line in report.check.lines()) + "</ul>")
+    if report.check.violations:
+        parts.append("<p class='fail'>Violations:</p><ul>" + "".join(
+            f"<li>{e(str(v))}</li>" for v in report.check.violations) +
+            "</ul>")
+    if report.notes:
+        parts.append("<h2>Notes</h2><ul>" + "".join(
+            f"<li>{e(n)}</li>" for n in report.notes) + "</ul>")
+    if report.paper:
+        parts.append(figure_html("The paper's figure", report.paper))
+    for study, figures, rows in report.studies:
+        parts.append(f"<h2>Study {e(study.name)}</h2>"
+                     f"<p>{study.count(STATUS_DONE)}/{study.ntasks} tasks"
+                     f" done, {study.count(STATUS_FAILED)} failed</p>")
+        parts += [figure_html(None, name) for name in figures]
+        if rows:
+            parts.append(
+                f"<p>tables: <a href='tables/{e(study.name)}.csv'>CSV</a>,"
+                f" <a href='tables/{e(study.name)}.tex'>LaTeX</a></p>")
+            parts.append(html_table(rows))
+    parts.append(f"<details><summary>spec</summary><pre>{e(res.spec)}"
+                 "</pre></details></body></html>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def figure_html(title, name):
+    """An <img> of figures/name.png linking to its PDF."""
+    name = html.escape(name)
+    heading = f"<h2>{html.escape(title)}</h2>" if title else ""
+    return (f"{heading}<p><a href='figures/{name}.pdf'>"
+            f"<img src='figures/{name}.png' alt='{name}'></a></p>")
