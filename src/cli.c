@@ -1,6 +1,7 @@
 /* cli: command dispatch. */
 #include "dposweep/cli.h"
 
+#include "dposweep/text.h"
 #include "version.h"
 
 #include <stdio.h>
@@ -44,7 +45,10 @@ int cli_main(int argc, char **argv)
     printf("dposweep %s (git %s)\n", DPOSWEEP_VERSION, DPOSWEEP_GIT_REVISION);
     return CLI_OK;
   }
+  char word[64];
+  snprintf(word, sizeof word, "%s", cmd);
+  text_one_line(word);
   fprintf(stderr, "dposweep: unknown command '%s' (see dposweep --help)\n",
-          cmd);
+          word);
   return CLI_USAGE;
 }

@@ -45,12 +45,15 @@ static const char sim_usage[] =
 
 static int usage_error(const char *flag, const char *fmt, ...)
 {
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "dposweep sim: %s: ", flag);
   va_list ap;
-  fprintf(stderr, "dposweep sim: %s: ", flag);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  if (n >= 0 && (size_t)n < sizeof msg)
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  text_one_line(msg); /* it may quote what the user typed */
+  fprintf(stderr, "%s\n", msg);
   return CLI_USAGE;
 }
 
@@ -115,7 +118,13 @@ static int parse_integer(const char *flag, const char *arg, int64_t lo,
   return 0;
 }
 
-int cli_sim(int argc, char **argv)
+void cli_sim_args_free(struct cli_sim_args *a)
+{
+  free(a->rewards);
+  a->rewards = NULL;
+}
+
+int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
 {
   struct bandit_params p = {
     .scale = BANDIT_THEORY,
@@ -128,20 +137,19 @@ int cli_sim(int argc, char **argv)
   int have_eta = 0;
   double *rewards = NULL;
   long nrewards = 0;
-  struct bandit *b = NULL;
-  double *buf = NULL;
   int status = CLI_USAGE;
   int64_t v;
   double d;
 
-  optind = 1;
+  memset(a, 0, sizeof *a);
+  optind = 0; /* full reinitialization: the parser may run many times */
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, ":h", sim_options, NULL)) != -1) {
     const char *arg = optarg;
     switch (c) {
     case 'h':
-      fputs(sim_usage, stdout);
+      a->help = 1;
       status = CLI_OK;
       goto out;
     case OPT_REGIME:
@@ -296,13 +304,34 @@ int cli_sim(int argc, char **argv)
     goto out;
   }
 
-  status = CLI_FAILURE;
-  int rc = bandit_create(&p, &b);
-  if (rc != 0) {
-    fprintf(stderr, "dposweep sim: out of memory for %d arms\n", p.arms);
+  a->p = p;
+  a->rewards = rewards;
+  rewards = NULL;
+  status = CLI_OK;
+out:
+  free(rewards);
+  return status;
+}
+
+int cli_sim(int argc, char **argv)
+{
+  struct cli_sim_args a;
+  struct bandit *b = NULL;
+  double *buf = NULL;
+  int status = cli_sim_parse(argc, argv, &a);
+  if (status != CLI_OK)
+    goto out;
+  if (a.help) {
+    fputs(sim_usage, stdout);
     goto out;
   }
-  int64_t nrec = bandit_nrec(p.iterations, p.record_every);
+  const struct bandit_params *pp = &a.p;
+  status = CLI_FAILURE;
+  if (bandit_create(pp, &b) != 0) {
+    fprintf(stderr, "dposweep sim: out of memory for %d arms\n", pp->arms);
+    goto out;
+  }
+  int64_t nrec = bandit_nrec(pp->iterations, pp->record_every);
   if (!(buf = malloc((size_t)nrec * 3 * sizeof *buf))) {
     fprintf(stderr, "dposweep sim: out of memory for %lld records\n",
             (long long)nrec);
@@ -313,8 +342,8 @@ int cli_sim(int argc, char **argv)
   printf("t,max_abs_delta,mean_abs_delta,value_gap\n");
   for (int64_t i = 0; i < nrec; i++)
     printf("%lld,%.17g,%.17g,%.17g\n",
-           (long long)bandit_rec_step(i, p.iterations, p.record_every), tr.max_abs_delta[i],
-           tr.mean_abs_delta[i], tr.value_gap[i]);
+           (long long)bandit_rec_step(i, pp->iterations, pp->record_every),
+           tr.max_abs_delta[i], tr.mean_abs_delta[i], tr.value_gap[i]);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     fprintf(stderr, "dposweep sim: cannot write the output\n");
     goto out;
@@ -327,6 +356,6 @@ int cli_sim(int argc, char **argv)
 out:
   bandit_destroy(&b);
   free(buf);
-  free(rewards);
+  cli_sim_args_free(&a);
   return status;
 }

@@ -283,6 +283,7 @@ static int cli_status(int argc, char **argv)
   struct store_reader *r = NULL;
   char err[512];
   if (store_reader_open(path, &r, err, sizeof err) != 0) {
+    text_one_line(err);
     fprintf(stderr, "dposweep status: %s\n", err);
     return CLI_USAGE;
   }

@@ -169,6 +169,7 @@ static int errorf(struct msg *m, const char *fmt, ...)
   if (n >= 0 && (size_t)n < m->len)
     vsnprintf(m->buf + n, m->len - (size_t)n, fmt, ap);
   va_end(ap);
+  text_one_line(m->buf);
   return -1;
 }
 
@@ -331,6 +332,7 @@ static void format_cyaml_error(struct msg *m, const struct cyaml_log *log,
              study, path, path[0] ? ": " : "", reworded);
   else
     errorf(m, "%s%s%s%s", study, path, path[0] ? ": " : "", reworded);
+  text_one_line(m->buf);
 }
 
 /* ---- validation ---- */

@@ -5,6 +5,7 @@
 #include "dposweep/bandit.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
+#include "dposweep/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -184,12 +185,13 @@ static void say(const struct job *j, const char *fmt, ...)
     return;
   if (j->tty && j->progress_len)
     fputc('\n', stderr);
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  fputs("dposweep run: ", stderr);
-  vfprintf(stderr, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  fputc('\n', stderr);
+  text_one_line(msg); /* paths and spec values are the user's */
+  fprintf(stderr, "dposweep run: %s\n", msg);
 }
 
 static const uint8_t HANDED = 3;
@@ -864,8 +866,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   j.tty = j.rank == 0 && isatty(STDERR_FILENO);
   install_signals(o->grace);
   if (usage_error) {
-    if (j.rank == 0)
-      fprintf(stderr, "dposweep run: %s\n", usage_error);
+    say(&j, "%s", usage_error);
     code = EXIT_INPUT;
     goto finalize;
   }
@@ -881,7 +882,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
     else if ((text = strdup(spec_default_text())))
       n = strlen(text);
     if (!text)
-      fprintf(stderr, "dposweep run: %s\n", err[0] ? err : "out of memory");
+      say(&j, "%s", err[0] ? err : "out of memory");
     tlen = text ? (long long)n : -1;
   }
   MPICHECK(MPI_Bcast(&tlen, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
@@ -898,8 +899,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
                               &j.spec, err, sizeof err);
   free(text);
   if (bcast_code(parsed) != 0) {
-    if (j.rank == 0)
-      fprintf(stderr, "dposweep run: %s\n", err);
+    say(&j, "%s", err);
     code = EXIT_INPUT;
     goto finalize;
   }
@@ -917,9 +917,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   MPICHECK(MPI_Allreduce(&opened, &all_opened, 1, MPI_INT, MPI_MIN,
                          MPI_COMM_WORLD));
   if (!all_opened) {
-    if (j.rank == 0)
-      fprintf(stderr, "dposweep run: %s\n",
-              opened ? "a rank cannot open the results file" : err);
+    say(&j, "%s", opened ? "a rank cannot open the results file" : err);
     if (opened)
       store_close(&j.store);
     code = EXIT_RUNTIME;
@@ -931,7 +929,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   int slot = -1, ok = 1;
   if (j.rank == 0) {
     if (load_pending(&j, err, sizeof err) != 0 || plan_classes(&j) != 0) {
-      fprintf(stderr, "dposweep run: %s\n", err[0] ? err : "out of memory");
+      say(&j, "%s", err[0] ? err : "out of memory");
       ok = 0;
     } else {
       if (j.done_before > 0)

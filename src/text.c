@@ -90,3 +90,10 @@ out:
   free(word);
   return count;
 }
+
+void text_one_line(char *s)
+{
+  for (; *s; s++)
+    if ((unsigned char)*s < 0x20 || *s == 0x7f)
+      *s = '?';
+}

@@ -23,4 +23,8 @@ int text_parse_u64(const char *s, uint64_t *out);
  * that is not a number (empty words included). */
 long text_parse_double_list(const char *s, double **out, const char **bad);
 
+/* Replace control characters (newlines, carriage returns, ...) by '?', so
+ * a message that quotes user input stays one line. */
+void text_one_line(char *s);
+
 #endif

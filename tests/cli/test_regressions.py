@@ -1,0 +1,32 @@
+"""Inputs the fuzzers found (tests/fuzz/regressions): each must give a
+clean result, never a crash: `plan` on a spec, `sim` on an argument list
+(one argument per line) exits 0 or 2, and an error is exactly one line.
+
+Run: test_regressions.py PATH/TO/dposweep REGRESSIONS_DIR
+"""
+import os
+import subprocess
+import sys
+
+BIN, DIR = sys.argv[1], sys.argv[2]
+failures = 0
+cases = 0
+for kind in ("spec", "sim"):
+    folder = os.path.join(DIR, kind)
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        cases += 1
+        if kind == "spec":
+            cmd = [BIN, "plan", path]
+        else:
+            with open(path, "rb") as f:
+                args = f.read().decode("utf-8", "surrogateescape").split("\n")
+            cmd = [BIN, "sim"] + args + ["--iterations", "2"] * ("--iterations" not in args)
+        p = subprocess.run(cmd, capture_output=True)
+        err = p.stderr.decode("utf-8", "replace").strip()
+        ok = p.returncode in (0, 2) and (p.returncode == 0 or len(err.splitlines()) == 1)
+        if not ok:
+            failures += 1
+            print(f"FAIL {kind}/{name}: rc={p.returncode} stderr={err!r}")
+print(f"{cases} regression inputs, {failures} failures")
+sys.exit(1 if failures or cases == 0 else 0)
