@@ -11,7 +11,7 @@ import tempfile
 import h5py
 import pytest
 
-from conftest import BIN, ENV, SPEC, run
+from sweeptest import BIN, ENV, SPEC, run
 
 
 def ours(stderr):

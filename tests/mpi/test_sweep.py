@@ -9,7 +9,7 @@ import time
 import h5py
 import numpy as np
 
-from conftest import (BIN, ENV, assert_same_results, kill_group, results, run,
+from sweeptest import (BIN, ENV, assert_same_results, kill_group, results, run,
                       start, status_counts, wait_for)
 
 REGIMES = ["uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid",
