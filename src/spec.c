@@ -20,13 +20,14 @@
 struct y_grid {
   char **regime;
   unsigned regime_count;
-  int64_t *arms;
+  char **arms; /* integers load as words, parsed strictly: libcyaml's INT
+                 takes "8.5" as 8 */
   unsigned arms_count;
   double *beta;
   unsigned beta_count;
   double *sigma;
   unsigned sigma_count;
-  int64_t *samples;
+  char **samples;
   unsigned samples_count;
   char **eta;
   unsigned eta_count;
@@ -34,14 +35,14 @@ struct y_grid {
 
 struct y_study {
   char *name;
-  int64_t *iterations;
-  int64_t *record_every;
+  char *iterations;
+  char *record_every;
   char *scale;
   char *eta;
   char *rewards;
   double *reward_values;
   unsigned reward_values_count;
-  int64_t *seeds;
+  char *seeds;
   struct y_grid *grid;
 };
 
@@ -59,19 +60,17 @@ static const cyaml_schema_value_t y_string = {
   CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED)};
 static const cyaml_schema_value_t y_double = {
   CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, double)};
-static const cyaml_schema_value_t y_int64 = {
-  CYAML_VALUE_INT(CYAML_FLAG_DEFAULT, int64_t)};
 
 static const cyaml_schema_field_t y_grid_fields[] = {
   CYAML_FIELD_SEQUENCE("regime", OPTP, struct y_grid, regime, &y_string, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("arms", OPTP, struct y_grid, arms, &y_int64, 1,
+  CYAML_FIELD_SEQUENCE("arms", OPTP, struct y_grid, arms, &y_string, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("beta", OPTP, struct y_grid, beta, &y_double, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("sigma", OPTP, struct y_grid, sigma, &y_double, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("samples", OPTP, struct y_grid, samples, &y_int64, 1,
+  CYAML_FIELD_SEQUENCE("samples", OPTP, struct y_grid, samples, &y_string, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("eta", OPTP, struct y_grid, eta, &y_string, 1,
                        CYAML_UNLIMITED),
@@ -80,8 +79,10 @@ static const cyaml_schema_field_t y_grid_fields[] = {
 static const cyaml_schema_field_t y_study_fields[] = {
   CYAML_FIELD_STRING_PTR("name", OPTP, struct y_study, name, 0,
                          CYAML_UNLIMITED),
-  CYAML_FIELD_INT_PTR("iterations", OPTP, struct y_study, iterations),
-  CYAML_FIELD_INT_PTR("record_every", OPTP, struct y_study, record_every),
+  CYAML_FIELD_STRING_PTR("iterations", OPTP, struct y_study, iterations, 0,
+                         CYAML_UNLIMITED),
+  CYAML_FIELD_STRING_PTR("record_every", OPTP, struct y_study, record_every, 0,
+                         CYAML_UNLIMITED),
   CYAML_FIELD_STRING_PTR("scale", OPTP, struct y_study, scale, 0,
                          CYAML_UNLIMITED),
   CYAML_FIELD_STRING_PTR("eta", OPTP, struct y_study, eta, 0, CYAML_UNLIMITED),
@@ -89,7 +90,8 @@ static const cyaml_schema_field_t y_study_fields[] = {
                          CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("reward_values", OPTP, struct y_study, reward_values,
                        &y_double, 0, CYAML_UNLIMITED),
-  CYAML_FIELD_INT_PTR("seeds", OPTP, struct y_study, seeds),
+  CYAML_FIELD_STRING_PTR("seeds", OPTP, struct y_study, seeds, 0,
+                         CYAML_UNLIMITED),
   CYAML_FIELD_MAPPING_PTR("grid", OPTP, struct y_study, grid, y_grid_fields),
   CYAML_FIELD_END};
 
@@ -381,6 +383,18 @@ static int check_value(struct msg *m, const char *study,
   return errorf(m, "study '%s': %s: %s", study, key, why);
 }
 
+/* A study's integer value: decimal digits only. */
+static int int_word(struct msg *m, const char *study, const char *key, long pos,
+                    const char *word, int64_t *out)
+{
+  if (text_parse_i64(word, INT64_MIN, INT64_MAX, out) == 0)
+    return 0;
+  if (pos >= 0)
+    return errorf(m, "study '%s': %s[%ld]: invalid integer '%.40s'", study, key,
+                  pos, word);
+  return errorf(m, "study '%s': %s: invalid integer '%.40s'", study, key, word);
+}
+
 static int has_duplicate(const void *a, size_t n, size_t size)
 {
   const char *c = a;
@@ -447,20 +461,25 @@ static int build_study(struct msg *m, const struct y_study *y,
 
   struct bandit_params p = baseline();
   /* iterations, record_every, seeds */
-  p.iterations = *y->iterations;
+  int64_t seeds;
+  st->record_every = 1;
+  if (int_word(m, nm, "iterations", -1, y->iterations, &st->iterations) ||
+      (y->record_every &&
+       int_word(m, nm, "record_every", -1, y->record_every, &st->record_every)) ||
+      int_word(m, nm, "seeds", -1, y->seeds, &seeds))
+    return -1;
+  p.iterations = st->iterations;
   if (check_value(m, nm, &p, "iterations", -1))
     return -1;
-  st->iterations = *y->iterations;
-  st->record_every = y->record_every ? *y->record_every : 1;
   p.record_every = st->record_every;
   if (check_value(m, nm, &p, "record_every", -1))
     return -1;
   p = baseline();
-  if (*y->seeds < 1 || *y->seeds > SPEC_MAX_TASKS)
+  if (seeds < 1 || seeds > SPEC_MAX_TASKS)
     return errorf(m, "study '%s': seeds: must be between 1 and 2147483648 "
                      "(got %lld)",
-                  nm, (long long)*y->seeds);
-  st->seeds = *y->seeds;
+                  nm, (long long)seeds);
+  st->seeds = seeds;
 
   /* scale */
   if (bandit_scale_parse(y->scale, &st->scale) != 0)
@@ -518,11 +537,14 @@ static int build_study(struct msg *m, const struct y_study *y,
                     nm, i, g->regime[i]);
   int max_arms = 0;
   for (int i = 0; i < st->n_arms; i++) {
-    if (g->arms[i] < 2 || g->arms[i] > BANDIT_MAX_ARMS)
+    int64_t k;
+    if (int_word(m, nm, "grid.arms", i, g->arms[i], &k))
+      return -1;
+    if (k < 2 || k > BANDIT_MAX_ARMS)
       return errorf(m, "study '%s': grid.arms[%d]: must be between 2 and "
                        "1000000 (got %lld)",
-                    nm, i, (long long)g->arms[i]);
-    s->arms[i] = (int)g->arms[i];
+                    nm, i, (long long)k);
+    s->arms[i] = (int)k;
     max_arms = s->arms[i] > max_arms ? s->arms[i] : max_arms;
   }
   st->max_arms = max_arms;
@@ -540,7 +562,11 @@ static int build_study(struct msg *m, const struct y_study *y,
   }
   for (int i = 0; i < st->n_samples; i++) {
     p = baseline();
-    p.samples = s->samples[i] = g->samples ? g->samples[i] : 0;
+    s->samples[i] = 0;
+    if (g->samples && int_word(m, nm, "grid.samples", i, g->samples[i],
+                               &s->samples[i]))
+      return -1;
+    p.samples = s->samples[i];
     if (check_value(m, nm, &p, "grid.samples", i))
       return -1;
   }

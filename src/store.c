@@ -21,49 +21,69 @@
 
 /* The most specific text on HDF5's error stack: the system's message
  * ("No space left on device") when there is one, else the innermost
- * description. */
-struct h5_why {
-  char desc[256];
-  char sys[128];
-};
+ * description.  HDF5 clears the stack at the next API call (a cleanup
+ * H5Sclose, say), so an automatic-error hook saves it the moment a call
+ * fails, and h5_reason reports the saved text. */
+static char g_h5_why[200];
 
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data)
 {
-  struct h5_why *w = data;
-  if (n == 0 && e->desc)
-    snprintf(w->desc, sizeof w->desc, "%s", e->desc);
+  char *sys = data;
   const char *m = e->desc ? strstr(e->desc, "error message = '") : NULL;
-  if (m && !w->sys[0]) {
+  if (m && !sys[0]) {
     m += strlen("error message = '");
     const char *q = strchr(m, '\'');
     int len = q ? (int)(q - m) : (int)strlen(m);
-    snprintf(w->sys, sizeof w->sys, "%.*s", len, m);
+    snprintf(sys, sizeof g_h5_why, "%.*s", len, m);
   }
+  if (n == 0 && e->desc && !g_h5_why[0])
+    snprintf(g_h5_why, sizeof g_h5_why, "%s", e->desc);
+  return 0;
+}
+
+static herr_t save_error(hid_t stack, void *data)
+{
+  (void)data;
+  int saved_errno = errno; /* the failed system call's, e.g. EFBIG */
+  char sys[sizeof g_h5_why] = "";
+  g_h5_why[0] = '\0';
+  H5Ewalk2(stack, H5E_WALK_UPWARD, walk_cb, sys);
+  if (sys[0]) {
+    snprintf(g_h5_why, sizeof g_h5_why, "%s", sys);
+  } else if (saved_errno != 0) {
+    /* The MPI-IO driver says only "file write failed"; the system's
+     * errno says why. */
+    char desc[sizeof g_h5_why];
+    snprintf(desc, sizeof desc, "%s", g_h5_why);
+    snprintf(g_h5_why, sizeof g_h5_why, "%s: %s", desc, strerror(saved_errno));
+  }
+  errno = saved_errno;
   return 0;
 }
 
 static const char *h5_reason(char *buf, size_t len)
 {
-  struct h5_why w = {"", ""};
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &w);
-  snprintf(buf, len, "%s", w.sys[0] ? w.sys : (w.desc[0] ? w.desc : "HDF5 error"));
+  snprintf(buf, len, "%s", g_h5_why[0] ? g_h5_why : "HDF5 error");
+  g_h5_why[0] = '\0';
   H5Eclear2(H5E_DEFAULT);
   return buf;
 }
 
 static void quiet_hdf5(void)
 {
-  /* We report errors ourselves, in one line. */
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  /* We report errors ourselves, in one line: save, never print. */
+  H5Eset_auto2(H5E_DEFAULT, save_error, NULL);
+  g_h5_why[0] = '\0';
 }
 
-/* Check an HDF5 call: on failure record where and why, and go to out. */
-#define H5TRY(call)                                                          \
+/* Check an HDF5 call: on failure record why (and where, for us), and go
+ * to out. */
+#define H5TRY(call)                                                            \
   do {                                                                         \
     if ((call) < 0) {                                                          \
       char why_[200];                                                          \
-      snprintf(err, len, "%s (%s:%d: %s)", h5_reason(why_, sizeof why_),       \
-               __FILE__, __LINE__, #call);                                     \
+      snprintf(err, len, "%s (store.c:%d)", h5_reason(why_, sizeof why_),      \
+               __LINE__);                                                      \
       goto out;                                                                \
     }                                                                          \
   } while (0)
@@ -486,6 +506,7 @@ static int sync_path(const char *path, int dir)
 int store_create(const char *path, const struct spec *s, char *err, size_t len)
 {
   int status = -1;
+  int failed_early = 1; /* a failure before the last dataset: say so */
   hid_t f = -1, root = -1, studies = -1, fapl = -1;
   char *tmp = NULL, *dircopy = NULL;
   quiet_hdf5();
@@ -540,6 +561,7 @@ int store_create(const char *path, const struct spec *s, char *err, size_t len)
       goto out;
   if (create_runs(root, err, len) != 0)
     goto out;
+  failed_early = 0;
   H5Gclose(studies);
   studies = -1;
   H5Gclose(root);
@@ -566,6 +588,12 @@ out:
     H5Fclose(f);
   if (fapl >= 0)
     H5Pclose(fapl);
+  if (status != 0 && failed_early && f >= 0) {
+    /* "cannot create X: No space left on device (store.c:408)" */
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", err);
+    snprintf(err, len, "cannot create %s: %s", path, detail);
+  }
   if (status != 0 && tmp)
     unlink(tmp);
   free(tmp);
@@ -660,14 +688,16 @@ static int read_format(hid_t root, int32_t *format)
   return rc < 0 ? -1 : 0;
 }
 
-/* Open read-only and check it is a dposweep file of our format; fills
- * *sha (malloc'd) with the stored hash.  Returns a store_probe_result. */
-static int open_checked(const char *path, hid_t *fout, char **sha, char *msg,
-                        size_t len)
+/* Open read-only and check it is an intact dposweep file of our format:
+ * its stored canonical spec must match the stored hash.  Fills *sha and
+ * *canon (malloc'd).  Returns a store_probe_result. */
+static int open_checked(const char *path, hid_t *fout, char **sha,
+                        char **canon, char *msg, size_t len)
 {
   struct stat sb;
   *fout = -1;
   *sha = NULL;
+  *canon = NULL;
   if (stat(path, &sb) != 0) {
     if (errno == ENOENT)
       return STORE_MISSING;
@@ -719,19 +749,36 @@ static int open_checked(const char *path, hid_t *fout, char **sha, char *msg,
     H5Fclose(f);
     return STORE_NOT_DPOSWEEP;
   }
-  *fout = f;
-  return STORE_SAME_SPEC; /* the caller compares the hash */
+  char check[65] = "";
+  if (read_attr_text(f, "spec_canonical", canon) == 0)
+    spec_sha256_hex(*canon, strlen(*canon), check);
+  H5Eclear2(H5E_DEFAULT);
+  if (!*canon) {
+    snprintf(msg, len, "%s: the stored spec is missing (damaged?)", path);
+  } else if (strcmp(check, *sha) != 0) {
+    snprintf(msg, len, "%s: the stored spec does not match its hash (damaged?)",
+             path);
+  } else {
+    *fout = f;
+    return STORE_SAME_SPEC; /* the caller compares the hash */
+  }
+  free(*sha);
+  free(*canon);
+  *sha = *canon = NULL;
+  H5Fclose(f);
+  return STORE_NOT_DPOSWEEP;
 }
 
 int store_probe(const char *path, const char *sha256, char *msg, size_t len)
 {
   quiet_hdf5();
   hid_t f;
-  char *sha;
+  char *sha, *canon;
   msg[0] = '\0';
-  int rc = open_checked(path, &f, &sha, msg, len);
+  int rc = open_checked(path, &f, &sha, &canon, msg, len);
   if (rc != STORE_SAME_SPEC)
     return rc;
+  free(canon);
   if (strcmp(sha, sha256) != 0) {
     snprintf(msg, len, "%s holds another spec (sha256 %.12s..., this spec "
                        "%.12s...)",
@@ -762,22 +809,11 @@ int store_reader_open(const char *path, struct store_reader **out, char *err,
     goto out;
   }
   r->f = -1;
-  int rc = open_checked(path, &r->f, &sha, err, len);
+  int rc = open_checked(path, &r->f, &sha, &canon, err, len);
   if (rc == STORE_MISSING)
     snprintf(err, len, "%s: no such file", path);
   if (rc != STORE_SAME_SPEC)
     goto out;
-  if (read_attr_text(r->f, "spec_canonical", &canon) != 0) {
-    snprintf(err, len, "%s: the stored spec is missing (damaged?)", path);
-    goto out;
-  }
-  char check[65];
-  spec_sha256_hex(canon, strlen(canon), check);
-  if (strcmp(check, sha) != 0) {
-    snprintf(err, len, "%s: the stored spec does not match its hash (damaged?)",
-             path);
-    goto out;
-  }
   char perr[512];
   if (spec_load_text(canon, strlen(canon), path, &r->spec, perr,
                      sizeof perr) != 0) {
@@ -1096,22 +1132,29 @@ static int write_run_field(struct store *st, int field, int slot, hid_t type,
 }
 
 int store_run_begin(struct store *st, double start, int ranks,
-                    const char *hosts, int64_t done_before)
+                    const char *hosts, int64_t done_before, char *err,
+                    size_t len)
 {
   double *starts = malloc(STORE_MAX_RUNS * sizeof *starts);
   int slot = -1;
+  char why[200];
+  snprintf(err, len, "out of memory");
   if (!starts)
     return -1;
   if (H5Dread(st->runs[0], H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-              starts) < 0)
+              starts) < 0) {
+    snprintf(err, len, "%s", h5_reason(why, sizeof why));
     goto out;
+  }
   for (int i = 0; i < STORE_MAX_RUNS; i++)
     if (isnan(starts[i])) {
       slot = i;
       break;
     }
-  if (slot < 0)
+  if (slot < 0) {
+    snprintf(err, len, "all %d run records are used", STORE_MAX_RUNS);
     goto out;
+  }
   char h[STORE_HOSTS_LEN] = {0};
   snprintf(h, sizeof h, "%s", hosts);
   int32_t r = ranks;
@@ -1119,8 +1162,10 @@ int store_run_begin(struct store *st, double start, int ranks,
       write_run_field(st, 3, slot, H5T_NATIVE_INT64, &done_before) < 0 ||
       write_run_field(st, 5, slot, st->hosts_t, h) < 0 ||
       /* start last: it marks the slot used */
-      write_run_field(st, 0, slot, H5T_NATIVE_DOUBLE, &start) < 0)
+      write_run_field(st, 0, slot, H5T_NATIVE_DOUBLE, &start) < 0) {
+    snprintf(err, len, "%s", h5_reason(why, sizeof why));
     slot = -1;
+  }
 out:
   H5Eclear2(H5E_DEFAULT);
   free(starts);

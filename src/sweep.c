@@ -80,6 +80,9 @@ static void install_signals(double grace)
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGALRM, &sa, NULL);
+  /* Past a file-size limit (ulimit -f) a write should fail with EFBIG and
+   * be reported, not kill the rank. */
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 /* ---- time ---- */
@@ -496,8 +499,8 @@ static int run_group(struct job *j, int study, int64_t n, struct report *rep)
   char err[200];
   if (store_write_rows(j->store, study, &r, err, sizeof err) != 0) {
     rep->io_error = 1;
-    snprintf(rep->what, sizeof rep->what, "rank %d: cannot write results: %s",
-             j->rank, err);
+    snprintf(rep->what, sizeof rep->what, "rank %d: cannot write results to %s: %s",
+             j->rank, j->o->output, err);
     return -1;
   }
   rep->done += ran;
@@ -940,10 +943,10 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
         say(&j, "%s: %lld tasks in %d studies on %d rank%s (%s)", o->output,
             (long long)j.total, spec_nstudies(j.spec), j.size,
             j.size > 1 ? "s" : "", hosts);
-      slot = store_run_begin(j.store, now_wall(), j.size, hosts, j.done_before);
+      slot = store_run_begin(j.store, now_wall(), j.size, hosts, j.done_before,
+                             err, sizeof err);
       if (slot < 0)
-        say(&j, "warning: no room to record this run (%d runs recorded)",
-            STORE_MAX_RUNS);
+        say(&j, "warning: cannot record this run in the file: %s", err);
     }
   }
   if (!bcast_code(ok)) {

@@ -94,9 +94,11 @@ int store_write_rows(struct store *st, int study, const struct store_rows *r,
 
 /* Not collective (rank 0).  Record a run: store_run_begin finds a free
  * slot and writes start, ranks, hosts and the tasks done before; returns
- * the slot or -1.  store_run_end writes end and done after. */
+ * the slot, or -1 with the reason in err.  store_run_end writes end and
+ * done after. */
 int store_run_begin(struct store *st, double start, int ranks,
-                    const char *hosts, int64_t done_before);
+                    const char *hosts, int64_t done_before, char *err,
+                    size_t len);
 int store_run_end(struct store *st, int slot, double end, int64_t done_after);
 
 /* ---- read-only access, serial (status command, tests) ---- */
