@@ -1,0 +1,71 @@
+#!/bin/sh
+# Build and run every test suite, as the README's test command does:
+#   1. the release build: all suites (unit, mpi, faults, analysis, slurm,
+#      memcheck);
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build: the unit and
+#      MPI suites (leak checks on for unit; off under mpirun, where Open
+#      MPI's own allocations would drown them);
+#   3. the libFuzzer harnesses (clang) for FUZZ_SECONDS each (default 20;
+#      the long run is FUZZ_SECONDS=600, see README "Reliability").
+# Prints "N passed, N failed" from meson's counts last; exit 1 on a failure.
+set -u
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+status=0
+
+count() { # add up one `meson test` run's results
+  log=$1/meson-logs/testlog.json
+  if [ -f "$log" ]; then
+    p=$(grep -c '"result": "OK"' "$log")
+    all=$(grep -c '"result": ' "$log")
+    s=$(grep -c '"result": "SKIP"' "$log")
+    passed=$((passed + p))
+    failed=$((failed + all - p - s))
+  fi
+}
+
+setup() { # builddir [meson options...]
+  dir=$1
+  shift
+  if [ -d "$dir" ]; then
+    meson setup --reconfigure "$dir" "$@" > /dev/null
+  else
+    meson setup "$dir" "$@" > /dev/null
+  fi && meson compile -C "$dir"
+}
+
+suite() { # builddir meson-test-arguments...
+  dir=$1
+  shift
+  meson test -C "$dir" --print-errorlogs "$@" || status=1
+  count "$dir"
+}
+
+if setup build; then
+  suite build --num-processes 2
+else
+  status=1
+  failed=$((failed + 1))
+fi
+
+if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+    suite build-asan --suite unit
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0 \
+    suite build-asan --suite mpi
+else
+  status=1
+  failed=$((failed + 1))
+fi
+
+if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+    -Db_lundef=false; then
+  FUZZ_SECONDS=${FUZZ_SECONDS:-20} suite build-fuzz --suite fuzz
+else
+  status=1
+  failed=$((failed + 1))
+fi
+
+echo "$passed passed, $failed failed"
+[ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
