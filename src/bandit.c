@@ -6,6 +6,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,10 +81,16 @@ int bandit_rewards_parse(const char *name, enum bandit_rewards *out)
 }
 
 static int fail(const char **field, const char *name, char *msg, size_t len,
-                const char *fmt, double v)
+                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int fail(const char **field, const char *name, char *msg, size_t len,
+                const char *fmt, ...)
 {
+  va_list ap;
   *field = name;
-  snprintf(msg, len, fmt, v);
+  va_start(ap, fmt);
+  vsnprintf(msg, len, fmt, ap);
+  va_end(ap);
   return -1;
 }
 
@@ -126,16 +133,14 @@ int bandit_params_check(const struct bandit_params *p, const char **field,
     if (p->scale != BANDIT_THEORY)
       return fail(field, "eta", msg, len,
                   "'theory' needs scale theory; give a number for scale "
-                  "normalized%.0s",
-                  0.0);
+                  "normalized");
   } else if (!(p->eta > 0.0) || !isfinite(p->eta)) {
     return fail(field, "eta", msg, len,
                 "must be a finite number > 0 or 'theory' (got %.17g)", p->eta);
   }
   if (p->rewards == BANDIT_REWARDS_EXPLICIT) {
     if (!p->reward_values)
-      return fail(field, "rewards", msg, len, "no reward values given%.0s",
-                  0.0);
+      return fail(field, "rewards", msg, len, "no reward values given");
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < p->arms; i++) {
       if (!isfinite(p->reward_values[i]))

@@ -44,6 +44,9 @@ static const char sim_usage[] =
   "Bad input prints one line naming the flag and exits with code 2.\n";
 
 static int usage_error(const char *flag, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+
+static int usage_error(const char *flag, const char *fmt, ...)
 {
   char msg[512];
   int n = snprintf(msg, sizeof msg, "dposweep sim: %s: ", flag);

@@ -164,6 +164,9 @@ struct msg {
 };
 
 static int errorf(struct msg *m, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+
+static int errorf(struct msg *m, const char *fmt, ...)
 {
   int n = snprintf(m->buf, m->len, "%s: ", m->label);
   va_list ap;

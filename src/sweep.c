@@ -183,6 +183,9 @@ struct job {
 };
 
 static void say(const struct job *j, const char *fmt, ...)
+  __attribute__((format(printf, 2, 3)));
+
+static void say(const struct job *j, const char *fmt, ...)
 {
   if (j->rank != 0)
     return;

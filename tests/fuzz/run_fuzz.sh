@@ -11,7 +11,10 @@ trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus" "$work/artifacts"
 cp "$seeds"/* "$work/corpus/"
 echo "fuzzing $(basename "$harness") for ${seconds}s"
+# -close_fd_mask=2: the harnesses' own one-line errors would flood the log
+# (libFuzzer still prints its crash reports).
 if ! "$harness" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -close_fd_mask=2 \
     -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$work/corpus"; then
   for a in "$work"/artifacts/*; do
     [ -f "$a" ] || continue
