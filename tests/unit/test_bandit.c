@@ -248,6 +248,41 @@ START_TEST(test_theorem_bounds)
 }
 END_TEST
 
+START_TEST(test_gaussian_theorem)
+{
+  /* model.md section 7: mix-r with the gaussian estimator, theory scale,
+   * after T = log(1/sigma) steps sqrt(E[delta(y,y')^2]) <= 14 sigma. */
+  const double sigmas[] = {1e-2, 1e-3, 1e-4};
+  for (int si = 0; si < 3; si++) {
+    double sigma = sigmas[si], sum2 = 0.0;
+    long n = 0;
+    int T = (int)ceil(log(1.0 / sigma));
+    for (int seed = 0; seed < 200; seed++) {
+      struct bandit_params p = params(BANDIT_MIX_R, BANDIT_THEORY, 10, 1.0);
+      p.sigma = sigma;
+      p.seed = (uint64_t)seed;
+      struct bandit *b = NULL;
+      ck_assert_int_eq(bandit_create(&p, &b), 0);
+      double u[10];
+      ck_assert_int_eq(bandit_advance(b, T, u), BANDIT_OK);
+      const double *r = bandit_rewards(b);
+      for (int y = 0; y < 10; y++)
+        for (int z = 0; z < 10; z++) {
+          double d = (r[y] - r[z]) - p.beta * (u[y] - u[z]);
+          sum2 += d * d;
+          n++;
+        }
+      bandit_destroy(&b);
+    }
+    double rms = sqrt(sum2 / (double)n);
+    ck_assert_msg(rms <= 14.0 * sigma, "sigma %g: rms delta %g > 14 sigma", sigma,
+                  rms);
+    ck_assert_msg(rms >= 0.1 * sigma, "sigma %g: rms delta %g: no noise?", sigma,
+                  rms);
+  }
+}
+END_TEST
+
 /* ---- optimized step against the reference ---- */
 
 START_TEST(test_gradient_matches_reference)
@@ -544,6 +579,7 @@ int main(void)
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_golden, 0, 2 * BANDIT_NREGIMES);
   tcase_add_test(tc, test_theorem_bounds);
+  tcase_add_test(tc, test_gaussian_theorem);
   tcase_add_loop_test(tc, test_gradient_matches_reference, 0,
                       2 * BANDIT_NREGIMES);
   tcase_add_loop_test(tc, test_trajectory_matches_reference, 0,
