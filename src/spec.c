@@ -23,9 +23,10 @@ struct y_grid {
   char **arms; /* integers load as words, parsed strictly: libcyaml's INT
                  takes "8.5" as 8 */
   unsigned arms_count;
-  double *beta;
+  char **beta; /* numbers load as words too: libcyaml's FLOAT takes
+                 "0.7- 0.3" as 0.7 */
   unsigned beta_count;
-  double *sigma;
+  char **sigma;
   unsigned sigma_count;
   char **samples;
   unsigned samples_count;
@@ -40,7 +41,7 @@ struct y_study {
   char *scale;
   char *eta;
   char *rewards;
-  double *reward_values;
+  char **reward_values;
   unsigned reward_values_count;
   char *seeds;
   struct y_grid *grid;
@@ -58,17 +59,15 @@ struct y_spec {
 
 static const cyaml_schema_value_t y_string = {
   CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED)};
-static const cyaml_schema_value_t y_double = {
-  CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, double)};
 
 static const cyaml_schema_field_t y_grid_fields[] = {
   CYAML_FIELD_SEQUENCE("regime", OPTP, struct y_grid, regime, &y_string, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("arms", OPTP, struct y_grid, arms, &y_string, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("beta", OPTP, struct y_grid, beta, &y_double, 1,
+  CYAML_FIELD_SEQUENCE("beta", OPTP, struct y_grid, beta, &y_string, 1,
                        CYAML_UNLIMITED),
-  CYAML_FIELD_SEQUENCE("sigma", OPTP, struct y_grid, sigma, &y_double, 1,
+  CYAML_FIELD_SEQUENCE("sigma", OPTP, struct y_grid, sigma, &y_string, 1,
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("samples", OPTP, struct y_grid, samples, &y_string, 1,
                        CYAML_UNLIMITED),
@@ -89,7 +88,7 @@ static const cyaml_schema_field_t y_study_fields[] = {
   CYAML_FIELD_STRING_PTR("rewards", OPTP, struct y_study, rewards, 0,
                          CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("reward_values", OPTP, struct y_study, reward_values,
-                       &y_double, 0, CYAML_UNLIMITED),
+                       &y_string, 1, CYAML_UNLIMITED),
   CYAML_FIELD_STRING_PTR("seeds", OPTP, struct y_study, seeds, 0,
                          CYAML_UNLIMITED),
   CYAML_FIELD_MAPPING_PTR("grid", OPTP, struct y_study, grid, y_grid_fields),
@@ -386,6 +385,19 @@ static int check_value(struct msg *m, const char *study,
   return errorf(m, "study '%s': %s: %s", study, key, why);
 }
 
+/* A study's number: the whole word must be one (strtod, no trailing
+ * text); NaN and infinity parse and are refused by the value checks. */
+static int number_word(struct msg *m, const char *study, const char *key,
+                       long pos, const char *word, double *out)
+{
+  if (text_parse_double(word, out) == 0)
+    return 0;
+  if (pos >= 0)
+    return errorf(m, "study '%s': %s[%ld]: invalid number '%.40s'", study, key,
+                  pos, word);
+  return errorf(m, "study '%s': %s: invalid number '%.40s'", study, key, word);
+}
+
 /* A study's integer value: decimal digits only. */
 static int int_word(struct msg *m, const char *study, const char *key, long pos,
                     const char *word, int64_t *out)
@@ -553,13 +565,17 @@ static int build_study(struct msg *m, const struct y_study *y,
   st->max_arms = max_arms;
   for (int i = 0; i < st->n_beta; i++) {
     p = baseline();
-    p.beta = s->beta[i] = g->beta[i];
+    if (number_word(m, nm, "grid.beta", i, g->beta[i], &s->beta[i]))
+      return -1;
+    p.beta = s->beta[i];
     if (check_value(m, nm, &p, "grid.beta", i))
       return -1;
   }
   for (int i = 0; i < st->n_sigma; i++) {
     p = baseline();
-    p.sigma = s->sigma[i] = g->sigma[i];
+    if (number_word(m, nm, "grid.sigma", i, g->sigma[i], &s->sigma[i]))
+      return -1;
+    p.sigma = s->sigma[i];
     if (check_value(m, nm, &p, "grid.sigma", i))
       return -1;
   }
@@ -614,14 +630,17 @@ static int build_study(struct msg *m, const struct y_study *y,
                       nm, j, (long long)s->samples[j], i, s->sigma[i]);
   if (st->rewards == BANDIT_REWARDS_EXPLICIT) {
     unsigned nv = y->reward_values_count;
+    if (!(s->reward_values = malloc(nv * sizeof *s->reward_values)))
+      return errorf(m, "out of memory");
+    for (unsigned i = 0; i < nv; i++)
+      if (number_word(m, nm, "reward_values", (long)i, y->reward_values[i],
+                      &s->reward_values[i]))
+        return -1;
     for (int i = 0; i < st->n_arms; i++)
       if ((unsigned)s->arms[i] != nv)
         return errorf(m, "study '%s': grid.arms[%d]: is %d but reward_values "
                          "lists %u values",
                       nm, i, s->arms[i], nv);
-    if (!(s->reward_values = malloc(nv * sizeof *s->reward_values)))
-      return errorf(m, "out of memory");
-    memcpy(s->reward_values, y->reward_values, nv * sizeof *s->reward_values);
     st->reward_values = s->reward_values;
     p = baseline();
     p.arms = (int)nv;
@@ -685,11 +704,12 @@ static char *canonical_text(const struct spec *s)
   FILE *f = open_memstream(&buf, &len);
   if (!f)
     return NULL;
-  fprintf(f, "name: %s\nmaster_seed: %llu\nstudies:\n", s->name,
+  /* Names are quoted: "-" alone would read as a list. */
+  fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", s->name,
           (unsigned long long)s->master_seed);
   for (int i = 0; i < s->nstudies; i++) {
     const struct spec_study *st = &s->studies[i].pub;
-    fprintf(f, "  - name: %s\n    iterations: %lld\n    record_every: %lld\n",
+    fprintf(f, "  - name: '%s'\n    iterations: %lld\n    record_every: %lld\n",
             st->name, (long long)st->iterations, (long long)st->record_every);
     fprintf(f, "    scale: %s\n    rewards: %s\n", bandit_scale_name(st->scale),
             bandit_rewards_name(st->rewards));

@@ -1,12 +1,16 @@
 """Inputs the fuzzers found (tests/fuzz/regressions): each must give a
 clean result, never a crash: `plan` on a spec, `sim` on an argument list
 (one argument per line) exits 0 or 2, and an error is exactly one line.
+A spec `plan` accepts must also run, and `status` must read the file back
+(its stored canonical spec parses to the same hash).
 
 Run: test_regressions.py PATH/TO/dposweep REGRESSIONS_DIR
 """
 import os
+import re
 import subprocess
 import sys
+import tempfile
 
 BIN, DIR = sys.argv[1], sys.argv[2]
 failures = 0
@@ -25,6 +29,16 @@ for kind in ("spec", "sim"):
         p = subprocess.run(cmd, capture_output=True)
         err = p.stderr.decode("utf-8", "replace").strip()
         ok = p.returncode in (0, 2) and (p.returncode == 0 or len(err.splitlines()) == 1)
+        if ok and kind == "spec" and p.returncode == 0:
+            tasks = int(re.search(rb"tasks: (\d+)", p.stdout).group(1))
+            if tasks <= 1000:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = os.path.join(tmp, "r.h5")
+                    r = subprocess.run([BIN, "run", path, "-o", out, "-q"],
+                                       capture_output=True)
+                    s = subprocess.run([BIN, "status", out], capture_output=True)
+                    ok = r.returncode == 0 and s.returncode == 0
+                    err = (r.stderr + s.stderr).decode("utf-8", "replace")
         if not ok:
             failures += 1
             print(f"FAIL {kind}/{name}: rc={p.returncode} stderr={err!r}")

@@ -203,7 +203,9 @@ static const struct {
 } bad[] = {
   /* libcyaml-level: wrong types, unknown and duplicate keys */
   {"beta: [0.5, 1.0]", "beta: [0.5, high]",
-   {"t.yaml:14:", "study 'a': grid.beta[1]", "invalid number 'high'"}},
+   {"t.yaml: study 'a': grid.beta[1]", "invalid number 'high'", ""}},
+  {"beta: [0.5, 1.0]", "beta: [0.5, 0.7- 0.3]",
+   {"study 'a'", "grid.beta[1]", "invalid number '0.7- 0.3'"}},
   {"arms: [2, 5, 9]", "arms: [2, five]",
    {"study 'a'", "grid.arms[1]", "invalid integer"}},
   {"arms: [2, 5, 9]", "arms: 5", {"study 'a'", "grid.arms", "expected a list"}},
@@ -211,7 +213,7 @@ static const struct {
   {"seeds: 4", "seeds: 4.9", {"study 'a'", "seeds", "invalid integer '4.9'"}},
   {"samples: [0, 64]", "samples: [0, 1e3]", {"study 'b'", "grid.samples[1]", "invalid integer"}},
   {"seeds: 4", "seeds: 4\n    colour: red",
-   {"study 'a'", "unknown key 'colour'", ":"}},
+   {"t.yaml:1", "study 'a'", "unknown key 'colour'"}},
   {"seeds: 4", "seeds: 4\n    seeds: 5",
    {"study 'a'", "duplicate key 'seeds'", ":"}},
   {"      sigma: [0.0, 0.1]", "      sigma: [0.0, 0.1]\n      temperature: [1]",
@@ -237,7 +239,7 @@ static const struct {
   {"beta: [0.5, 1.0]", "beta: [-1]", {"study 'a'", "grid.beta[0]", "> 0"}},
   {"beta: [0.5, 1.0]", "beta: [nan]", {"study 'a'", "grid.beta[0]", "finite"}},
   {"beta: [0.5, 1.0]", "beta: [inf]", {"study 'a'", "grid.beta[0]", "finite"}},
-  {"beta: [0.5, 1.0]", "beta: [1e400]", {"study 'a'", "grid.beta[0]", "finite"}},
+  {"beta: [0.5, 1.0]", "beta: [1e400]", {"study 'a'", "grid.beta[0]", "invalid number"}},
   {"sigma: [0.0, 0.1]", "sigma: [-0.1]", {"study 'a'", "grid.sigma[0]", ">= 0"}},
   {"samples: [0, 64]", "samples: [-3]", {"study 'b'", "grid.samples[0]", "between 0"}},
   {"sigma: [0]", "sigma: [0.2]", {"study 'b'", "grid.samples[1]", "sigma"}},
@@ -268,6 +270,8 @@ static const struct {
   {"seeds: 4", "seeds: 2147483648\n",
    {"study 'a'", "2^31", "tasks"}},
   {"name: t\n", "name: [t\n", {"t.yaml", "", ""}},
+  {"rewards: uniform", "rewards: explicit\n    reward_values: [0.1, x]",
+   {"study 'a'", "reward_values[1]", "invalid number 'x'"}},
 };
 
 START_TEST(test_bad_specs)
