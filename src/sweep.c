@@ -45,11 +45,23 @@ enum { EXIT_OK = 0, EXIT_INCOMPLETE = 1, EXIT_INPUT = 2, EXIT_RUNTIME = 3 };
 
 /* ---- signals ---- */
 
-/* The handler only counts signals; a second one, or the grace alarm,
- * raises g_abandon, which the engine checks between steps. */
+/* The handler only sets flags: the first signal g_signals (stop handing
+ * out work), a second one or the grace alarm g_abandon, which the engine
+ * checks between steps.  A "second" signal within 2 s of the first is the
+ * same request delivered twice (srun, or mpirun and a batch shell both
+ * passing it on) and is ignored.  alarm() and clock_gettime() are
+ * async-signal-safe. */
 static volatile sig_atomic_t g_signals = 0;
 static volatile sig_atomic_t g_abandon = 0;
 static volatile sig_atomic_t g_grace = 60;
+static volatile sig_atomic_t g_first_signal_s = 0;
+
+static sig_atomic_t monotonic_seconds(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (sig_atomic_t)ts.tv_sec;
+}
 
 static void on_signal(int sig)
 {
@@ -59,11 +71,12 @@ static void on_signal(int sig)
   }
   if (g_signals == 0) {
     g_signals = 1;
+    g_first_signal_s = monotonic_seconds();
     if (g_grace > 0)
       alarm((unsigned)g_grace);
     else
       g_abandon = 1;
-  } else {
+  } else if (monotonic_seconds() - g_first_signal_s >= 2) {
     g_abandon = 1;
   }
 }
@@ -866,11 +879,15 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   memset(&j, 0, sizeof j);
   j.o = o;
   int code = EXIT_OK;
+  /* Handlers before MPI_Init, so a signal during start-up is a drain
+   * request too, not the default action; and again after, in case the MPI
+   * library installed its own. */
+  install_signals(o->grace);
   MPICHECK(MPI_Init(NULL, NULL));
+  install_signals(o->grace);
   MPICHECK(MPI_Comm_rank(MPI_COMM_WORLD, &j.rank));
   MPICHECK(MPI_Comm_size(MPI_COMM_WORLD, &j.size));
   j.tty = j.rank == 0 && isatty(STDERR_FILENO);
-  install_signals(o->grace);
   if (usage_error) {
     say(&j, "%s", usage_error);
     code = EXIT_INPUT;

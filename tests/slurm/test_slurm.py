@@ -6,15 +6,17 @@
 Each case starts its own cluster (tests/slurm/cluster.sh) in a temporary
 folder and stops it at the end, also on failure.
 
-  chain    a sweep with about two minutes of work, submitted by jobs/submit
-           with --time=1: every link is cut (early SIGUSR1, drain), the
-           chain continues and completes, and the results equal those of
-           the same spec run without interruption.
+  chain    a sweep with about 150 s of work for one worker, submitted by
+           jobs/submit with --time=1 --signal=B:USR1@5: every link but the
+           last is cut (early SIGUSR1, drain), the chain continues and
+           completes, and every row (all studies, traj, final, tasks) equals
+           that of the same spec run without interruption beside it.
   signal   `scancel --batch --signal=USR1` on a running link (submitted
            with plain sbatch) drains it; the next link completes the sweep.
   failure  a spec that plan rejects is refused by jobs/submit; an output in
            a missing directory (exit 3) and an output of another spec (exit
-           2) each fail once, with a message in the log, and no successor.
+           2) each fail once, with a message in the log, and no successor;
+           jobs/submit --cancel and a plain scancel end a chain.
 
 Exit 77 (skip) without slurm-wlm or when not root (the cluster's daemons
 and jobs run as root).
@@ -101,7 +103,9 @@ class Env:
         for k in list(self.env):
             if k.startswith(('SLURM_JOB', 'SLURM_STEP', 'SBATCH_')) or k in (
                     'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_TASKS_PER_NODE',
-                    'DPOSWEEP_LINK', 'DPOSWEEP_SBATCH_ARGS'):
+                    'DPOSWEEP_LINK', 'DPOSWEEP_SBATCH_ARGS',
+                    'DPOSWEEP_IDLE_LINKS', 'DPOSWEEP_MAX_LINKS',
+                    'DPOSWEEP_LAUNCHER'):
                 del self.env[k]
         self.env['DPOSWEEP_RUN_OPTS'] = '--progress-interval 2'
         self.started = False
@@ -226,17 +230,25 @@ class Env:
             stderr=subprocess.STDOUT, text=True)
 
     def calibrate(self):
-        """Tasks per second of the expensive study with 2 ranks here."""
+        """Tasks per second of the expensive study with 2 ranks here, while a
+        second such run shares the machine (as the reference run will)."""
         spec = self.write_spec('calibrate', 12)
-        out = os.path.join(self.work, 'calibrate.h5')
+        outs = [os.path.join(self.work, 'calibrate%d.h5' % i) for i in (1, 2)]
         t0 = time.time()
-        self.run(['mpirun', '-n', '2', '--oversubscribe', self.dposweep, 'run',
-                  spec, '-o', out, '-q'], check_rc=0, timeout=300)
+        procs = [subprocess.Popen(
+            ['mpirun', '-n', '2', '--oversubscribe', self.dposweep, 'run',
+             spec, '-o', o, '-q'], cwd=self.work, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for o in outs]
+        rcs = [p.wait(timeout=300) for p in procs]
         dt = time.time() - t0
-        os.unlink(out)
-        # 24 sampled tasks (the 24 exact ones cost little); ~0.5 s start-up.
+        check(rcs == [0, 0], 'calibration runs: exit %s' % rcs)
+        for o in outs:
+            os.unlink(o)
+        # 24 sampled tasks each (the 24 exact ones cost little); ~0.5 s
+        # start-up.
         rate = 24 / max(dt - 0.5, 0.5)
-        log('calibration: %.1f s for 48 tasks, ~%.1f sampled tasks/s' % (dt, rate))
+        log('calibration: %.1f s for 2 x 48 tasks side by side, ~%.1f sampled '
+            'tasks/s per run' % (dt, rate))
         return rate
 
 
@@ -287,10 +299,10 @@ def compare(ref, got):
 
 def case_chain(e):
     rate = e.calibrate()
-    # About 100 s of compute for one worker: with a 1-minute limit and the
-    # warning 25-55 s into each link (SLURM checks limits every 30 s), that
-    # is three to five links; never fewer than two.
-    seeds = max(100, min(5000, math.ceil(rate * 100 / 2)))
+    # About 150 s of compute for one worker (some three minutes of 1-minute
+    # allocations): the warning comes 25-55 s into each link (SLURM checks
+    # limits every 30 s), so three to six links.
+    seeds = max(100, min(5000, math.ceil(rate * 150 / 2)))
     spec = e.write_spec('chain', seeds)
     out = os.path.join(e.work, 'chain.h5')
     ref_out = os.path.join(e.work, 'reference.h5')
@@ -460,8 +472,8 @@ def case_failure(e):
           'unexpected jobs after the failure: %s' % e.all_jobs())
     check(os.stat(out).st_mtime_ns == mtime, 'the other spec\'s file was modified')
 
-    # 4. jobs/submit --cancel (scancel: SIGTERM with Reason=None) drains the
-    # running link and ends the chain; the same submit line resumes it.
+    # 4. jobs/submit --cancel drains the running link (SIGUSR1, like the
+    # time limit's warning) and ends the chain: no successor.
     spec = e.write_spec('cancel', 400)
     out = os.path.join(e.work, 'cancel.h5')
     before = e.all_jobs()
@@ -472,18 +484,34 @@ def case_failure(e):
     check('RUNNING' in p.stdout and str(job) in p.stdout,
           'jobs/submit --status does not list the running job:\n' + p.stdout)
     e.run([SUBMIT, '--cancel', out], check_rc=0)
-    st = e.wait_job_end(job, 60)
+    st = e.wait_job_end(job, 90)
     text = e.job_log(job)
-    log('failure: cancelled chain: job %d %s' % (job, st))
-    for needle in ('sweep.sbatch: signal received: SIGTERM',
+    log('failure: jobs/submit --cancel: job %d %s' % (job, st))
+    for needle in ('sweep.sbatch: signal received: SIGUSR1',
                    'dposweep run: interrupted:',
-                   'sweep.sbatch: chain stopped: job %d was cancelled' % job):
+                   'sweep.sbatch: chain stopped: stopped by jobs/submit --cancel'):
         check(needle in text, 'job %d: log lacks %r:\n%s' % (job, needle, text))
     check('submitted job' not in text, 'job %d submitted a successor' % job)
     check(e.all_jobs() == sorted(before + [job]),
           'unexpected jobs after the cancel: %s' % e.all_jobs())
     p = e.run([SUBMIT, '--status', out], check_rc=1)
     check('no job of the chain' in p.stdout, '--status after the cancel:\n' + p.stdout)
+
+    # 5. A plain scancel (SIGTERM, Reason=None) also ends the chain.
+    before = e.all_jobs()
+    p = e.run([SUBMIT, spec, out, '--time=5', '--ntasks=2'], check_rc=0)
+    job = int(p.stdout.strip())
+    e.wait_progress(job)
+    e.run(['scancel', str(job)], check_rc=0)
+    st = e.wait_job_end(job, 90)
+    text = e.job_log(job)
+    log('failure: scancel: job %d %s' % (job, st))
+    for needle in ('sweep.sbatch: signal received: SIGTERM',
+                   'sweep.sbatch: chain stopped: job %d was cancelled' % job):
+        check(needle in text, 'job %d: log lacks %r:\n%s' % (job, needle, text))
+    check('submitted job' not in text, 'job %d submitted a successor' % job)
+    check(e.all_jobs() == sorted(before + [job]),
+          'unexpected jobs after the scancel: %s' % e.all_jobs())
 
 
 CASES = {'chain': case_chain, 'signal': case_signal, 'failure': case_failure}
@@ -493,14 +521,14 @@ def main():
     if len(sys.argv) != 3 or sys.argv[1] not in CASES:
         print('usage: test_slurm.py %s DPOSWEEP' % '|'.join(CASES), file=sys.stderr)
         return 2
+    os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
     for tool in ('slurmctld', 'slurmd', 'sbatch', 'mpirun'):
-        if not shutil.which(tool, path=os.environ.get('PATH', '') + ':/usr/sbin:/sbin'):
+        if not shutil.which(tool):
             print('SKIP: %s not found (apt-get install slurm-wlm)' % tool)
             return 77
     if os.geteuid() != 0:
         print('SKIP: the test cluster runs its daemons and jobs as root')
         return 77
-    os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
     e = Env(sys.argv[2])
     ok = False
     try:
