@@ -22,10 +22,14 @@
  * spread (bandit_params_check). */
 #define LOGIT_SPREAD_MAX 700.0
 
-/* mix-p tabulates the reward sigmoids up to this K (a 128 KiB table, in
- * cache): beyond it the triangular loop with one division per pair, half
- * the pairs and no table to stream, is faster. */
-#define PTAB_MAX_ARMS 128
+/* Per-arm arrays get PAD extra zeros, so padded loops read zeros. */
+#define PAD 2
+
+/* mix-p tabulates the reward sigmoids up to this K (an 8 MiB table that
+ * streams at memory speed, faster than the triangular loop's one division
+ * per pair on the machines measured); beyond it the table would cost more
+ * memory than it is worth. */
+#define PTAB_MAX_ARMS 1024
 
 static const char *const regime_names[BANDIT_NREGIMES] = {
   "uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid", "reference",
@@ -241,8 +245,10 @@ struct bandit {
   /* sampled estimator */
   struct rng_alias *alias;
   double *cells;  /* cell weights for the alias table; NULL: multinomial */
-  double *ptab;   /* mix-p, small K: sig(r_y - r_z), K x K */
+  double *ptab;   /* mix-p, small K: sig(r_y - r_z), K x kpad, zero padded */
+  int kpad;       /* K rounded up to PAD: rows 16-byte aligned, no remainder */
   double *prowsum;/* its row sums */
+  double *scratch;/* 2 kpad doubles for it */
   size_t *row;    /* first cell of row y (pairs y < z) */
   char failure[128];
 };
@@ -265,19 +271,70 @@ static double log_sum_exp(const double *x, int n)
 }
 
 /* exp(x - max x) clamped below, and its inverse. */
+/* exp(a) for a in [EXP_FLOOR, 0], the per-step exponentials.  glibc's
+ * scalar exp made a third of a step at K = 20; this one vectorizes: a =
+ * k ln2 + r with |r| <= ln2/2 (k by the round-to-nearest trick of adding
+ * 1.5 * 2^52, ln2 split so k ln2 is exact), exp(r) by its Taylor series to
+ * r^13 (truncation below 2e-16 relative), 2^k from the exponent bits (k >=
+ * -1010: always a normal number).  Within 2 ulp of the true value. */
+static inline double exp_nonpos(double a)
+{
+  const double shifter = 0x1.8p52;
+  const double inv_ln2 = 0x1.71547652b82fep0;
+  const double ln2_hi = 0x1.62e42fee00000p-1; /* 32 bits: k ln2_hi exact */
+  const double ln2_lo = 0x1.a39ef35793c76p-33;
+  double t = a * inv_ln2 + shifter;
+  double kf = t - shifter;
+  double r = (a - kf * ln2_hi) - kf * ln2_lo;
+  double p = 1.0 / 6227020800.0;          /* 1/13! */
+  p = p * r + 1.0 / 479001600.0;          /* 1/12! */
+  p = p * r + 1.0 / 39916800.0;
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  /* The low bits of t hold k (two's complement): shift them into the
+   * exponent field. */
+  uint64_t tb, kb;
+  memcpy(&tb, &t, sizeof tb);
+  kb = (tb + 1023u) << 52;
+  double two_k;
+  memcpy(&two_k, &kb, sizeof two_k);
+  return p * two_k;
+}
+
 static void shifted_exp(const double *x, double scale, int n, double *e,
                         double *ie)
 {
-  double m = -INFINITY;
-  for (int i = 0; i < n; i++)
-    if (scale * x[i] > m)
-      m = scale * x[i];
+  double m = -INFINITY, lo = INFINITY;
   for (int i = 0; i < n; i++) {
-    double a = scale * x[i] - m;
-    e[i] = exp(a < EXP_FLOOR ? EXP_FLOOR : a);
-    if (ie)
-      ie[i] = 1.0 / e[i];
+    double v = scale * x[i];
+    m = v > m ? v : m;
+    lo = v < lo ? v : lo;
   }
+  if (lo - m >= EXP_FLOOR) {
+    /* The usual case (a spread over 700 stops a run as diverged): no
+     * clamp, which would keep the loop from vectorizing. */
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+      e[i] = exp_nonpos(scale * x[i] - m);
+  } else {
+    for (int i = 0; i < n; i++) {
+      double a = scale * x[i] - m;
+      e[i] = exp_nonpos(a < EXP_FLOOR ? EXP_FLOOR : a);
+    }
+  }
+  if (ie)
+#pragma omp simd
+    for (int i = 0; i < n; i++)
+      ie[i] = 1.0 / e[i];
 }
 
 int bandit_create(const struct bandit_params *p, struct bandit **out)
@@ -297,7 +354,7 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
                        &b->u,  &b->e,  &b->ie,  &b->pi,    &b->g,
                        &b->xi, &b->sorted};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
-    if (!(*arrays[i] = alloc_doubles((size_t)k)))
+    if (!(*arrays[i] = alloc_doubles((size_t)k + PAD)))
       goto out;
 
   /* The instance (section 1): its own stream, keyed without the regime,
@@ -338,13 +395,15 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   rng_pcg32_seed_key(&b->noise, b->noise_key);
 
   if (p->regime == BANDIT_MIX_P && k <= PTAB_MAX_ARMS) {
-    if (!(b->ptab = malloc((size_t)k * (size_t)k * sizeof *b->ptab)) ||
-        !(b->prowsum = calloc((size_t)k, sizeof *b->prowsum)))
+    b->kpad = (k + PAD - 1) / PAD * PAD;
+    if (!(b->ptab = calloc((size_t)k * (size_t)b->kpad, sizeof *b->ptab)) ||
+        !(b->prowsum = calloc((size_t)k, sizeof *b->prowsum)) ||
+        !(b->scratch = calloc(2 * (size_t)b->kpad, sizeof *b->scratch)))
       goto out;
     for (int y = 0; y < k; y++)
       for (int z = 0; z < k; z++) {
         double pyz = b->er[y] / (b->er[y] + b->er[z]);
-        b->ptab[(size_t)y * (size_t)k + (size_t)z] = pyz;
+        b->ptab[(size_t)y * (size_t)b->kpad + (size_t)z] = pyz;
         b->prowsum[y] += pyz;
       }
   }
@@ -383,6 +442,7 @@ void bandit_destroy(struct bandit **bp)
   free(b->row);
   free(b->ptab);
   free(b->prowsum);
+  free(b->scratch);
   rng_alias_destroy(&b->alias);
   free(b);
   *bp = NULL;
@@ -506,24 +566,31 @@ pair_loop(struct bandit *b, enum bandit_regime regime, double *restrict s)
  * to S Delta as in the pairwise form, with the same O(K S eps) error. */
 static double pair_loop_mixp_table(struct bandit *b, double *restrict s)
 {
-  const int k = b->k;
+  const int k = b->k, kp = b->kpad;
   const double *restrict e = b->e, *restrict ie = b->ie;
+  double *restrict t1 = b->scratch, *restrict t2 = b->scratch + kp;
   double se = 0.0, sie = 0.0;
   for (int z = 0; z < k; z++) {
     se += e[z];
     sie += ie[z];
   }
-  for (int y = 0; y < k; y++) {
-    const double *restrict prow = b->ptab + (size_t)y * (size_t)k;
-    double a = 0.0, bb = 0.0;
-#pragma omp simd reduction(+ : a, bb)
-    for (int z = 0; z < k; z++) {
-      a += prow[z] * ie[z];
-      bb += prow[z] * e[z];
+  for (int y = 0; y < kp; y++)
+    t1[y] = t2[y] = 0.0;
+  /* P_zy = 1 - P_yz, so A = sum(ie) - P^T ie and B = sum(e) - P^T e.
+   * Walking P by rows accumulates P^T x with K independent sums instead
+   * of one long dependent chain per row. */
+  for (int z = 0; z < k; z++) {
+    const double *restrict pz = b->ptab + (size_t)z * (size_t)kp;
+    const double iez = ie[z], ez = e[z];
+#pragma omp simd aligned(pz, t1, t2 : 16)
+    for (int y = 0; y < kp; y++) {
+      t1[y] += pz[y] * iez;
+      t2[y] += pz[y] * ez;
     }
-    s[y] = e[y] * a + ie[y] * bb + (2.0 * b->prowsum[y] - (double)k) -
-           e[y] * sie;
   }
+  for (int y = 0; y < k; y++)
+    s[y] = ie[y] * (se - t2[y]) - e[y] * t1[y] +
+           (2.0 * b->prowsum[y] - (double)k);
   return 2.0 * se * sie + 2.0 * (double)k * (double)k;
 }
 

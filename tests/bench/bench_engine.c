@@ -5,7 +5,12 @@
  *       the file; print "ns_per_step X" and the final u, one per line
  *   bench_engine divlimit
  *       the machine's throughput for the pair loop's one division, in ns
- *       per division (vectorized, in cache): the floor for ns per pair */
+ *       per division (vectorized, in cache): the floor for ns per pair of
+ *       the loop that computes the sigmoids on the fly
+ *   bench_engine streamlimit
+ *       the machine's read bandwidth for a 64 MiB array, in ns per 16 bytes:
+ *       the floor for ns per unordered pair of mix-p's tabulated loop (two
+ *       8-byte table entries per unordered pair) once the table leaves cache */
 #include "dposweep/bandit.h"
 
 #include <stdio.h>
@@ -82,13 +87,40 @@ static int divlimit_mode(void)
   return 0;
 }
 
+static int streamlimit_mode(void)
+{
+  size_t n = (size_t)8 << 20; /* 64 MiB of doubles */
+  double *a = malloc(n * sizeof *a);
+  if (!a)
+    return 3;
+  for (size_t i = 0; i < n; i++)
+    a[i] = 1.0 / (double)(i + 1);
+  double best = 1e30, sink = 0.0;
+  for (int rep = 0; rep < 5; rep++) {
+    double s0 = 0.0, s1 = 0.0, t0 = now();
+#pragma omp simd reduction(+ : s0, s1)
+    for (size_t i = 0; i < n; i += 2) {
+      s0 += a[i];
+      s1 += a[i + 1];
+    }
+    double t = now() - t0;
+    sink += s0 + s1;
+    best = t < best ? t : best;
+  }
+  printf("ns_per_16_bytes %.6g\nsink %g\n", 1e9 * best / ((double)n / 2.0), sink);
+  free(a);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
   if (argc == 9 && strcmp(argv[1], "step") == 0)
     return step_mode(argv);
   if (argc == 2 && strcmp(argv[1], "divlimit") == 0)
     return divlimit_mode();
+  if (argc == 2 && strcmp(argv[1], "streamlimit") == 0)
+    return streamlimit_mode();
   fprintf(stderr, "usage: bench_engine step REGIME K STEPS SAMPLES BETA ETA "
-                  "REWARDS_FILE | divlimit\n");
+                  "REWARDS_FILE | divlimit | streamlimit\n");
   return 2;
 }

@@ -27,24 +27,19 @@ static void softmax(const double *x, int k, double *out)
     out[i] = exp(x[i] - m) / z;
 }
 
-/* S(y,z) in the theory scale, exp everywhere, as in the model's table. */
+/* S(y,z) in the theory scale, exp everywhere, as in the model's table;
+ * m = max r - min r (for the clip). */
 static double ref_weight(enum bandit_regime regime, const double *r,
                          const double *u, const double *pi, double beta, int k,
-                         int y, int z)
+                         double m, int y, int z)
 {
   double pref = 1.0 / k, kk = 2.0 * k * k;
-  double rmax = r[0], rmin = r[0];
-  for (int i = 1; i < k; i++) {
-    rmax = fmax(rmax, r[i]);
-    rmin = fmin(rmin, r[i]);
-  }
   double zz;
   switch (regime) {
   case BANDIT_UNIFORM: return 4.0;
   case BANDIT_MIX_R: zz = r[y] - r[z]; return 2.0 + exp(zz) + exp(-zz);
   case BANDIT_MIX_P: zz = beta * (u[y] - u[z]); return 2.0 + exp(zz) + exp(-zz);
   case BANDIT_MIX_P_CLIP: {
-    double m = rmax - rmin;
     zz = beta * (u[y] - u[z]);
     zz = zz < -m ? -m : (zz > m ? m : zz);
     return 2.0 + exp(zz) + exp(-zz);
@@ -56,26 +51,45 @@ static double ref_weight(enum bandit_regime regime, const double *r,
   }
 }
 
-/* g[y] = -beta sum_z S(y,z) Delta(y,z), normalized: S -> 2S / sum S. */
+/* g[y] = -beta sum_z S(y,z) Delta(y,z), normalized: S -> 2S / sum S.
+ * gabs (if not NULL) gets the same sums of |S Delta|: the size of the
+ * terms, against which a sum's round-off is measured. */
 static double ref_gradient(enum bandit_regime regime, enum bandit_scale scale,
                            const double *r, const double *u, double beta, int k,
-                           double *g)
+                           double *g, double *gabs)
 {
   double *pi = malloc(k * sizeof *pi);
   softmax(u, k, pi);
-  double sum = 0.0;
+  double rmax = r[0], rmin = r[0];
+  for (int i = 1; i < k; i++) {
+    rmax = fmax(rmax, r[i]);
+    rmin = fmin(rmin, r[i]);
+  }
+  /* Compensated (Kahan) sums: with K^2 = 10^6 terms a plain sum would
+   * itself be off by more than the 1e-12 we test to. */
+  double m = rmax - rmin, sum = 0.0, comp = 0.0;
   for (int y = 0; y < k; y++)
-    for (int z = 0; z < k; z++)
-      sum += ref_weight(regime, r, u, pi, beta, k, y, z);
+    for (int z = 0; z < k; z++) {
+      double term = ref_weight(regime, r, u, pi, beta, k, m, y, z) - comp;
+      double next = sum + term;
+      comp = (next - sum) - term;
+      sum = next;
+    }
   for (int y = 0; y < k; y++) {
-    g[y] = 0.0;
+    double a = 0.0, gy = 0.0, gc = 0.0;
     for (int z = 0; z < k; z++) {
       double delta = sig(r[y] - r[z]) - sig(beta * (u[y] - u[z]));
-      g[y] += ref_weight(regime, r, u, pi, beta, k, y, z) * delta;
+      double t = ref_weight(regime, r, u, pi, beta, k, m, y, z) * delta - gc;
+      double next = gy + t;
+      gc = (next - gy) - t;
+      gy = next;
+      a += fabs(t);
     }
-    g[y] *= -beta;
-    if (scale == BANDIT_NORMALIZED)
-      g[y] *= 2.0 / sum;
+    g[y] = gy;
+    double c = scale == BANDIT_NORMALIZED ? -beta * 2.0 / sum : -beta;
+    g[y] *= c;
+    if (gabs)
+      gabs[y] = fabs(c) * a;
   }
   free(pi);
   return sum;
@@ -291,10 +305,11 @@ START_TEST(test_gradient_matches_reference)
   enum bandit_regime regime = (enum bandit_regime)(_i / 2);
   struct rng_pcg32 g;
   rng_pcg32_seed_key(&g, 77 + (uint64_t)_i);
-  const int ks[] = {2, 3, 7, 20, 64};
-  for (size_t ki = 0; ki < 5; ki++) {
+  /* 1030: past the mix-p table, so both of its code paths are checked. */
+  const int ks[] = {2, 3, 7, 20, 64, 1030};
+  for (size_t ki = 0; ki < 6; ki++) {
     int k = ks[ki];
-    for (int rep = 0; rep < 4; rep++) {
+    for (int rep = 0; rep < (k > 100 ? 1 : 4); rep++) {
       double beta = 0.1 * pow(50.0, rng_uniform(&g));
       struct bandit_params p = params(regime, scale, k, beta);
       p.rewards = rep % 2 ? BANDIT_REWARDS_NORMAL : BANDIT_REWARDS_UNIFORM;
@@ -302,14 +317,16 @@ START_TEST(test_gradient_matches_reference)
       struct bandit *b = NULL;
       ck_assert_int_eq(bandit_create(&p, &b), 0);
       const double *r = bandit_rewards(b);
-      double u[64], g1[64], g2[64];
+      static double u[1030], g1[1030], g2[1030], gabs[1030];
       for (int y = 0; y < k; y++)
         u[y] = (rng_uniform(&g) - 0.5) * 2.0 / beta;
       bandit_gradient(b, u, g1);
-      ref_gradient(regime, scale, r, u, beta, k, g2);
+      ref_gradient(regime, scale, r, u, beta, k, g2, gabs);
+      /* 1e-12 relative to the size of the sums' terms (what round-off in
+       * a sum of K terms is measured against). */
       double scalemax = 0.0;
       for (int y = 0; y < k; y++)
-        scalemax = fmax(scalemax, fabs(g2[y]));
+        scalemax = fmax(scalemax, gabs[y]);
       for (int y = 0; y < k; y++)
         ck_assert_msg(fabs(g1[y] - g2[y]) <= 1e-12 * scalemax,
                       "%s/%s K=%d y=%d: %.17g vs %.17g",
@@ -353,7 +370,7 @@ START_TEST(test_trajectory_matches_reference)
                     "%s/%s t=%d metric %d: %.17g vs %.17g",
                     bandit_regime_name(regime), bandit_scale_name(scale), t, j,
                     m[j][t], c[j]);
-    ref_gradient(regime, scale, r, u, p.beta, k, g);
+    ref_gradient(regime, scale, r, u, p.beta, k, g, NULL);
     for (int y = 0; y < k; y++)
       u[y] -= eta * g[y];
   }
