@@ -250,6 +250,16 @@ out:
   return d;
 }
 
+/* A dataset that results will fill later: created, filled, closed. */
+static int make_empty(hid_t loc, const char *name, hid_t type, int rank,
+                      const hsize_t *dims, const void *fill)
+{
+  hid_t d = make_dataset(loc, name, type, rank, dims, fill);
+  if (d < 0)
+    return -1;
+  return H5Dclose(d) < 0 ? -1 : 0;
+}
+
 static int write_block(hid_t d, hid_t memtype, hsize_t start, hsize_t count,
                        const void *buf)
 {
@@ -410,29 +420,15 @@ static int create_study(hid_t studies, const struct spec_study *st, char *err,
   const int32_t norank = -1;
   hsize_t traj_dims[2] = {n, nrec};
   hsize_t theta_dims[2] = {n, (hsize_t)st->max_arms};
-  H5TRY(d = make_dataset(g, "tasks/status", H5T_NATIVE_UINT8, 1, &n,
-                           &pending));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(g, "tasks/rank", H5T_NATIVE_INT32, 1, &n, &norank));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(g, "tasks/wall_seconds", H5T_NATIVE_DOUBLE, 1, &n,
-                           &nan));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(g, "tasks/finished_at", H5T_NATIVE_DOUBLE, 1, &n,
-                           &nan));
-  H5Dclose(d);
+  H5TRY(make_empty(g, "tasks/status", H5T_NATIVE_UINT8, 1, &n, &pending));
+  H5TRY(make_empty(g, "tasks/rank", H5T_NATIVE_INT32, 1, &n, &norank));
+  H5TRY(make_empty(g, "tasks/wall_seconds", H5T_NATIVE_DOUBLE, 1, &n, &nan));
+  H5TRY(make_empty(g, "tasks/finished_at", H5T_NATIVE_DOUBLE, 1, &n, &nan));
   H5TRY(rt = reason_type());
-  H5TRY(d = make_dataset(g, "tasks/reason", rt, 1, &n, NULL));
-  H5Dclose(d);
-  for (int i = D_MAXD; i <= D_GAP; i++) {
-    H5TRY(d = make_dataset(g, dset_path[i], H5T_NATIVE_DOUBLE, 2, traj_dims,
-                             &nan));
-    H5Dclose(d);
-  }
-  H5TRY(d = make_dataset(g, "final/theta", H5T_NATIVE_DOUBLE, 2, theta_dims,
-                           &nan));
-  H5Dclose(d);
-  d = -1;
+  H5TRY(make_empty(g, "tasks/reason", rt, 1, &n, NULL));
+  for (int i = D_MAXD; i <= D_GAP; i++)
+    H5TRY(make_empty(g, dset_path[i], H5T_NATIVE_DOUBLE, 2, traj_dims, &nan));
+  H5TRY(make_empty(g, "final/theta", H5T_NATIVE_DOUBLE, 2, theta_dims, &nan));
   if (!(t = malloc(nrec * sizeof *t))) {
     snprintf(err, len, "out of memory");
     goto out;
@@ -456,29 +452,20 @@ out:
 static int create_runs(hid_t root, char *err, size_t len)
 {
   int status = -1;
-  hid_t d = -1, ht = -1;
+  hid_t ht = -1;
   const hsize_t n = STORE_MAX_RUNS;
   const double nan = NAN;
   const int32_t zero = 0;
   const int64_t minus1 = -1;
-  H5TRY(d = make_dataset(root, "runs/start", H5T_NATIVE_DOUBLE, 1, &n, &nan));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(root, "runs/end", H5T_NATIVE_DOUBLE, 1, &n, &nan));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(root, "runs/ranks", H5T_NATIVE_INT32, 1, &n, &zero));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(root, "runs/done_before", H5T_NATIVE_INT64, 1, &n,
-                           &minus1));
-  H5Dclose(d);
-  H5TRY(d = make_dataset(root, "runs/done_after", H5T_NATIVE_INT64, 1, &n,
-                           &minus1));
-  H5Dclose(d);
+  H5TRY(make_empty(root, "runs/start", H5T_NATIVE_DOUBLE, 1, &n, &nan));
+  H5TRY(make_empty(root, "runs/end", H5T_NATIVE_DOUBLE, 1, &n, &nan));
+  H5TRY(make_empty(root, "runs/ranks", H5T_NATIVE_INT32, 1, &n, &zero));
+  H5TRY(make_empty(root, "runs/done_before", H5T_NATIVE_INT64, 1, &n, &minus1));
+  H5TRY(make_empty(root, "runs/done_after", H5T_NATIVE_INT64, 1, &n, &minus1));
   H5TRY(ht = string_type(STORE_HOSTS_LEN));
-  H5TRY(d = make_dataset(root, "runs/hosts", ht, 1, &n, NULL));
+  H5TRY(make_empty(root, "runs/hosts", ht, 1, &n, NULL));
   status = 0;
 out:
-  if (d >= 0)
-    H5Dclose(d);
   if (ht >= 0)
     H5Tclose(ht);
   return status;
