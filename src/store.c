@@ -196,32 +196,6 @@ static int attr_str_array(hid_t loc, const char *name, const char *const *v,
   return rc;
 }
 
-/* Attributes over 64 KiB do not fit the default (crash-safe, see
- * store.h) object header format, so long texts become a dataset of the
- * same name under / with the attribute left out. */
-#define ATTR_TEXT_MAX 60000
-
-static int put_text(hid_t root, const char *name, const char *text)
-{
-  size_t n = strlen(text);
-  if (n < ATTR_TEXT_MAX)
-    return attr_str(root, name, text);
-  hsize_t dim = n;
-  hid_t s = H5Screate_simple(1, &dim, NULL);
-  hid_t d = s < 0 ? -1
-                  : H5Dcreate2(root, name, H5T_NATIVE_CHAR, s, H5P_DEFAULT,
-                               H5P_DEFAULT, H5P_DEFAULT);
-  int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL,
-                              H5P_DEFAULT, text) >= 0
-             ? 0
-             : -1;
-  if (d >= 0)
-    H5Dclose(d);
-  if (s >= 0)
-    H5Sclose(s);
-  return rc;
-}
-
 /* A dataset at its final size: contiguous, allocated at creation, filled
  * with fill (NULL: zeros). */
 static hid_t make_dataset(hid_t loc, const char *name, hid_t type, int rank,
@@ -248,6 +222,27 @@ out:
   if (lcpl >= 0)
     H5Pclose(lcpl);
   return d;
+}
+
+/* Attributes over 64 KiB do not fit the default (crash-safe, see
+ * store.h) object header format, so long texts become a dataset of the
+ * same name under / with the attribute left out. */
+#define ATTR_TEXT_MAX 60000
+
+static int put_text(hid_t root, const char *name, const char *text)
+{
+  size_t n = strlen(text);
+  if (n < ATTR_TEXT_MAX)
+    return attr_str(root, name, text);
+  hsize_t dim = n;
+  hid_t d = make_dataset(root, name, H5T_NATIVE_CHAR, 1, &dim, NULL);
+  int rc = d >= 0 && H5Dwrite(d, H5T_NATIVE_CHAR, H5S_ALL, H5S_ALL,
+                              H5P_DEFAULT, text) >= 0
+             ? 0
+             : -1;
+  if (d >= 0)
+    H5Dclose(d);
+  return rc;
 }
 
 /* A dataset that results will fill later: created, filled, closed. */

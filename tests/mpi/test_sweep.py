@@ -215,3 +215,22 @@ def test_plan_agrees_with_run(spec, tmp_path):
     assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0")
     assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,1")
     assert lines[36].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0")
+
+
+def test_long_spec_is_stored_and_resumes(tmp_path):
+    # A spec text over 64 KiB does not fit an attribute: it is stored as a
+    # dataset, and status and resume read it back.
+    vals = ", ".join("%.15f" % (i / 5000) for i in range(4000))
+    spec = tmp_path / "long.yaml"
+    spec.write_text("name: l\nmaster_seed: 1\nstudies:\n  - name: s\n    iterations: 2\n"
+                    "    scale: theory\n    eta: theory\n    rewards: explicit\n"
+                    f"    reward_values: [{vals}]\n    seeds: 1\n"
+                    "    grid: {regime: [uniform], arms: [4000], beta: [1.0], sigma: [0.0]}\n")
+    out = tmp_path / "long.h5"
+    run(["run", str(spec), "-o", str(out), "-q"], check=0)
+    with h5py.File(out, "r") as f:
+        assert "spec" not in f.attrs and f["spec"].shape[0] > 65536
+        assert bytes(f["spec"][()]).decode() == spec.read_text()
+    run(["status", str(out)], check=0)
+    r = run(["run", str(spec), "-o", str(out)], check=0)
+    assert "1 of 1 tasks already done" in r.stderr
