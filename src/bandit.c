@@ -177,10 +177,20 @@ int64_t bandit_rec_step(int64_t i, int64_t iterations, int64_t every)
   return t > iterations ? iterations : t;
 }
 
+double bandit_cost_of(int arms, int64_t samples, int64_t iterations)
+{
+  double k = (double)arms;
+  return (double)iterations * (k * k + (double)samples);
+}
+
 double bandit_cost(const struct bandit_params *p)
 {
-  double k = (double)p->arms;
-  return (double)p->iterations * (k * k + (double)p->samples);
+  return bandit_cost_of(p->arms, p->samples, p->iterations);
+}
+
+double bandit_theory_eta(double beta, int arms)
+{
+  return 1.0 / (beta * beta * (double)arms);
 }
 
 /* Stream domains, so the instance and noise streams never coincide. */
@@ -349,7 +359,7 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
     goto out;
   b->p = *p;
   int k = b->k = p->arms;
-  b->eta = p->eta_theory ? 1.0 / (p->beta * p->beta * (double)k) : p->eta;
+  b->eta = p->eta_theory ? bandit_theory_eta(p->beta, k) : p->eta;
   double **arrays[] = {&b->r,  &b->er, &b->ier, &b->lpref, &b->pref,
                        &b->u,  &b->e,  &b->ie,  &b->pi,    &b->g,
                        &b->xi, &b->sorted};

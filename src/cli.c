@@ -28,7 +28,7 @@ int cli_main(int argc, char **argv)
 {
   if (argc < 2) {
     fputs(main_usage, stderr);
-    return CLI_USAGE;
+    return ERR_EXIT_USAGE;
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "sim") == 0)
@@ -39,16 +39,16 @@ int cli_main(int argc, char **argv)
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "help") == 0) {
     fputs(main_usage, stdout);
-    return CLI_OK;
+    return ERR_EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0) {
     printf("dposweep %s (git %s)\n", DPOSWEEP_VERSION, DPOSWEEP_GIT_REVISION);
-    return CLI_OK;
+    return ERR_EXIT_OK;
   }
   char word[64];
   snprintf(word, sizeof word, "%s", cmd);
   text_one_line(word);
   fprintf(stderr, "dposweep: unknown command '%s' (see dposweep --help)\n",
           word);
-  return CLI_USAGE;
+  return ERR_EXIT_USAGE;
 }

@@ -35,7 +35,7 @@ static const char sim_usage[] =
   "  --rewards D        uniform (U[0,1], default), normal (N(0,1)), or an\n"
   "                     explicit list r0,r1,... of finite numbers\n"
   "  --seed I           instance and noise seed, integer >= 0 (default 0)\n"
-  "  --master-seed M    master seed, integer >= 0 (default " DPOSWEEP_DEFAULT_MASTER_SEED_STR ", the\n"
+  "  --master-seed M    master seed, integer >= 0 (default " DPOSWEEP_STR(DPOSWEEP_DEFAULT_MASTER_SEED) ", the\n"
   "                     embedded default sweep's)\n"
   "  --every k          record every k-th step (t = 0, k, 2k, ... and T;\n"
   "                     default 1)\n"
@@ -57,7 +57,7 @@ static int usage_error(const char *flag, const char *fmt, ...)
   va_end(ap);
   text_one_line(msg); /* it may quote what the user typed */
   fprintf(stderr, "%s\n", msg);
-  return CLI_USAGE;
+  return ERR_EXIT_USAGE;
 }
 
 enum {
@@ -140,7 +140,7 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
   int have_eta = 0;
   double *rewards = NULL;
   long nrewards = 0;
-  int status = CLI_USAGE;
+  int status = ERR_EXIT_USAGE;
   int64_t v;
   double d;
 
@@ -153,7 +153,7 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
     switch (c) {
     case 'h':
       a->help = 1;
-      status = CLI_OK;
+      status = ERR_EXIT_OK;
       goto out;
     case OPT_REGIME:
       if (bandit_regime_parse(arg, &p.regime) != 0) {
@@ -310,7 +310,7 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
   a->p = p;
   a->rewards = rewards;
   rewards = NULL;
-  status = CLI_OK;
+  status = ERR_EXIT_OK;
 out:
   free(rewards);
   return status;
@@ -322,14 +322,14 @@ int cli_sim(int argc, char **argv)
   struct bandit *b = NULL;
   double *buf = NULL;
   int status = cli_sim_parse(argc, argv, &a);
-  if (status != CLI_OK)
+  if (status != ERR_EXIT_OK)
     goto out;
   if (a.help) {
     fputs(sim_usage, stdout);
     goto out;
   }
   const struct bandit_params *pp = &a.p;
-  status = CLI_FAILURE;
+  status = ERR_EXIT_RUNTIME;
   if (bandit_create(pp, &b) != 0) {
     fprintf(stderr, "dposweep sim: out of memory for %d arms\n", pp->arms);
     goto out;
@@ -355,7 +355,7 @@ int cli_sim(int argc, char **argv)
     fprintf(stderr, "dposweep sim: %s\n", bandit_failure(b));
     goto out;
   }
-  status = CLI_OK;
+  status = ERR_EXIT_OK;
 out:
   bandit_destroy(&b);
   free(buf);

@@ -32,13 +32,18 @@ static const char run_usage[] =
   "  --force                  start over even if FILE holds this spec, or\n"
   "                           replace a dposweep file of another spec\n"
   "  --grace SECONDS          after SIGTERM/SIGINT/SIGUSR1, let tasks in\n"
-  "                           flight finish for this long (default 60); a\n"
+  "                           flight finish for this long (default\n"
+  "                           " DPOSWEEP_STR(DPOSWEEP_DEFAULT_GRACE) "); a\n"
   "                           second signal abandons them at once\n"
-  "  --flush-interval SECONDS collective flush of the file (default 60)\n"
+  "  --flush-interval SECONDS collective flush of the file (default "
+  DPOSWEEP_STR(DPOSWEEP_DEFAULT_FLUSH_INTERVAL) ")\n"
   "  --progress-interval SECONDS  progress lines when stderr is not a\n"
-  "                           terminal (default 5; a terminal gets a live line)\n"
+  "                           terminal (default "
+  DPOSWEEP_STR(DPOSWEEP_DEFAULT_PROGRESS_INTERVAL) "; a terminal gets a live\n"
+  "                           line)\n"
   "  --chunk-seconds SECONDS  target compute time of one chunk of tasks\n"
-  "                           (default 0.5)\n"
+  "                           (default "
+  DPOSWEEP_STR(DPOSWEEP_DEFAULT_CHUNK_SECONDS) ")\n"
   "  -q, --quiet              no progress lines\n"
   "  --stats                  at the end, print wall time, rank 0 CPU time,\n"
   "                           compute efficiency and peak memory\n"
@@ -62,10 +67,10 @@ static int cli_run(int argc, char **argv)
 {
   struct sweep_options o = {
     .output = DPOSWEEP_DEFAULT_OUTPUT,
-    .grace = 60.0,
-    .flush_interval = 60.0,
-    .progress_interval = 5.0,
-    .chunk_seconds = 0.5,
+    .grace = DPOSWEEP_DEFAULT_GRACE,
+    .flush_interval = DPOSWEEP_DEFAULT_FLUSH_INTERVAL,
+    .progress_interval = DPOSWEEP_DEFAULT_PROGRESS_INTERVAL,
+    .chunk_seconds = DPOSWEEP_DEFAULT_CHUNK_SECONDS,
   };
   enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS };
   static const struct option opts[] = {
@@ -107,7 +112,7 @@ static int cli_run(int argc, char **argv)
       break;
     case 'q': o.quiet = 1; break;
     case O_STATS: o.stats = 1; break;
-    case 'h': fputs(run_usage, stdout); return CLI_OK;
+    case 'h': fputs(run_usage, stdout); return ERR_EXIT_OK;
     case ':': snprintf(err, sizeof err, "%s: needs a value", argv[optind - 1]); break;
     default:
       snprintf(err, sizeof err, "%s: unknown option (see dposweep run --help)",
@@ -161,18 +166,18 @@ static int cli_plan(int argc, char **argv)
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (c) {
     case 'l': list = 1; break;
-    case 'h': fputs(plan_usage, stdout); return CLI_OK;
+    case 'h': fputs(plan_usage, stdout); return ERR_EXIT_OK;
     default:
       fprintf(stderr, "dposweep plan: %s: unknown option (see dposweep plan "
                       "--help)\n",
               argv[optind - 1]);
-      return CLI_USAGE;
+      return ERR_EXIT_USAGE;
     }
   }
   if (argc - optind > 1) {
     fprintf(stderr, "dposweep plan: %s: unexpected argument (one SPEC at most)\n",
             argv[optind + 1]);
-    return CLI_USAGE;
+    return ERR_EXIT_USAGE;
   }
   struct spec *s = NULL;
   char err[1024];
@@ -182,16 +187,11 @@ static int cli_plan(int argc, char **argv)
                               "(default spec)", &s, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "dposweep plan: %s\n", err);
-    return CLI_USAGE;
+    return ERR_EXIT_USAGE;
   }
   double total_cost = 0.0;
-  for (int i = 0; i < spec_nstudies(s); i++) {
-    const struct spec_study *st = spec_study(s, i);
-    int64_t per_class = st->ntasks / ((int64_t)st->n_arms * st->n_samples);
-    for (int a = 0; a < st->n_arms; a++)
-      for (int m = 0; m < st->n_samples; m++)
-        total_cost += (double)per_class * spec_task_cost(st, a, m);
-  }
+  for (int i = 0; i < spec_nstudies(s); i++)
+    total_cost += spec_study_cost(spec_study(s, i));
   printf("tasks: %lld\n", (long long)spec_ntasks(s));
   printf("spec: %s\nsha256: %s\nmaster_seed: %llu\nstudies: %d\n", spec_name(s),
          spec_sha256(s), (unsigned long long)spec_master_seed(s),
@@ -202,17 +202,14 @@ static int cli_plan(int argc, char **argv)
          "fastest)\n");
   for (int i = 0; i < spec_nstudies(s); i++) {
     const struct spec_study *st = spec_study(s, i);
-    double cost = 0.0;
-    int64_t per_class = st->ntasks / ((int64_t)st->n_arms * st->n_samples);
-    for (int a = 0; a < st->n_arms; a++)
-      for (int m = 0; m < st->n_samples; m++)
-        cost += (double)per_class * spec_task_cost(st, a, m);
+    double cost = spec_study_cost(st);
     printf("\nstudy %s:\n", st->name);
     printf("  tasks: %lld\n", (long long)st->ntasks);
-    printf("  axes: regime %d, arms %d, beta %d, sigma %d, samples %d, eta %d, "
-           "seed %lld\n",
-           st->n_regime, st->n_arms, st->n_beta, st->n_sigma, st->n_samples,
-           st->n_eta, (long long)st->seeds);
+    printf("  axes:");
+    for (int a = 0; a < SPEC_NAXES; a++)
+      printf("%s %s %lld", a ? "," : "", spec_axis_name((enum spec_axis)a),
+             (long long)st->len[a]);
+    printf("\n");
     printf("  settings: iterations %lld, record_every %lld (%lld records), "
            "scale %s, rewards %s\n",
            (long long)st->iterations, (long long)st->record_every,
@@ -229,21 +226,23 @@ static int cli_plan(int argc, char **argv)
       for (int64_t t = 0; t < st->ntasks; t++) {
         struct spec_coords co;
         spec_coords_of(st, t, &co);
+        const int64_t *at = co.pos;
         printf("%s,%lld,%s,%d,%.17g,%.17g,%lld,", st->name, (long long)t,
-               bandit_regime_name(st->regime[co.regime]), st->arms[co.arms],
-               st->beta[co.beta], st->sigma[co.sigma],
-               (long long)st->samples[co.samples]);
-        print_eta(st, co.eta);
-        printf(",%lld\n", (long long)co.seed);
+               bandit_regime_name(st->regime[at[SPEC_AXIS_REGIME]]),
+               st->arms[at[SPEC_AXIS_ARMS]], st->beta[at[SPEC_AXIS_BETA]],
+               st->sigma[at[SPEC_AXIS_SIGMA]],
+               (long long)st->samples[at[SPEC_AXIS_SAMPLES]]);
+        print_eta(st, (int)at[SPEC_AXIS_ETA]);
+        printf(",%lld\n", (long long)at[SPEC_AXIS_SEED]);
       }
     }
   }
   spec_destroy(&s);
   if (fflush(stdout) != 0) {
     fprintf(stderr, "dposweep plan: cannot write the output\n");
-    return CLI_FAILURE;
+    return ERR_EXIT_RUNTIME;
   }
-  return CLI_OK;
+  return ERR_EXIT_OK;
 }
 
 /* ---- status ---- */
@@ -272,12 +271,12 @@ static int cli_status(int argc, char **argv)
 {
   if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     fputs(status_usage, stdout);
-    return CLI_OK;
+    return ERR_EXIT_OK;
   }
   if (argc != 2) {
     fprintf(stderr, "dposweep status: %s (usage: dposweep status OUT.h5)\n",
             argc < 2 ? "needs a results file" : "one results file at most");
-    return CLI_USAGE;
+    return ERR_EXIT_USAGE;
   }
   const char *path = argv[1];
   struct store_reader *r = NULL;
@@ -285,13 +284,13 @@ static int cli_status(int argc, char **argv)
   if (store_reader_open(path, &r, err, sizeof err) != 0) {
     text_one_line(err);
     fprintf(stderr, "dposweep status: %s\n", err);
-    return CLI_USAGE;
+    return ERR_EXIT_USAGE;
   }
   const struct spec *s = store_reader_spec(r);
   int nst = spec_nstudies(s);
   int64_t done = 0, failed = 0, pending = 0;
   int64_t (*by)[BANDIT_NREGIMES][3] = calloc((size_t)nst, sizeof *by);
-  int rc = CLI_USAGE;
+  int rc = ERR_EXIT_USAGE;
   if (!by) {
     fprintf(stderr, "dposweep status: out of memory\n");
     goto out;
@@ -309,8 +308,8 @@ static int cli_status(int argc, char **argv)
     for (int64_t t = 0; t < st->ntasks; t++) {
       struct spec_coords c;
       spec_coords_of(st, t, &c);
-      int k = status[t] == 1 ? 0 : (status[t] == 2 ? 1 : 2);
-      by[i][st->regime[c.regime]][k]++;
+      int k = status[t] == TASK_DONE ? 0 : (status[t] == TASK_FAILED ? 1 : 2);
+      by[i][st->regime[c.pos[SPEC_AXIS_REGIME]]][k]++;
     }
     free(status);
   }
@@ -334,7 +333,7 @@ static int cli_status(int argc, char **argv)
     printf("\nstudy %s: %lld/%lld finished, %lld failed, %lld pending\n",
            st->name, (long long)(d + f), (long long)st->ntasks, (long long)f,
            (long long)p);
-    for (int q = 0; q < st->n_regime; q++) {
+    for (int q = 0; q < st->len[SPEC_AXIS_REGIME]; q++) {
       int g = st->regime[q];
       printf("  %-11s %lld/%lld finished, %lld failed, %lld pending\n",
              bandit_regime_name((enum bandit_regime)g),
@@ -359,7 +358,7 @@ static int cli_status(int argc, char **argv)
            (long long)runs[i].done_before, after);
   }
   printf("%s\n", pending == 0 ? "complete" : "incomplete");
-  rc = pending == 0 ? CLI_OK : CLI_INCOMPLETE;
+  rc = pending == 0 ? ERR_EXIT_OK : ERR_EXIT_INCOMPLETE;
 out:
   free(by);
   store_reader_close(&r);

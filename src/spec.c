@@ -494,7 +494,7 @@ static int build_study(struct msg *m, const struct y_study *y,
     return errorf(m, "study '%s': seeds: must be between 1 and 2147483648 "
                      "(got %lld)",
                   nm, (long long)seeds);
-  st->seeds = seeds;
+  st->len[SPEC_AXIS_SEED] = seeds;
 
   /* scale */
   if (bandit_scale_parse(y->scale, &st->scale) != 0)
@@ -520,19 +520,19 @@ static int build_study(struct msg *m, const struct y_study *y,
   }
 
   /* The axes. */
-  st->n_regime = (int)g->regime_count;
-  st->n_arms = (int)g->arms_count;
-  st->n_beta = (int)g->beta_count;
-  st->n_sigma = (int)g->sigma_count;
-  st->n_samples = g->samples ? (int)g->samples_count : 1;
-  st->n_eta = g->eta ? (int)g->eta_count : 1;
-  s->regime = calloc((size_t)st->n_regime, sizeof *s->regime);
-  s->arms = calloc((size_t)st->n_arms, sizeof *s->arms);
-  s->beta = calloc((size_t)st->n_beta, sizeof *s->beta);
-  s->sigma = calloc((size_t)st->n_sigma, sizeof *s->sigma);
-  s->samples = calloc((size_t)st->n_samples, sizeof *s->samples);
-  s->eta = calloc((size_t)st->n_eta, sizeof *s->eta);
-  s->eta_theory = calloc((size_t)st->n_eta, sizeof *s->eta_theory);
+  st->len[SPEC_AXIS_REGIME] = (int)g->regime_count;
+  st->len[SPEC_AXIS_ARMS] = (int)g->arms_count;
+  st->len[SPEC_AXIS_BETA] = (int)g->beta_count;
+  st->len[SPEC_AXIS_SIGMA] = (int)g->sigma_count;
+  st->len[SPEC_AXIS_SAMPLES] = g->samples ? (int)g->samples_count : 1;
+  st->len[SPEC_AXIS_ETA] = g->eta ? (int)g->eta_count : 1;
+  s->regime = calloc((size_t)st->len[SPEC_AXIS_REGIME], sizeof *s->regime);
+  s->arms = calloc((size_t)st->len[SPEC_AXIS_ARMS], sizeof *s->arms);
+  s->beta = calloc((size_t)st->len[SPEC_AXIS_BETA], sizeof *s->beta);
+  s->sigma = calloc((size_t)st->len[SPEC_AXIS_SIGMA], sizeof *s->sigma);
+  s->samples = calloc((size_t)st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples);
+  s->eta = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta);
+  s->eta_theory = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta_theory);
   if (!s->regime || !s->arms || !s->beta || !s->sigma || !s->samples ||
       !s->eta || !s->eta_theory)
     return errorf(m, "out of memory");
@@ -544,14 +544,14 @@ static int build_study(struct msg *m, const struct y_study *y,
   st->eta = s->eta;
   st->eta_theory = s->eta_theory;
 
-  for (int i = 0; i < st->n_regime; i++)
+  for (int i = 0; i < st->len[SPEC_AXIS_REGIME]; i++)
     if (bandit_regime_parse(g->regime[i], &s->regime[i]) != 0)
       return errorf(m, "study '%s': grid.regime[%d]: unknown regime '%.40s' "
                        "(uniform, mix-r, mix-p, mix-p-clip, on-policy, "
                        "hybrid, reference)",
                     nm, i, g->regime[i]);
   int max_arms = 0;
-  for (int i = 0; i < st->n_arms; i++) {
+  for (int i = 0; i < st->len[SPEC_AXIS_ARMS]; i++) {
     int64_t k;
     if (int_word(m, nm, "grid.arms", i, g->arms[i], &k))
       return -1;
@@ -563,7 +563,7 @@ static int build_study(struct msg *m, const struct y_study *y,
     max_arms = s->arms[i] > max_arms ? s->arms[i] : max_arms;
   }
   st->max_arms = max_arms;
-  for (int i = 0; i < st->n_beta; i++) {
+  for (int i = 0; i < st->len[SPEC_AXIS_BETA]; i++) {
     p = baseline();
     if (number_word(m, nm, "grid.beta", i, g->beta[i], &s->beta[i]))
       return -1;
@@ -571,7 +571,7 @@ static int build_study(struct msg *m, const struct y_study *y,
     if (check_value(m, nm, &p, "grid.beta", i))
       return -1;
   }
-  for (int i = 0; i < st->n_sigma; i++) {
+  for (int i = 0; i < st->len[SPEC_AXIS_SIGMA]; i++) {
     p = baseline();
     if (number_word(m, nm, "grid.sigma", i, g->sigma[i], &s->sigma[i]))
       return -1;
@@ -579,7 +579,7 @@ static int build_study(struct msg *m, const struct y_study *y,
     if (check_value(m, nm, &p, "grid.sigma", i))
       return -1;
   }
-  for (int i = 0; i < st->n_samples; i++) {
+  for (int i = 0; i < st->len[SPEC_AXIS_SAMPLES]; i++) {
     p = baseline();
     s->samples[i] = 0;
     if (g->samples && int_word(m, nm, "grid.samples", i, g->samples[i],
@@ -598,7 +598,7 @@ static int build_study(struct msg *m, const struct y_study *y,
     return errorf(m, "study '%s': missing key 'eta' (a number or 'theory', "
                      "or a grid axis eta)",
                   nm);
-  for (int i = 0; i < st->n_eta; i++) {
+  for (int i = 0; i < st->len[SPEC_AXIS_ETA]; i++) {
     const char *word = g->eta ? g->eta[i] : y->eta;
     const char *key = g->eta ? "grid.eta" : "eta";
     long pos = g->eta ? i : -1;
@@ -621,8 +621,8 @@ static int build_study(struct msg *m, const struct y_study *y,
       return -1;
   }
   /* Cross-axis rules. */
-  for (int i = 0; i < st->n_sigma; i++)
-    for (int j = 0; j < st->n_samples; j++)
+  for (int i = 0; i < st->len[SPEC_AXIS_SIGMA]; i++)
+    for (int j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
       if (s->sigma[i] > 0.0 && s->samples[j] > 0)
         return errorf(m, "study '%s': grid.samples[%d]: %lld pairs with "
                          "grid.sigma[%d] = %g > 0 in one task; a task uses "
@@ -636,7 +636,7 @@ static int build_study(struct msg *m, const struct y_study *y,
       if (number_word(m, nm, "reward_values", (long)i, y->reward_values[i],
                       &s->reward_values[i]))
         return -1;
-    for (int i = 0; i < st->n_arms; i++)
+    for (int i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
       if ((unsigned)s->arms[i] != nv)
         return errorf(m, "study '%s': grid.arms[%d]: is %d but reward_values "
                          "lists %u values",
@@ -656,11 +656,11 @@ static int build_study(struct msg *m, const struct y_study *y,
     int n;
     size_t size;
   } dup[] = {
-    {"regime", s->regime, st->n_regime, sizeof *s->regime},
-    {"arms", s->arms, st->n_arms, sizeof *s->arms},
-    {"beta", s->beta, st->n_beta, sizeof *s->beta},
-    {"sigma", s->sigma, st->n_sigma, sizeof *s->sigma},
-    {"samples", s->samples, st->n_samples, sizeof *s->samples},
+    {"regime", s->regime, st->len[SPEC_AXIS_REGIME], sizeof *s->regime},
+    {"arms", s->arms, st->len[SPEC_AXIS_ARMS], sizeof *s->arms},
+    {"beta", s->beta, st->len[SPEC_AXIS_BETA], sizeof *s->beta},
+    {"sigma", s->sigma, st->len[SPEC_AXIS_SIGMA], sizeof *s->sigma},
+    {"samples", s->samples, st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples},
   };
   for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
     int j = has_duplicate(dup[i].v, (size_t)dup[i].n, dup[i].size);
@@ -668,17 +668,15 @@ static int build_study(struct msg *m, const struct y_study *y,
       return errorf(m, "study '%s': grid.%s[%d]: duplicate value", nm,
                     dup[i].key, j);
   }
-  for (int i = 0; i < st->n_eta; i++)
-    for (int j = i + 1; j < st->n_eta; j++)
+  for (int i = 0; i < st->len[SPEC_AXIS_ETA]; i++)
+    for (int j = i + 1; j < st->len[SPEC_AXIS_ETA]; j++)
       if (s->eta_theory[i] == s->eta_theory[j] &&
           (s->eta_theory[i] || s->eta[i] == s->eta[j]))
         return errorf(m, "study '%s': grid.eta[%d]: duplicate value", nm, j);
 
-  int64_t n = st->seeds;
-  const int sizes[] = {st->n_regime, st->n_arms,    st->n_beta,
-                       st->n_sigma,  st->n_samples, st->n_eta};
-  for (int i = 0; i < 6; i++)
-    n = mul_capped(n, sizes[i]);
+  int64_t n = 1;
+  for (int a = 0; a < SPEC_NAXES; a++)
+    n = mul_capped(n, st->len[a]);
   st->ntasks = n;
   st->nrec = bandit_nrec(st->iterations, st->record_every);
   return 0;
@@ -719,23 +717,23 @@ static char *canonical_text(const struct spec *s)
         fprintf(f, "%s%.17g", j ? ", " : "", st->reward_values[j]);
       fprintf(f, "]\n");
     }
-    fprintf(f, "    seeds: %lld\n    grid:\n      regime: [", (long long)st->seeds);
-    for (int j = 0; j < st->n_regime; j++)
+    fprintf(f, "    seeds: %lld\n    grid:\n      regime: [", (long long)st->len[SPEC_AXIS_SEED]);
+    for (int j = 0; j < st->len[SPEC_AXIS_REGIME]; j++)
       fprintf(f, "%s%s", j ? ", " : "", bandit_regime_name(st->regime[j]));
     fprintf(f, "]\n      arms: [");
-    for (int j = 0; j < st->n_arms; j++)
+    for (int j = 0; j < st->len[SPEC_AXIS_ARMS]; j++)
       fprintf(f, "%s%d", j ? ", " : "", st->arms[j]);
     fprintf(f, "]\n      beta: [");
-    for (int j = 0; j < st->n_beta; j++)
+    for (int j = 0; j < st->len[SPEC_AXIS_BETA]; j++)
       fprintf(f, "%s%.17g", j ? ", " : "", st->beta[j]);
     fprintf(f, "]\n      sigma: [");
-    for (int j = 0; j < st->n_sigma; j++)
+    for (int j = 0; j < st->len[SPEC_AXIS_SIGMA]; j++)
       fprintf(f, "%s%.17g", j ? ", " : "", st->sigma[j]);
     fprintf(f, "]\n      samples: [");
-    for (int j = 0; j < st->n_samples; j++)
+    for (int j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
       fprintf(f, "%s%lld", j ? ", " : "", (long long)st->samples[j]);
     fprintf(f, "]\n      eta: [");
-    for (int j = 0; j < st->n_eta; j++) {
+    for (int j = 0; j < st->len[SPEC_AXIS_ETA]; j++) {
       if (st->eta_theory[j])
         fprintf(f, "%stheory", j ? ", " : "");
       else
@@ -927,22 +925,30 @@ const struct spec_study *spec_study(const struct spec *s, int i)
   return (i >= 0 && i < s->nstudies) ? &s->studies[i].pub : NULL;
 }
 
+static const char *const axis_names[SPEC_NAXES] = {
+  "regime", "arms", "beta", "sigma", "samples", "eta", "seed",
+};
+
+const char *spec_axis_name(enum spec_axis a)
+{
+  return (a >= 0 && a < SPEC_NAXES) ? axis_names[a] : NULL;
+}
+
 void spec_coords_of(const struct spec_study *st, int64_t index,
                     struct spec_coords *c)
 {
-  c->seed = index % st->seeds;
-  index /= st->seeds;
-  c->eta = (int)(index % st->n_eta);
-  index /= st->n_eta;
-  c->samples = (int)(index % st->n_samples);
-  index /= st->n_samples;
-  c->sigma = (int)(index % st->n_sigma);
-  index /= st->n_sigma;
-  c->beta = (int)(index % st->n_beta);
-  index /= st->n_beta;
-  c->arms = (int)(index % st->n_arms);
-  index /= st->n_arms;
-  c->regime = (int)index;
+  for (int a = SPEC_NAXES - 1; a >= 0; a--) {
+    c->pos[a] = index % st->len[a];
+    index /= st->len[a];
+  }
+}
+
+int64_t spec_index_of(const struct spec_study *st, const struct spec_coords *c)
+{
+  int64_t index = 0;
+  for (int a = 0; a < SPEC_NAXES; a++)
+    index = index * st->len[a] + c->pos[a];
+  return index;
 }
 
 void spec_task_params(const struct spec *s, int study, int64_t index,
@@ -951,25 +957,43 @@ void spec_task_params(const struct spec *s, int study, int64_t index,
   const struct spec_study *st = &s->studies[study].pub;
   struct spec_coords c;
   spec_coords_of(st, index, &c);
+  const int64_t *at = c.pos;
   memset(p, 0, sizeof *p);
-  p->regime = st->regime[c.regime];
+  p->regime = st->regime[at[SPEC_AXIS_REGIME]];
   p->scale = st->scale;
   p->rewards = st->rewards;
   p->reward_values = st->reward_values;
-  p->arms = st->arms[c.arms];
-  p->beta = st->beta[c.beta];
-  p->sigma = st->sigma[c.sigma];
-  p->samples = st->samples[c.samples];
-  p->eta_theory = st->eta_theory[c.eta];
-  p->eta = st->eta_theory[c.eta] ? 0.0 : st->eta[c.eta];
+  p->arms = st->arms[at[SPEC_AXIS_ARMS]];
+  p->beta = st->beta[at[SPEC_AXIS_BETA]];
+  p->sigma = st->sigma[at[SPEC_AXIS_SIGMA]];
+  p->samples = st->samples[at[SPEC_AXIS_SAMPLES]];
+  p->eta_theory = st->eta_theory[at[SPEC_AXIS_ETA]];
+  p->eta = p->eta_theory ? 0.0 : st->eta[at[SPEC_AXIS_ETA]];
   p->iterations = st->iterations;
   p->record_every = st->record_every;
   p->master_seed = s->master_seed;
-  p->seed = (uint64_t)c.seed;
+  p->seed = (uint64_t)at[SPEC_AXIS_SEED];
 }
 
-double spec_task_cost(const struct spec_study *st, int arms_i, int samples_i)
+double spec_task_cost(const struct spec_study *st, const struct spec_coords *c)
 {
-  double k = (double)st->arms[arms_i];
-  return (double)st->iterations * (k * k + (double)st->samples[samples_i]);
+  return bandit_cost_of(st->arms[c->pos[SPEC_AXIS_ARMS]],
+                        st->samples[c->pos[SPEC_AXIS_SAMPLES]], st->iterations);
+}
+
+double spec_study_cost(const struct spec_study *st)
+{
+  /* Only arms and samples change the cost: sum over those two axes, times
+   * the number of tasks sharing each pair. */
+  const int64_t per_pair =
+    st->ntasks / (st->len[SPEC_AXIS_ARMS] * st->len[SPEC_AXIS_SAMPLES]);
+  double cost = 0.0;
+  struct spec_coords c = {{0}};
+  for (c.pos[SPEC_AXIS_ARMS] = 0;
+       c.pos[SPEC_AXIS_ARMS] < st->len[SPEC_AXIS_ARMS]; c.pos[SPEC_AXIS_ARMS]++)
+    for (c.pos[SPEC_AXIS_SAMPLES] = 0;
+         c.pos[SPEC_AXIS_SAMPLES] < st->len[SPEC_AXIS_SAMPLES];
+         c.pos[SPEC_AXIS_SAMPLES]++)
+      cost += (double)per_pair * spec_task_cost(st, &c);
+  return cost;
 }

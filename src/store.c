@@ -309,17 +309,17 @@ static int write_coords(hid_t g, const struct spec_study *st, char *err,
     for (hsize_t j = 0; j < count; j++) {
       struct spec_coords c;
       spec_coords_of(st, (int64_t)(start + j), &c);
-      regime[j] = (int32_t)st->regime[c.regime];
-      arms[j] = st->arms[c.arms];
-      beta[j] = st->beta[c.beta];
-      sigma[j] = st->sigma[c.sigma];
-      samples[j] = st->samples[c.samples];
-      eta_theory[j] = st->eta_theory[c.eta];
+      const int64_t *at = c.pos;
+      regime[j] = (int32_t)st->regime[at[SPEC_AXIS_REGIME]];
+      arms[j] = st->arms[at[SPEC_AXIS_ARMS]];
+      beta[j] = st->beta[at[SPEC_AXIS_BETA]];
+      sigma[j] = st->sigma[at[SPEC_AXIS_SIGMA]];
+      samples[j] = st->samples[at[SPEC_AXIS_SAMPLES]];
+      eta_theory[j] = st->eta_theory[at[SPEC_AXIS_ETA]];
       /* The step actually used, so analysis needs no formula. */
-      eta[j] = st->eta_theory[c.eta]
-                 ? 1.0 / (beta[j] * beta[j] * (double)arms[j])
-                 : st->eta[c.eta];
-      seed[j] = c.seed;
+      eta[j] = eta_theory[j] ? bandit_theory_eta(beta[j], arms[j])
+                             : st->eta[at[SPEC_AXIS_ETA]];
+      seed[j] = at[SPEC_AXIS_SEED];
     }
     for (int i = 0; i < 8; i++)
       H5TRY(write_block(d[i], types[i], start, count, bufs[i]));
@@ -350,7 +350,7 @@ static int create_study(hid_t studies, const struct spec_study *st, char *err,
   /* Settings and axes as attributes: analysis groups by them. */
   H5TRY(attr_scalar(g, "iterations", H5T_NATIVE_INT64, &st->iterations));
   H5TRY(attr_scalar(g, "record_every", H5T_NATIVE_INT64, &st->record_every));
-  H5TRY(attr_scalar(g, "seeds", H5T_NATIVE_INT64, &st->seeds));
+  H5TRY(attr_scalar(g, "seeds", H5T_NATIVE_INT64, &st->len[SPEC_AXIS_SEED]));
   H5TRY(attr_scalar(g, "ntasks", H5T_NATIVE_INT64, &st->ntasks));
   H5TRY(attr_scalar(g, "nrec", H5T_NATIVE_INT64, &st->nrec));
   H5TRY(attr_scalar(g, "max_arms", H5T_NATIVE_INT32, &st->max_arms));
@@ -363,22 +363,22 @@ static int create_study(hid_t studies, const struct spec_study *st, char *err,
                        (hsize_t)st->max_arms, st->reward_values));
   {
     const char *rn[BANDIT_NREGIMES];
-    for (int i = 0; i < st->n_regime; i++)
+    for (int i = 0; i < st->len[SPEC_AXIS_REGIME]; i++)
       rn[i] = bandit_regime_name(st->regime[i]);
-    H5TRY(attr_str_array(g, "axis_regime", rn, st->n_regime));
+    H5TRY(attr_str_array(g, "axis_regime", rn, st->len[SPEC_AXIS_REGIME]));
   }
-  H5TRY(attr_array(g, "axis_arms", H5T_NATIVE_INT32, (hsize_t)st->n_arms,
+  H5TRY(attr_array(g, "axis_arms", H5T_NATIVE_INT32, (hsize_t)st->len[SPEC_AXIS_ARMS],
                      st->arms));
-  H5TRY(attr_array(g, "axis_beta", H5T_NATIVE_DOUBLE, (hsize_t)st->n_beta,
+  H5TRY(attr_array(g, "axis_beta", H5T_NATIVE_DOUBLE, (hsize_t)st->len[SPEC_AXIS_BETA],
                      st->beta));
-  H5TRY(attr_array(g, "axis_sigma", H5T_NATIVE_DOUBLE, (hsize_t)st->n_sigma,
+  H5TRY(attr_array(g, "axis_sigma", H5T_NATIVE_DOUBLE, (hsize_t)st->len[SPEC_AXIS_SIGMA],
                      st->sigma));
   H5TRY(attr_array(g, "axis_samples", H5T_NATIVE_INT64,
-                     (hsize_t)st->n_samples, st->samples));
+                     (hsize_t)st->len[SPEC_AXIS_SAMPLES], st->samples));
   {
-    char **en = calloc((size_t)st->n_eta, sizeof *en);
+    char **en = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *en);
     int ok = en != NULL;
-    for (int i = 0; ok && i < st->n_eta; i++) {
+    for (int i = 0; ok && i < st->len[SPEC_AXIS_ETA]; i++) {
       en[i] = malloc(32);
       if (!(ok = en[i] != NULL))
         break;
@@ -388,14 +388,14 @@ static int create_study(hid_t studies, const struct spec_study *st, char *err,
         snprintf(en[i], 32, "%.17g", st->eta[i]);
     }
     int rc = ok ? attr_str_array(g, "axis_eta", (const char *const *)en,
-                                 st->n_eta)
+                                 st->len[SPEC_AXIS_ETA])
                 : -1;
-    for (int i = 0; en && i < st->n_eta; i++)
+    for (int i = 0; en && i < st->len[SPEC_AXIS_ETA]; i++)
       free(en[i]);
     free(en);
     H5TRY(rc);
     /* A single eta also reads as the study's eta setting. */
-    if (st->n_eta == 1) {
+    if (st->len[SPEC_AXIS_ETA] == 1) {
       char one[32];
       if (st->eta_theory[0])
         snprintf(one, sizeof one, "theory");
@@ -411,7 +411,7 @@ static int create_study(hid_t studies, const struct spec_study *st, char *err,
   const hsize_t n = (hsize_t)st->ntasks;
   const hsize_t nrec = (hsize_t)st->nrec;
   const double nan = NAN;
-  const uint8_t pending = STORE_PENDING;
+  const uint8_t pending = TASK_PENDING;
   const int32_t norank = -1;
   hsize_t traj_dims[2] = {n, nrec};
   hsize_t theta_dims[2] = {n, (hsize_t)st->max_arms};

@@ -3,6 +3,8 @@
 #include "dposweep/sweep.h"
 
 #include "dposweep/bandit.h"
+#include "dposweep/defaults.h"
+#include "dposweep/err.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/text.h"
@@ -36,7 +38,6 @@
   } while (0)
 
 enum { TAG_REQUEST = 1, TAG_WORK = 2, TAG_FLUSH = 3 };
-enum { EXIT_OK = 0, EXIT_INCOMPLETE = 1, EXIT_INPUT = 2, EXIT_RUNTIME = 3 };
 
 /* A chunk is at most this many tasks and this many bytes of results. */
 #define CHUNK_MAX_TASKS 65536
@@ -53,7 +54,7 @@ enum { EXIT_OK = 0, EXIT_INCOMPLETE = 1, EXIT_INPUT = 2, EXIT_RUNTIME = 3 };
  * async-signal-safe. */
 static volatile sig_atomic_t g_signals = 0;
 static volatile sig_atomic_t g_abandon = 0;
-static volatile sig_atomic_t g_grace = 60;
+static volatile sig_atomic_t g_grace = DPOSWEEP_DEFAULT_GRACE;
 static volatile sig_atomic_t g_first_signal_s = 0;
 
 static sig_atomic_t monotonic_seconds(void)
@@ -213,8 +214,6 @@ static void say(const struct job *j, const char *fmt, ...)
   fprintf(stderr, "dposweep run: %s\n", msg);
 }
 
-static const uint8_t HANDED = 3;
-
 static int cmp_class(const void *pa, const void *pb)
 {
   const struct cost_class *a = pa, *b = pb;
@@ -232,22 +231,26 @@ static int plan_classes(struct job *j)
   int n = 0;
   for (int s = 0; s < spec_nstudies(j->spec); s++) {
     const struct spec_study *st = spec_study(j->spec, s);
-    n += st->n_arms * st->n_samples;
+    n += (int)(st->len[SPEC_AXIS_ARMS] * st->len[SPEC_AXIS_SAMPLES]);
   }
   if (!(j->classes = calloc((size_t)n, sizeof *j->classes)))
     return -1;
   j->nclasses = 0;
   for (int s = 0; s < spec_nstudies(j->spec); s++) {
     const struct spec_study *st = spec_study(j->spec, s);
-    for (int a = 0; a < st->n_arms; a++)
-      for (int m = 0; m < st->n_samples; m++) {
+    for (int a = 0; a < st->len[SPEC_AXIS_ARMS]; a++)
+      for (int m = 0; m < st->len[SPEC_AXIS_SAMPLES]; m++) {
         struct cost_class *c = &j->classes[j->nclasses++];
+        struct spec_coords at = {{0}};
+        at.pos[SPEC_AXIS_ARMS] = a;
+        at.pos[SPEC_AXIS_SAMPLES] = m;
         c->study = s;
         c->arms_i = a;
         c->samples_i = m;
-        c->cost = spec_task_cost(st, a, m);
-        c->nblocks = (int64_t)st->n_regime * st->n_beta * st->n_sigma;
-        c->block_len = (int64_t)st->n_eta * st->seeds;
+        c->cost = spec_task_cost(st, &at);
+        c->nblocks = st->len[SPEC_AXIS_REGIME] * st->len[SPEC_AXIS_BETA] *
+                     st->len[SPEC_AXIS_SIGMA];
+        c->block_len = st->len[SPEC_AXIS_ETA] * st->len[SPEC_AXIS_SEED];
       }
   }
   qsort(j->classes, (size_t)j->nclasses, sizeof *j->classes, cmp_class);
@@ -259,14 +262,14 @@ static int64_t block_start(const struct job *j, const struct cost_class *c,
                            int64_t b)
 {
   const struct spec_study *st = spec_study(j->spec, c->study);
-  int64_t si = b % st->n_sigma;
-  int64_t bi = (b / st->n_sigma) % st->n_beta;
-  int64_t r = b / ((int64_t)st->n_sigma * st->n_beta);
-  int64_t i = ((((r * st->n_arms + c->arms_i) * st->n_beta + bi) * st->n_sigma +
-                si) *
-                 st->n_samples +
-               c->samples_i);
-  return i * c->block_len;
+  struct spec_coords at = {{0}};
+  at.pos[SPEC_AXIS_SIGMA] = b % st->len[SPEC_AXIS_SIGMA];
+  at.pos[SPEC_AXIS_BETA] = (b / st->len[SPEC_AXIS_SIGMA]) % st->len[SPEC_AXIS_BETA];
+  at.pos[SPEC_AXIS_REGIME] =
+    b / (st->len[SPEC_AXIS_SIGMA] * st->len[SPEC_AXIS_BETA]);
+  at.pos[SPEC_AXIS_ARMS] = c->arms_i;
+  at.pos[SPEC_AXIS_SAMPLES] = c->samples_i;
+  return spec_index_of(st, &at);
 }
 
 static int cmp_run(const void *pa, const void *pb)
@@ -306,15 +309,15 @@ static int next_chunk(struct job *j, double target_cost, int64_t *runs,
       break;
     int64_t idx = block_start(j, c, j->block) + j->off;
     j->off++;
-    if (j->status[c->study][idx] != STORE_PENDING)
+    if (j->status[c->study][idx] != TASK_PENDING)
       continue;
-    j->status[c->study][idx] = HANDED;
+    j->status[c->study][idx] = TASK_HANDED;
     if (nr > 0 && runs[3 * (nr - 1)] == c->study &&
         runs[3 * (nr - 1) + 1] + runs[3 * (nr - 1) + 2] == idx) {
       runs[3 * (nr - 1) + 2]++;
     } else {
       if (nr == CHUNK_MAX_RUNS) {
-        j->status[c->study][idx] = STORE_PENDING;
+        j->status[c->study][idx] = TASK_PENDING;
         j->off--;
         break;
       }
@@ -480,7 +483,7 @@ static int run_group(struct job *j, int study, int64_t n, struct report *rep)
       rep->failed++;
     }
     bandit_destroy(&b);
-    j->tstatus[i] = oc == BANDIT_OK ? STORE_DONE : STORE_FAILED;
+    j->tstatus[i] = oc == BANDIT_OK ? TASK_DONE : TASK_FAILED;
     j->trank[i] = j->rank;
     j->wall[i] = t1 - t0;
     j->finished[i] = now_wall();
@@ -577,7 +580,7 @@ static int coordinate(struct job *j, int *io_failed)
   int64_t *runs = malloc(3 * CHUNK_MAX_RUNS * sizeof *runs);
   if (!runs) {
     say(j, "out of memory");
-    MPI_Abort(MPI_COMM_WORLD, EXIT_RUNTIME);
+    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
   }
   while (active > 0) {
     if (g_signals && !draining) {
@@ -657,7 +660,7 @@ static void work(struct job *j)
   int64_t *runs = malloc(3 * CHUNK_MAX_RUNS * sizeof *runs);
   if (!runs) {
     fprintf(stderr, "dposweep run: rank %d: out of memory\n", j->rank);
-    MPI_Abort(MPI_COMM_WORLD, EXIT_RUNTIME);
+    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
   }
   for (;;) {
     MPICHECK(MPI_Send(&rep, sizeof rep, MPI_BYTE, 0, TAG_REQUEST,
@@ -788,7 +791,7 @@ static int prepare_output(struct job *j)
       /* MPI-IO's own message for this is "invalid access mode". */
       if (access(j->o->output, W_OK) != 0) {
         say(j, "cannot open %s for writing: %s", j->o->output, strerror(errno));
-        return EXIT_RUNTIME;
+        return ERR_EXIT_RUNTIME;
       }
       return -1; /* resume */
     }
@@ -799,18 +802,18 @@ static int prepare_output(struct job *j)
       say(j, "%s; refusing to touch it (use another -o, or --force to start "
              "over)",
           msg);
-      return EXIT_INPUT;
+      return ERR_EXIT_USAGE;
     }
     say(j, "--force: replacing %s (it held another spec)", j->o->output);
     break;
   default:
     /* Never replace what is not ours, even with --force. */
     say(j, "%s; refusing to touch it", msg);
-    return EXIT_INPUT;
+    return ERR_EXIT_USAGE;
   }
   if (store_create(j->o->output, j->spec, msg, sizeof msg) != 0) {
     say(j, "%s", msg);
-    return EXIT_RUNTIME;
+    return ERR_EXIT_RUNTIME;
   }
   return -1;
 }
@@ -829,14 +832,14 @@ static int load_pending(struct job *j, char *err, size_t len)
       return -1;
     }
     for (int64_t i = 0; i < st->ntasks; i++) {
-      if (j->status[s][i] == STORE_PENDING) {
+      if (j->status[s][i] == TASK_PENDING) {
         struct spec_coords c;
         spec_coords_of(st, i, &c);
-        j->pending_cost += spec_task_cost(st, c.arms, c.samples);
+        j->pending_cost += spec_task_cost(st, &c);
         j->pending_at_start++;
-      } else if (j->status[s][i] != STORE_DONE &&
-                 j->status[s][i] != STORE_FAILED) {
-        j->status[s][i] = STORE_PENDING; /* unknown byte: redo */
+      } else if (j->status[s][i] != TASK_DONE &&
+                 j->status[s][i] != TASK_FAILED) {
+        j->status[s][i] = TASK_PENDING; /* unknown byte: redo */
         j->pending_at_start++;
       }
     }
@@ -878,7 +881,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   struct job j;
   memset(&j, 0, sizeof j);
   j.o = o;
-  int code = EXIT_OK;
+  int code = ERR_EXIT_OK;
   /* Handlers before MPI_Init, so a signal during start-up is a drain
    * request too, not the default action; and again after, in case the MPI
    * library installed its own. */
@@ -890,7 +893,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   j.tty = j.rank == 0 && isatty(STDERR_FILENO);
   if (usage_error) {
     say(&j, "%s", usage_error);
-    code = EXIT_INPUT;
+    code = ERR_EXIT_USAGE;
     goto finalize;
   }
 
@@ -910,11 +913,11 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   }
   MPICHECK(MPI_Bcast(&tlen, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
   if (tlen < 0) {
-    code = EXIT_INPUT;
+    code = ERR_EXIT_USAGE;
     goto finalize;
   }
   if (j.rank != 0 && !(text = malloc((size_t)tlen + 1)))
-    MPI_Abort(MPI_COMM_WORLD, EXIT_RUNTIME);
+    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
   MPICHECK(MPI_Bcast(text, (int)tlen, MPI_CHAR, 0, MPI_COMM_WORLD));
   text[tlen] = '\0';
   int parsed = spec_load_text(text, (size_t)tlen,
@@ -923,7 +926,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   free(text);
   if (bcast_code(parsed) != 0) {
     say(&j, "%s", err);
-    code = EXIT_INPUT;
+    code = ERR_EXIT_USAGE;
     goto finalize;
   }
   j.total = spec_ntasks(j.spec);
@@ -931,7 +934,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   code = bcast_code(j.rank == 0 ? prepare_output(&j) : 0);
   if (code >= 0)
     goto finalize;
-  code = EXIT_OK;
+  code = ERR_EXIT_OK;
 
   /* Everyone opens the file; any failure is everyone's. */
   int opened = store_open(MPI_COMM_WORLD, o->output, j.spec, &j.store, err,
@@ -943,7 +946,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
     say(&j, "%s", opened ? "a rank cannot open the results file" : err);
     if (opened)
       store_close(&j.store);
-    code = EXIT_RUNTIME;
+    code = ERR_EXIT_RUNTIME;
     goto finalize;
   }
 
@@ -971,7 +974,7 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   }
   if (!bcast_code(ok)) {
     store_close(&j.store);
-    code = EXIT_RUNTIME;
+    code = ERR_EXIT_RUNTIME;
     goto finalize;
   }
 
@@ -1017,16 +1020,16 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
       say(&j, "stopped by an error: %lld of %lld tasks done, %lld remain; "
               "what was flushed is kept",
           (long long)done, (long long)j.total, (long long)left);
-      code = EXIT_RUNTIME;
+      code = ERR_EXIT_RUNTIME;
     } else if (stopped || left > 0) {
       say(&j, "interrupted: %lld of %lld tasks done, %lld remain; run the "
               "same command again to continue",
           (long long)done, (long long)j.total, (long long)left);
-      code = EXIT_INCOMPLETE;
+      code = ERR_EXIT_INCOMPLETE;
     } else {
       say(&j, "complete: %lld tasks (%lld failed) in %s", (long long)j.total,
           (long long)j.failed_run, o->output);
-      code = EXIT_OK;
+      code = ERR_EXIT_OK;
     }
   }
   code = bcast_code(code);

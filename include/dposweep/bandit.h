@@ -77,9 +77,15 @@ int64_t bandit_nrec(int64_t iterations, int64_t record_every);
 /* The i-th recorded step. */
 int64_t bandit_rec_step(int64_t i, int64_t iterations, int64_t record_every);
 
-/* Relative cost of a task (K^2 per step, plus n per step when sampled),
- * used to order tasks; not a time. */
+/* Relative cost of a task of K arms, n samples per step (0: not sampled)
+ * and T steps: T (K^2 + n), the work of its pair loops and draws.  Used to
+ * order tasks and to estimate time left; not a time itself.  The one
+ * definition of a task's cost. */
+double bandit_cost_of(int arms, int64_t samples, int64_t iterations);
 double bandit_cost(const struct bandit_params *p);
+
+/* The theory scale's default step size 1/(beta^2 K) ("eta: theory"). */
+double bandit_theory_eta(double beta, int arms);
 
 /* Stream keys: the instance key depends on (master seed, seed, arms,
  * reward distribution or the explicit vector); the noise key on every

@@ -4,16 +4,9 @@
 #define DPOSWEEP_CLI_H
 
 #include "dposweep/bandit.h"
+#include "dposweep/err.h"
 
-/* Exit codes of every command (design.md). */
-enum cli_exit {
-  CLI_OK = 0,
-  CLI_INCOMPLETE = 1, /* status: not complete; run: interrupted */
-  CLI_USAGE = 2,      /* usage or input error */
-  CLI_FAILURE = 3     /* runtime failure (I/O, out of memory) */
-};
-
-/* Run one dposweep command; returns its exit code. */
+/* Run one dposweep command; returns its exit code (enum err_exit). */
 int cli_main(int argc, char **argv);
 
 /* "dposweep sim": one task, CSV on stdout. */
@@ -26,7 +19,7 @@ struct cli_sim_args {
   int help;               /* --help was given: nothing else was checked */
 };
 
-/* Parse and check sim's arguments: CLI_OK, or CLI_USAGE after printing one
+/* Parse and check sim's arguments: ERR_EXIT_OK, or ERR_EXIT_USAGE after printing one
  * line naming the flag.  Free with cli_sim_args_free (also after an
  * error). */
 int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a);

@@ -1,13 +1,28 @@
-/* defaults: values shared by the command line and the embedded sweep. */
+/* defaults: every default value of dposweep, in one place.  The command
+ * line, its --help texts and the sweep engine all take them from here
+ * (DPOSWEEP_STR turns a value into the text a help message shows).
+ *
+ * Not collective (declarations only). */
 #ifndef DPOSWEEP_DEFAULTS_H
 #define DPOSWEEP_DEFAULTS_H
 
-/* The embedded default sweep's master seed; "dposweep sim" uses it too, so
- * sim reproduces the default sweep's tasks without extra flags. */
-#define DPOSWEEP_DEFAULT_MASTER_SEED 1234567ULL
-#define DPOSWEEP_DEFAULT_MASTER_SEED_STR "1234567"
+#define DPOSWEEP_STR_(x) #x
+#define DPOSWEEP_STR(x) DPOSWEEP_STR_(x)
+
+/* The embedded default sweep's master seed (jobs/paper.yaml says the same;
+ * a unit test checks that they agree); "dposweep sim" uses it too, so sim
+ * reproduces the default sweep's tasks without extra flags. */
+#define DPOSWEEP_DEFAULT_MASTER_SEED 1234567
 
 /* Output file of "dposweep run" when -o is not given. */
 #define DPOSWEEP_DEFAULT_OUTPUT "dposweep.h5"
+
+/* "dposweep run": seconds after the first signal before the tasks in
+ * flight are abandoned; between collective flushes; between progress
+ * lines when stderr is not a terminal; of work in one chunk. */
+#define DPOSWEEP_DEFAULT_GRACE 60
+#define DPOSWEEP_DEFAULT_FLUSH_INTERVAL 60
+#define DPOSWEEP_DEFAULT_PROGRESS_INTERVAL 5
+#define DPOSWEEP_DEFAULT_CHUNK_SECONDS 0.5
 
 #endif

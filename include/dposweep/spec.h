@@ -1,13 +1,13 @@
 /* spec: the YAML sweep spec (parsed with libcyaml), its studies, and the
  * enumeration of their grids into tasks.
  *
- * A study's task index is mixed radix over its axes in this fixed order,
- * the last varying fastest:
+ * A study's task index is mixed radix over its axes in the order of enum
+ * spec_axis, the last (seed) varying fastest:
  *
- *     regime, arms, beta, sigma, samples, eta, seed
+ *     index = (((regime * n_arms + arms) * n_beta + beta) ... ) * n_seed + seed
  *
- * so index = ((((((regime*A + arms)*B + beta)*S + sigma)*N + samples)*E
- *              + eta)*SEEDS + seed), each a position in its axis list.
+ * each a position in its axis list.  spec_coords_of and spec_index_of are
+ * the only code that knows this order.
  *
  * All functions are not collective (no MPI). */
 #ifndef DPOSWEEP_SPEC_H
@@ -23,8 +23,24 @@
 /* Study names: letters, digits, '-', '_'. */
 #define SPEC_MAX_NAME 64
 
-/* A study, read-only.  Axis arrays have n_* entries; samples defaults to
- * [0] and eta to the study's eta when they are not grid axes. */
+/* The axes of a study's grid, in task-index order (the last fastest). */
+enum spec_axis {
+  SPEC_AXIS_REGIME,
+  SPEC_AXIS_ARMS,
+  SPEC_AXIS_BETA,
+  SPEC_AXIS_SIGMA,
+  SPEC_AXIS_SAMPLES,
+  SPEC_AXIS_ETA,
+  SPEC_AXIS_SEED,
+  SPEC_NAXES
+};
+
+/* The axis's name as in specs and files: "regime", "arms", ..., "seed". */
+const char *spec_axis_name(enum spec_axis a);
+
+/* A study, read-only.  Axis a has len[a] values; samples defaults to [0]
+ * and eta to the study's eta when they are not grid axes; seed i is the
+ * seed value i (seeds 0 .. len[SPEC_AXIS_SEED] - 1). */
 struct spec_study {
   const char *name;
   int64_t iterations;
@@ -32,8 +48,7 @@ struct spec_study {
   enum bandit_scale scale;
   enum bandit_rewards rewards;
   const double *reward_values; /* EXPLICIT only: max arms values */
-  int64_t seeds;
-  int n_regime, n_arms, n_beta, n_sigma, n_samples, n_eta;
+  int64_t len[SPEC_NAXES];
   const enum bandit_regime *regime;
   const int *arms;
   const double *beta;
@@ -46,10 +61,9 @@ struct spec_study {
   int max_arms;
 };
 
-/* A task's position in each axis. */
+/* A task's position in each axis: pos[SPEC_AXIS_ARMS] indexes st->arms. */
 struct spec_coords {
-  int regime, arms, beta, sigma, samples, eta;
-  int64_t seed;
+  int64_t pos[SPEC_NAXES];
 };
 
 struct spec;
@@ -80,17 +94,18 @@ const char *spec_text(const struct spec *s);
 const char *spec_canonical(const struct spec *s);
 const char *spec_sha256(const struct spec *s);
 
-/* Decode a task index of a study into axis positions. */
+/* Decode a task index of a study into axis positions, and back. */
 void spec_coords_of(const struct spec_study *st, int64_t index,
                     struct spec_coords *c);
+int64_t spec_index_of(const struct spec_study *st, const struct spec_coords *c);
 
 /* The engine parameters of task (study, index). */
 void spec_task_params(const struct spec *s, int study, int64_t index,
                       struct bandit_params *p);
 
-/* Relative cost of one task of the study at the given axis positions
- * (K^2 T, plus n T when sampled). */
-double spec_task_cost(const struct spec_study *st, int arms_i, int samples_i);
+/* Relative cost (bandit_cost_of) of the task at c, and of the whole study. */
+double spec_task_cost(const struct spec_study *st, const struct spec_coords *c);
+double spec_study_cost(const struct spec_study *st);
 
 /* SHA-256 of a buffer as 64 hex characters and a NUL. */
 void spec_sha256_hex(const void *data, size_t len, char out[65]);

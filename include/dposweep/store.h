@@ -6,7 +6,7 @@
  *   /studies/<name>/      attrs: the study's settings and axis values
  *     tasks/regime        int32 [ntasks] (attr names: regime names by value)
  *     tasks/arms, beta, sigma, samples, eta, eta_theory, seed   [ntasks]
- *     tasks/status        uint8 [ntasks]  0 pending, 1 done, 2 failed
+ *     tasks/status        uint8 [ntasks]  enum task_status (task.h)
  *     tasks/rank, wall_seconds, finished_at, reason             [ntasks]
  *     traj/t              int64 [nrec]
  *     traj/max_abs_delta, mean_abs_delta, value_gap  double [ntasks, nrec]
@@ -21,6 +21,7 @@
 #define DPOSWEEP_STORE_H
 
 #include "dposweep/spec.h"
+#include "dposweep/task.h"
 
 #include <mpi.h>
 #include <stddef.h>
@@ -30,8 +31,6 @@
 #define STORE_MAX_RUNS 4096
 #define STORE_REASON_LEN 96
 #define STORE_HOSTS_LEN 256
-
-enum store_task_status { STORE_PENDING = 0, STORE_DONE = 1, STORE_FAILED = 2 };
 
 /* What store_probe finds at a path. */
 enum store_probe_result {

@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   argv[argc] = NULL;
   struct cli_sim_args a;
   int rc = cli_sim_parse(argc, argv, &a);
-  if (rc == CLI_OK && !a.help) {
+  if (rc == ERR_EXIT_OK && !a.help) {
     const char *field;
     char msg[200];
     if (bandit_params_check(&a.p, &field, msg, sizeof msg) != 0)

@@ -1,5 +1,6 @@
 /* Unit tests of the spec module: every error names the study and the
  * key; grids enumerate as documented; the hash ignores formatting. */
+#include "dposweep/defaults.h"
 #include "dposweep/spec.h"
 
 #include <check.h>
@@ -57,7 +58,7 @@ START_TEST(test_good_spec)
   ck_assert_int_eq(a->nrec, 5); /* 0 3 6 9 10 */
   ck_assert_int_eq(b->record_every, 1);
   ck_assert_int_eq(a->max_arms, 9);
-  ck_assert_int_eq(b->n_eta, 2);
+  ck_assert_int_eq(b->len[SPEC_AXIS_ETA], 2);
   ck_assert(!b->eta_theory[0] && b->eta[0] == 0.05);
   ck_assert(a->eta_theory[0]);
   ck_assert_uint_eq(spec_master_seed(s), 7);
@@ -82,13 +83,14 @@ START_TEST(test_index_order)
           for (int seed = 0; seed < 4; seed++, idx++) {
             struct spec_coords c;
             spec_coords_of(a, idx, &c);
-            ck_assert_int_eq(c.regime, r);
-            ck_assert_int_eq(c.arms, k);
-            ck_assert_int_eq(c.beta, be);
-            ck_assert_int_eq(c.sigma, si);
-            ck_assert_int_eq(c.samples, 0);
-            ck_assert_int_eq(c.eta, 0);
-            ck_assert_int_eq(c.seed, seed);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_REGIME], r);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_ARMS], k);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_BETA], be);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_SIGMA], si);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_SAMPLES], 0);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_ETA], 0);
+            ck_assert_int_eq(c.pos[SPEC_AXIS_SEED], seed);
+            ck_assert_int_eq(spec_index_of(a, &c), idx);
           }
   struct bandit_params p;
   spec_task_params(s, 0, 95, &p);
@@ -101,13 +103,16 @@ START_TEST(test_index_order)
   const struct spec_study *b = spec_study(s, 1);
   struct spec_coords c;
   spec_coords_of(b, 5, &c); /* samples 1, eta 0, seed 1 */
-  ck_assert_int_eq(c.samples, 1);
-  ck_assert_int_eq(c.eta, 0);
-  ck_assert_int_eq(c.seed, 1);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_SAMPLES], 1);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_ETA], 0);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_SEED], 1);
+  ck_assert_int_eq(spec_index_of(b, &c), 5);
   spec_task_params(s, 1, 5, &p);
   ck_assert_int_eq(p.samples, 64);
   ck_assert(p.eta == 0.05 && !p.eta_theory && p.scale == BANDIT_NORMALIZED);
-  ck_assert_double_eq(spec_task_cost(b, 0, 1), 5.0 * (400.0 + 64.0));
+  ck_assert_double_eq(spec_task_cost(b, &c), 5.0 * (400.0 + 64.0));
+  /* The study's cost: 2 seeds x 2 etas per samples value. */
+  ck_assert_double_eq(spec_study_cost(b), 4 * 5.0 * 400.0 + 4 * 5.0 * 464.0);
   spec_destroy(&s);
 }
 END_TEST
@@ -174,8 +179,10 @@ START_TEST(test_default_spec)
   ck_assert_int_eq(spec_nstudies(s), 3);
   ck_assert_str_eq(spec_study(s, 0)->name, "authors-exact");
   ck_assert_str_eq(spec_study(s, 1)->name, "authors-sampled");
-  ck_assert_int_ge(spec_study(s, 1)->seeds, 20);
-  ck_assert_int_eq(spec_study(s, 1)->n_regime, 7);
+  ck_assert_int_ge(spec_study(s, 1)->len[SPEC_AXIS_SEED], 20);
+  ck_assert_int_eq(spec_study(s, 1)->len[SPEC_AXIS_REGIME], 7);
+  /* sim's default master seed is the default sweep's. */
+  ck_assert_uint_eq(spec_master_seed(s), DPOSWEEP_DEFAULT_MASTER_SEED);
   ck_assert_int_eq(spec_study(s, 1)->samples[0], 8192);
   spec_destroy(&s);
 }
