@@ -4,6 +4,8 @@
 #include "dposweep/bandit.h"
 #include "dposweep/rng.h"
 
+#include "unit.h"
+
 #include <check.h>
 #include <float.h>
 #include <math.h>
@@ -589,11 +591,10 @@ START_TEST(test_divergence_is_reported)
 }
 END_TEST
 
-int main(void)
+static Suite *bandit_suite(void)
 {
-  Suite *s = suite_create("bandit");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 120);
+  TCase *tc;
+  Suite *s = unit_suite("bandit", 120, &tc);
   tcase_add_loop_test(tc, test_golden, 0, 2 * BANDIT_NREGIMES);
   tcase_add_test(tc, test_theorem_bounds);
   tcase_add_test(tc, test_gaussian_theorem);
@@ -607,10 +608,7 @@ int main(void)
   tcase_add_test(tc, test_common_random_numbers);
   tcase_add_test(tc, test_records_and_checks);
   tcase_add_test(tc, test_divergence_is_reported);
-  suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return s;
 }
+
+UNIT_MAIN(bandit_suite)

@@ -1,6 +1,8 @@
 /* Unit tests of the rng module: known answers, distributions. */
 #include "dposweep/rng.h"
 
+#include "unit.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -169,11 +171,10 @@ START_TEST(test_alias_frequencies)
 }
 END_TEST
 
-int main(void)
+static Suite *rng_suite(void)
 {
-  Suite *s = suite_create("rng");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 60);
+  TCase *tc;
+  Suite *s = unit_suite("rng", 60, &tc);
   tcase_add_test(tc, test_pcg32_known_answers);
   tcase_add_test(tc, test_splitmix64_known_answers);
   tcase_add_test(tc, test_streams_differ);
@@ -181,10 +182,7 @@ int main(void)
   tcase_add_test(tc, test_normal_moments);
   tcase_add_test(tc, test_bernoulli_binomial);
   tcase_add_test(tc, test_alias_frequencies);
-  suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return s;
 }
+
+UNIT_MAIN(rng_suite)

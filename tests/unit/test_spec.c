@@ -3,6 +3,8 @@
 #include "dposweep/defaults.h"
 #include "dposweep/spec.h"
 
+#include "unit.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,11 +328,10 @@ START_TEST(test_bad_documents)
 }
 END_TEST
 
-int main(void)
+static Suite *spec_suite(void)
 {
-  Suite *s = suite_create("spec");
-  TCase *tc = tcase_create("core");
-  tcase_set_timeout(tc, 60);
+  TCase *tc;
+  Suite *s = unit_suite("spec", 60, &tc);
   tcase_add_test(tc, test_good_spec);
   tcase_add_test(tc, test_index_order);
   tcase_add_test(tc, test_hash_ignores_formatting);
@@ -338,10 +339,7 @@ int main(void)
   tcase_add_test(tc, test_default_spec);
   tcase_add_loop_test(tc, test_bad_specs, 0, (int)(sizeof bad / sizeof bad[0]));
   tcase_add_test(tc, test_bad_documents);
-  suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+  return s;
 }
+
+UNIT_MAIN(spec_suite)
