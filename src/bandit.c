@@ -84,83 +84,72 @@ int bandit_rewards_parse(const char *name, enum bandit_rewards *out)
   return -1;
 }
 
-static int fail(const char **field, const char *name, char *msg, size_t len,
-                const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int fail(const char **field, const char *name, char *msg, size_t len,
-                const char *fmt, ...)
-{
-  va_list ap;
-  *field = name;
-  va_start(ap, fmt);
-  vsnprintf(msg, len, fmt, ap);
-  va_end(ap);
-  return -1;
-}
+/* Name the offending field; the message goes to e. */
+#define fail(field, name, e, ...) (*(field) = (name), err_set((e), ERR_INPUT, __VA_ARGS__))
 
 int bandit_params_check(const struct bandit_params *p, const char **field,
-                        char *msg, size_t len)
+                        struct err *e)
 {
   if (!bandit_regime_name(p->regime))
-    return fail(field, "regime", msg, len, "unknown regime (code %g)",
+    return fail(field, "regime", e, "unknown regime (code %g)",
                 (double)p->regime);
   if (!bandit_scale_name(p->scale))
-    return fail(field, "scale", msg, len, "unknown scale (code %g)",
+    return fail(field, "scale", e, "unknown scale (code %g)",
                 (double)p->scale);
   if (p->arms < 2 || p->arms > BANDIT_MAX_ARMS)
-    return fail(field, "arms", msg, len,
+    return fail(field, "arms", e,
                 "must be between 2 and " "1000000 (got %.17g)",
                 (double)p->arms);
   if (!(p->beta > 0.0) || !isfinite(p->beta))
-    return fail(field, "beta", msg, len,
+    return fail(field, "beta", e,
                 "must be a finite number > 0 (got %.17g)", p->beta);
   if (!(p->sigma >= 0.0) || !isfinite(p->sigma))
-    return fail(field, "sigma", msg, len,
+    return fail(field, "sigma", e,
                 "must be a finite number >= 0 (got %.17g)", p->sigma);
   if (p->samples < 0 || p->samples > BANDIT_MAX_SAMPLES)
-    return fail(field, "samples", msg, len,
+    return fail(field, "samples", e,
                 "must be between 0 and 4000000000 (got %.17g)",
                 (double)p->samples);
   if (p->sigma > 0.0 && p->samples > 0)
-    return fail(field, "samples", msg, len,
+    return fail(field, "samples", e,
                 "cannot be > 0 together with sigma > 0 (sigma %g): choose "
                 "one estimator",
                 p->sigma);
   if (p->iterations < 1 || p->iterations > BANDIT_MAX_ITERATIONS)
-    return fail(field, "iterations", msg, len,
+    return fail(field, "iterations", e,
                 "must be between 1 and 1000000000 (got %.17g)",
                 (double)p->iterations);
   if (p->record_every < 1)
-    return fail(field, "record_every", msg, len, "must be >= 1 (got %.17g)",
+    return fail(field, "record_every", e, "must be >= 1 (got %.17g)",
                 (double)p->record_every);
   if (p->eta_theory) {
     if (p->scale != BANDIT_THEORY)
-      return fail(field, "eta", msg, len,
+      return fail(field, "eta", e,
                   "'theory' needs scale theory; give a number for scale "
                   "normalized");
   } else if (!(p->eta > 0.0) || !isfinite(p->eta)) {
-    return fail(field, "eta", msg, len,
+    return fail(field, "eta", e,
                 "must be a finite number > 0 or 'theory' (got %.17g)", p->eta);
   }
   if (p->rewards == BANDIT_REWARDS_EXPLICIT) {
     if (!p->reward_values)
-      return fail(field, "rewards", msg, len, "no reward values given");
+      return fail(field, "rewards", e, "no reward values given");
     double lo = INFINITY, hi = -INFINITY;
     for (int i = 0; i < p->arms; i++) {
       if (!isfinite(p->reward_values[i]))
-        return fail(field, "rewards", msg, len,
+        return fail(field, "rewards", e,
                     "every reward must be a finite number (got %.17g)",
                     p->reward_values[i]);
       lo = fmin(lo, p->reward_values[i]);
       hi = fmax(hi, p->reward_values[i]);
     }
     if (hi - lo > LOGIT_SPREAD_MAX)
-      return fail(field, "rewards", msg, len,
+      return fail(field, "rewards", e,
                   "max - min must be at most 700 (got %.17g): exp() of the "
                   "reward differences would overflow",
                   hi - lo);
   } else if (!bandit_rewards_name(p->rewards)) {
-    return fail(field, "rewards", msg, len, "unknown distribution (code %g)",
+    return fail(field, "rewards", e, "unknown distribution (code %g)",
                 (double)p->rewards);
   }
   return 0;
@@ -350,8 +339,8 @@ static void shifted_exp(const double *x, double scale, int n, double *e,
 int bandit_create(const struct bandit_params *p, struct bandit **out)
 {
   const char *field;
-  char msg[160];
-  if (bandit_params_check(p, &field, msg, sizeof msg) != 0)
+  struct err e;
+  if (bandit_params_check(p, &field, &e) != 0)
     return -1;
   int status = -2;
   struct bandit *b = calloc(1, sizeof *b);

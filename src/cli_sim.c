@@ -301,9 +301,9 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
     goto out;
   }
   const char *field;
-  char msg[200];
-  if (bandit_params_check(&p, &field, msg, sizeof msg) != 0) {
-    usage_error(flag_of(field), "%s", msg);
+  struct err e;
+  if (bandit_params_check(&p, &field, &e) != 0) {
+    usage_error(flag_of(field), "%s", e.msg);
     goto out;
   }
 

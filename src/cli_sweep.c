@@ -180,13 +180,13 @@ static int cli_plan(int argc, char **argv)
     return ERR_EXIT_USAGE;
   }
   struct spec *s = NULL;
-  char err[1024];
+  struct err e;
   int rc = optind < argc
-             ? spec_load_file(argv[optind], &s, err, sizeof err)
+             ? spec_load_file(argv[optind], &s, &e)
              : spec_load_text(spec_default_text(), strlen(spec_default_text()),
-                              "(default spec)", &s, err, sizeof err);
+                              "(default spec)", &s, &e);
   if (rc != 0) {
-    fprintf(stderr, "dposweep plan: %s\n", err);
+    err_print(&e, "dposweep plan");
     return ERR_EXIT_USAGE;
   }
   double total_cost = 0.0;
@@ -280,10 +280,9 @@ static int cli_status(int argc, char **argv)
   }
   const char *path = argv[1];
   struct store_reader *r = NULL;
-  char err[512];
-  if (store_reader_open(path, &r, err, sizeof err) != 0) {
-    text_one_line(err);
-    fprintf(stderr, "dposweep status: %s\n", err);
+  struct err e;
+  if (store_reader_open(path, &r, &e) != 0) {
+    err_print(&e, "dposweep status");
     return ERR_EXIT_USAGE;
   }
   const struct spec *s = store_reader_spec(r);
@@ -298,7 +297,7 @@ static int cli_status(int argc, char **argv)
   for (int i = 0; i < nst; i++) {
     const struct spec_study *st = spec_study(s, i);
     uint8_t *status = malloc((size_t)st->ntasks);
-    if (!status || store_reader_status(r, i, status) != 0) {
+    if (!status || store_reader_status(r, i, status, &e) != 0) {
       fprintf(stderr, "dposweep status: %s: cannot read the status of study "
                       "'%s' (damaged?)\n",
               path, st->name);

@@ -377,12 +377,12 @@ static int check_value(struct msg *m, const char *study,
                        long pos)
 {
   const char *field;
-  char why[200];
-  if (bandit_params_check(p, &field, why, sizeof why) == 0)
+  struct err why;
+  if (bandit_params_check(p, &field, &why) == 0)
     return 0;
   if (pos >= 0)
-    return errorf(m, "study '%s': %s[%ld]: %s", study, key, pos, why);
-  return errorf(m, "study '%s': %s: %s", study, key, why);
+    return errorf(m, "study '%s': %s[%ld]: %s", study, key, pos, why.msg);
+  return errorf(m, "study '%s': %s: %s", study, key, why.msg);
 }
 
 /* A study's number: the whole word must be one (strtod, no trailing
@@ -751,9 +751,9 @@ static char *canonical_text(const struct spec *s)
 /* ---- loading ---- */
 
 int spec_load_text(const char *text, size_t len, const char *label,
-                   struct spec **out, char *err, size_t errlen)
+                   struct spec **out, struct err *e)
 {
-  struct msg m = {err, errlen, label};
+  struct msg m = {e->msg, sizeof e->msg, label};
   struct cyaml_log log = {.n = 0};
   cyaml_config_t cfg = {
     .log_fn = log_collect,
@@ -764,16 +764,17 @@ int spec_load_text(const char *text, size_t len, const char *label,
   };
   struct y_spec *y = NULL;
   struct spec *s = NULL;
-  int status = -1;
+  int status = ERR_INPUT;
 
+  err_clear(e);
   if (len == 0 || memchr(text, '\0', len)) {
     errorf(&m, len == 0 ? "empty spec" : "not a text file (contains NUL bytes)");
     goto out;
   }
-  cyaml_err_t e = cyaml_load_data((const uint8_t *)text, len, &cfg, &y_spec_top,
-                                  (cyaml_data_t **)&y, NULL);
-  if (e != CYAML_OK) {
-    format_cyaml_error(&m, &log, e, text, len);
+  cyaml_err_t ce = cyaml_load_data((const uint8_t *)text, len, &cfg,
+                                   &y_spec_top, (cyaml_data_t **)&y, NULL);
+  if (ce != CYAML_OK) {
+    format_cyaml_error(&m, &log, ce, text, len);
     goto out;
   }
   if (!y) {
@@ -840,17 +841,18 @@ out:
   if (y)
     cyaml_free(&cfg, &y_spec_top, y, 0);
   spec_destroy(&s);
+  if (status != 0)
+    e->code = ERR_INPUT;
   return status;
 }
 
-int spec_load_file(const char *path, struct spec **out, char *err,
-                   size_t errlen)
+int spec_load_file(const char *path, struct spec **out, struct err *e)
 {
-  struct msg m = {err, errlen, path};
+  struct msg m = {e->msg, sizeof e->msg, path};
   struct stat sb;
   FILE *f = NULL;
   char *text = NULL;
-  int status = -1;
+  int status = ERR_INPUT;
   /* A spec is small; refusing huge files keeps a wrong argument (a
    * results file, /dev/zero) from eating memory. */
   const long max = 64L << 20;
@@ -879,11 +881,13 @@ int spec_load_file(const char *path, struct spec **out, char *err,
     errorf(&m, "spec larger than 64 MiB; is this the right file?");
     goto out;
   }
-  status = spec_load_text(text, n, path, out, err, errlen);
+  status = spec_load_text(text, n, path, out, e);
 out:
   if (f)
     fclose(f);
   free(text);
+  if (status != 0)
+    e->code = ERR_INPUT;
   return status;
 }
 

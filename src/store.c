@@ -4,6 +4,8 @@
 
 #include "version.h"
 
+#include "dposweep/err.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -485,7 +487,8 @@ static int sync_path(const char *path, int dir)
   return rc;
 }
 
-int store_create(const char *path, const struct spec *s, char *err, size_t len)
+static int create_impl(const char *path, const struct spec *s, char *err,
+                       size_t len)
 {
   int status = -1;
   int failed_early = 1; /* a failure before the last dataset: say so */
@@ -751,7 +754,8 @@ static int open_checked(const char *path, hid_t *fout, char **sha,
   return STORE_NOT_DPOSWEEP;
 }
 
-int store_probe(const char *path, const char *sha256, char *msg, size_t len)
+static int probe_impl(const char *path, const char *sha256, char *msg,
+                      size_t len)
 {
   quiet_hdf5();
   hid_t f;
@@ -779,8 +783,8 @@ struct store_reader {
   struct spec *spec;
 };
 
-int store_reader_open(const char *path, struct store_reader **out, char *err,
-                      size_t len)
+static int reader_open_impl(const char *path, struct store_reader **out,
+                            char *err, size_t len)
 {
   quiet_hdf5();
   struct store_reader *r = calloc(1, sizeof *r);
@@ -796,10 +800,9 @@ int store_reader_open(const char *path, struct store_reader **out, char *err,
     snprintf(err, len, "%s: no such file", path);
   if (rc != STORE_SAME_SPEC)
     goto out;
-  char perr[512];
-  if (spec_load_text(canon, strlen(canon), path, &r->spec, perr,
-                     sizeof perr) != 0) {
-    snprintf(err, len, "%s: the stored spec does not parse: %s", path, perr);
+  struct err pe;
+  if (spec_load_text(canon, strlen(canon), path, &r->spec, &pe) != 0) {
+    snprintf(err, len, "%s: the stored spec does not parse: %s", path, pe.msg);
     goto out;
   }
   for (int i = 0; i < spec_nstudies(r->spec); i++) {
@@ -852,7 +855,8 @@ static int read_status_from(hid_t f, const char *study, uint8_t *status)
   return rc < 0 ? -1 : 0;
 }
 
-int store_reader_status(struct store_reader *r, int study, uint8_t *status)
+static int reader_status_impl(struct store_reader *r, int study,
+                              uint8_t *status)
 {
   return read_status_from(r->f, spec_study(r->spec, study)->name, status);
 }
@@ -939,8 +943,10 @@ static const char *const run_path[6] = {"/runs/start",       "/runs/end",
                                         "/runs/ranks",       "/runs/done_before",
                                         "/runs/done_after",  "/runs/hosts"};
 
-int store_open(MPI_Comm comm, const char *path, const struct spec *s,
-               struct store **out, char *err, size_t len)
+static int close_impl(struct store **sp);
+
+static int open_impl(MPI_Comm comm, const char *path, const struct spec *s,
+                     struct store **out, char *err, size_t len)
 {
   quiet_hdf5();
   int status = -1;
@@ -992,11 +998,11 @@ out:
   if (fapl >= 0)
     H5Pclose(fapl);
   if (st)
-    (void)store_close(&st);
+    (void)close_impl(&st);
   return status;
 }
 
-int store_close(struct store **sp)
+static int close_impl(struct store **sp)
 {
   if (!sp || !*sp)
     return 0;
@@ -1021,12 +1027,12 @@ int store_close(struct store **sp)
   return rc;
 }
 
-int store_flush(struct store *st)
+static int flush_impl(struct store *st)
 {
   return H5Fflush(st->f, H5F_SCOPE_GLOBAL) < 0 ? -1 : 0;
 }
 
-int store_read_status(struct store *st, int study, uint8_t *status)
+static int read_status_impl(struct store *st, int study, uint8_t *status)
 {
   return H5Dread(st->studies[study].d[D_STATUS], H5T_NATIVE_UINT8, H5S_ALL,
                  H5S_ALL, H5P_DEFAULT, status) < 0
@@ -1079,8 +1085,8 @@ static int write_selected(hid_t d, hid_t memtype, const struct store_rows *r,
   return rc;
 }
 
-int store_write_rows(struct store *st, int study, const struct store_rows *r,
-                     char *err, size_t len)
+static int write_rows_impl(struct store *st, int study,
+                           const struct store_rows *r, char *err, size_t len)
 {
   if (r->n == 0)
     return 0;
@@ -1113,9 +1119,9 @@ static int write_run_field(struct store *st, int field, int slot, hid_t type,
   return write_block(st->runs[field], type, (hsize_t)slot, 1, v);
 }
 
-int store_run_begin(struct store *st, double start, int ranks,
-                    const char *hosts, int64_t done_before, char *err,
-                    size_t len)
+static int run_begin_impl(struct store *st, double start, int ranks,
+                          const char *hosts, int64_t done_before, char *err,
+                          size_t len)
 {
   double *starts = malloc(STORE_MAX_RUNS * sizeof *starts);
   int slot = -1;
@@ -1154,7 +1160,8 @@ out:
   return slot;
 }
 
-int store_run_end(struct store *st, int slot, double end, int64_t done_after)
+static int run_end_impl(struct store *st, int slot, double end,
+                        int64_t done_after)
 {
   if (slot < 0)
     return -1;
@@ -1163,5 +1170,114 @@ int store_run_end(struct store *st, int slot, double end, int64_t done_after)
     H5Eclear2(H5E_DEFAULT);
     return -1;
   }
+  return 0;
+}
+
+/* ---- the public API over the functions above (error context) ---- */
+
+static int runtime(struct err *e, int rc)
+{
+  if (rc == 0)
+    return 0;
+  e->code = ERR_RUNTIME;
+  return ERR_RUNTIME;
+}
+
+enum store_probe_result store_probe(const char *path, const char *sha256,
+                                    struct err *what)
+{
+  err_clear(what);
+  int found = probe_impl(path, sha256, what->msg, sizeof what->msg);
+  if (found != STORE_MISSING && found != STORE_SAME_SPEC)
+    what->code = ERR_INPUT;
+  return (enum store_probe_result)found;
+}
+
+int store_create(const char *path, const struct spec *s, struct err *e)
+{
+  err_clear(e);
+  return runtime(e, create_impl(path, s, e->msg, sizeof e->msg));
+}
+
+int store_open(MPI_Comm comm, const char *path, const struct spec *s,
+               struct store **out, struct err *e)
+{
+  err_clear(e);
+  return runtime(e, open_impl(comm, path, s, out, e->msg, sizeof e->msg));
+}
+
+int store_close(struct store **st, struct err *e)
+{
+  err_clear(e);
+  if (close_impl(st) != 0)
+    return err_set(e, ERR_RUNTIME, "closing the results file failed");
+  return 0;
+}
+
+int store_flush(struct store *st, struct err *e)
+{
+  err_clear(e);
+  if (flush_impl(st) != 0)
+    return err_set(e, ERR_RUNTIME, "cannot flush the results file");
+  return 0;
+}
+
+int store_read_status(struct store *st, int study, uint8_t *status,
+                      struct err *e)
+{
+  err_clear(e);
+  if (read_status_impl(st, study, status) != 0)
+    return err_set(e, ERR_RUNTIME, "cannot read the task status of study '%s'",
+                   spec_study(st->spec, study)->name);
+  return 0;
+}
+
+int store_write_rows(struct store *st, int study, const struct store_rows *r,
+                     struct err *e)
+{
+  err_clear(e);
+  return runtime(e, write_rows_impl(st, study, r, e->msg, sizeof e->msg));
+}
+
+int store_run_begin(struct store *st, double start, int ranks,
+                    const char *hosts, int64_t done_before, int *slot,
+                    struct err *e)
+{
+  err_clear(e);
+  int got = run_begin_impl(st, start, ranks, hosts, done_before, e->msg,
+                           sizeof e->msg);
+  if (got < 0)
+    return runtime(e, -1);
+  *slot = got;
+  return 0;
+}
+
+int store_run_end(struct store *st, int slot, double end, int64_t done_after,
+                  struct err *e)
+{
+  err_clear(e);
+  if (run_end_impl(st, slot, end, done_after) != 0)
+    return err_set(e, ERR_RUNTIME, "cannot record the end of this run");
+  return 0;
+}
+
+int store_reader_open(const char *path, struct store_reader **out,
+                      struct err *e)
+{
+  err_clear(e);
+  if (reader_open_impl(path, out, e->msg, sizeof e->msg) != 0) {
+    e->code = ERR_INPUT;
+    return ERR_INPUT;
+  }
+  return 0;
+}
+
+int store_reader_status(struct store_reader *r, int study, uint8_t *status,
+                        struct err *e)
+{
+  err_clear(e);
+  if (reader_status_impl(r, study, status) != 0)
+    return err_set(e, ERR_INPUT, "cannot read the status of study '%s' (damaged?)",
+                   spec_study(r->spec, study)->name);
   return 0;
 }

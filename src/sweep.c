@@ -515,11 +515,11 @@ static int run_group(struct job *j, int study, int64_t n, struct report *rep)
     .finished_at = j->finished,
     .reason = j->reason,
   };
-  char err[200];
-  if (store_write_rows(j->store, study, &r, err, sizeof err) != 0) {
+  struct err e;
+  if (store_write_rows(j->store, study, &r, &e) != 0) {
     rep->io_error = 1;
     snprintf(rep->what, sizeof rep->what, "rank %d: cannot write results to %s: %s",
-             j->rank, j->o->output, err);
+             j->rank, j->o->output, e.msg);
     return -1;
   }
   rep->done += ran;
@@ -629,7 +629,8 @@ static int coordinate(struct job *j, int *io_failed)
       MPICHECK(MPI_Send(NULL, 0, MPI_INT64_T, ms.MPI_SOURCE, TAG_FLUSH,
                         MPI_COMM_WORLD));
       if (++flushed == workers) {
-        if (store_flush(j->store) != 0 && !*io_failed) {
+        struct err e;
+        if (store_flush(j->store, &e) != 0 && !*io_failed) {
           say(j, "cannot flush the results file");
           *io_failed = 1;
           draining = 1;
@@ -673,7 +674,8 @@ static void work(struct job *j)
                       MPI_COMM_WORLD, MPI_STATUS_IGNORE));
     memset(&rep, 0, sizeof rep);
     if (ms.MPI_TAG == TAG_FLUSH) {
-      if (store_flush(j->store) != 0) {
+      struct err e;
+      if (store_flush(j->store, &e) != 0) {
         rep.io_error = 1;
         snprintf(rep.what, sizeof rep.what, "rank %d: cannot flush", j->rank);
       }
@@ -718,7 +720,8 @@ static int run_alone(struct job *j, int *io_failed)
     if (rep.abandoned)
       drained = 1;
     if (now_mono() >= next_flush) {
-      if (store_flush(j->store) != 0) {
+      struct err e;
+      if (store_flush(j->store, &e) != 0) {
         say(j, "cannot flush the results file");
         *io_failed = 1;
         break;
@@ -739,8 +742,11 @@ static char *read_spec_text(const char *path, size_t *len, char *err,
   /* spec_load_file does the checks and messages; here we only need the
    * text to broadcast.  Load once to validate, keep the text. */
   struct spec *s = NULL;
-  if (spec_load_file(path, &s, err, errlen) != 0)
+  struct err e;
+  if (spec_load_file(path, &s, &e) != 0) {
+    snprintf(err, errlen, "%s", e.msg);
     return NULL;
+  }
   char *t = strdup(spec_text(s));
   *len = t ? strlen(t) : 0;
   if (!t)
@@ -781,8 +787,9 @@ static void hosts_of_job(const struct job *j, char *out, size_t len)
  * to go on. */
 static int prepare_output(struct job *j)
 {
-  char msg[512];
-  int found = store_probe(j->o->output, spec_sha256(j->spec), msg, sizeof msg);
+  struct err what;
+  int found = store_probe(j->o->output, spec_sha256(j->spec), &what);
+  const char *msg = what.msg;
   switch (found) {
   case STORE_MISSING:
     break;
@@ -811,8 +818,9 @@ static int prepare_output(struct job *j)
     say(j, "%s; refusing to touch it", msg);
     return ERR_EXIT_USAGE;
   }
-  if (store_create(j->o->output, j->spec, msg, sizeof msg) != 0) {
-    say(j, "%s", msg);
+  struct err e;
+  if (store_create(j->o->output, j->spec, &e) != 0) {
+    say(j, "%s", e.msg);
     return ERR_EXIT_RUNTIME;
   }
   return -1;
@@ -827,8 +835,9 @@ static int load_pending(struct job *j, char *err, size_t len)
     const struct spec_study *st = spec_study(j->spec, s);
     if (!(j->status[s] = malloc((size_t)st->ntasks)))
       goto oom;
-    if (store_read_status(j->store, s, j->status[s]) != 0) {
-      snprintf(err, len, "cannot read the task status of study '%s'", st->name);
+    struct err e;
+    if (store_read_status(j->store, s, j->status[s], &e) != 0) {
+      snprintf(err, len, "%s", e.msg);
       return -1;
     }
     for (int64_t i = 0; i < st->ntasks; i++) {
@@ -920,9 +929,11 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
     MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
   MPICHECK(MPI_Bcast(text, (int)tlen, MPI_CHAR, 0, MPI_COMM_WORLD));
   text[tlen] = '\0';
+  struct err pe;
   int parsed = spec_load_text(text, (size_t)tlen,
                               o->spec_path ? o->spec_path : "(default spec)",
-                              &j.spec, err, sizeof err);
+                              &j.spec, &pe);
+  snprintf(err, sizeof err, "%s", pe.msg);
   free(text);
   if (bcast_code(parsed) != 0) {
     say(&j, "%s", err);
@@ -937,15 +948,16 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   code = ERR_EXIT_OK;
 
   /* Everyone opens the file; any failure is everyone's. */
-  int opened = store_open(MPI_COMM_WORLD, o->output, j.spec, &j.store, err,
-                          sizeof err) == 0;
+  struct err oe;
+  int opened = store_open(MPI_COMM_WORLD, o->output, j.spec, &j.store, &oe) == 0;
+  snprintf(err, sizeof err, "%s", oe.msg);
   int all_opened = 0;
   MPICHECK(MPI_Allreduce(&opened, &all_opened, 1, MPI_INT, MPI_MIN,
                          MPI_COMM_WORLD));
   if (!all_opened) {
     say(&j, "%s", opened ? "a rank cannot open the results file" : err);
     if (opened)
-      store_close(&j.store);
+      store_close(&j.store, &oe);
     code = ERR_EXIT_RUNTIME;
     goto finalize;
   }
@@ -966,14 +978,14 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
         say(&j, "%s: %lld tasks in %d studies on %d rank%s (%s)", o->output,
             (long long)j.total, spec_nstudies(j.spec), j.size,
             j.size > 1 ? "s" : "", hosts);
-      slot = store_run_begin(j.store, now_wall(), j.size, hosts, j.done_before,
-                             err, sizeof err);
-      if (slot < 0)
-        say(&j, "warning: cannot record this run in the file: %s", err);
+      struct err re;
+      if (store_run_begin(j.store, now_wall(), j.size, hosts, j.done_before,
+                          &slot, &re) != 0)
+        say(&j, "warning: cannot record this run in the file: %s", re.msg);
     }
   }
   if (!bcast_code(ok)) {
-    store_close(&j.store);
+    store_close(&j.store, &oe);
     code = ERR_EXIT_RUNTIME;
     goto finalize;
   }
@@ -1005,9 +1017,11 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
 
   if (j.rank == 0) {
     progress(&j, 1);
-    store_run_end(j.store, slot, now_wall(), j.done_before + j.done_run);
+    struct err re;
+    if (slot >= 0)
+      store_run_end(j.store, slot, now_wall(), j.done_before + j.done_run, &re);
   }
-  int closed = store_close(&j.store) == 0;
+  int closed = store_close(&j.store, &oe) == 0;
   int all_closed = 0;
   MPICHECK(MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN,
                          MPI_COMM_WORLD));

@@ -7,6 +7,8 @@
 #ifndef DPOSWEEP_BANDIT_H
 #define DPOSWEEP_BANDIT_H
 
+#include "dposweep/err.h"
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +51,14 @@ struct bandit_params {
   uint64_t seed;
 };
 
+/* The numerics version: an integer that changes with every change to
+ * dposweep that changes any result bit of any task (a trajectory value,
+ * a final theta).  Results files record it, and a file is only ever
+ * resumed or grown by a dposweep of the same version, so one file never
+ * mixes the results of two engines.  History (docs/model.md): 1, the
+ * first engine. */
+#define BANDIT_NUMERICS_VERSION 1
+
 /* Limits shared by every front end (sim flags, spec keys). */
 #define BANDIT_MAX_ARMS 1000000
 #define BANDIT_MAX_SAMPLES 4000000000LL
@@ -64,11 +74,11 @@ int bandit_regime_parse(const char *name, enum bandit_regime *out);
 int bandit_scale_parse(const char *name, enum bandit_scale *out);
 int bandit_rewards_parse(const char *name, enum bandit_rewards *out);
 
-/* Validate params.  Returns 0, or -1 with *field set to the offending
- * parameter's name ("arms", "beta", "eta", "sigma", ...) and msg filled
- * with what is wrong, e.g. "must be > 0 (got -1)". */
+/* Validate params.  Returns 0, or ERR_INPUT with *field set to the
+ * offending parameter's name ("arms", "beta", "eta", "sigma", ...) and e
+ * saying what is wrong, e.g. "must be > 0 (got -1)". */
 int bandit_params_check(const struct bandit_params *p, const char **field,
-                        char *msg, size_t msglen);
+                        struct err *e);
 
 /* Number of recorded steps for T iterations recorded every k: t = 0, k,
  * 2k, ... and always T. */

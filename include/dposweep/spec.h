@@ -14,6 +14,7 @@
 #define DPOSWEEP_SPEC_H
 
 #include "dposweep/bandit.h"
+#include "dposweep/err.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -69,13 +70,13 @@ struct spec_coords {
 struct spec;
 
 /* Load a spec from a file or from text.  label names the source in
- * messages ("paper.yaml").  Returns 0, or -1 with one line in err naming
- * the study and the key, e.g.
- *   "spec.yaml:8:14: study 'a': grid.beta[2]: invalid number 'high'". */
-int spec_load_file(const char *path, struct spec **out, char *err,
-                   size_t errlen);
+ * messages ("paper.yaml").  Returns 0, or ERR_INPUT with one line in e
+ * naming the study and the key, e.g.
+ *   "spec.yaml:8:14: study 'a': grid.beta[2]: invalid number 'high'"
+ * (ERR_RUNTIME when memory runs out). */
+int spec_load_file(const char *path, struct spec **out, struct err *e);
 int spec_load_text(const char *text, size_t len, const char *label,
-                   struct spec **out, char *err, size_t errlen);
+                   struct spec **out, struct err *e);
 void spec_destroy(struct spec **s);
 
 /* The embedded default sweep (jobs/paper.yaml, compiled in). */

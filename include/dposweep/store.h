@@ -41,16 +41,17 @@ enum store_probe_result {
   STORE_NOT_HDF5 = 4,    /* exists, not HDF5 (or unreadable) */
 };
 
-/* Not collective.  Look at path without changing it; msg says what was
- * found (for STORE_OTHER_SPEC the stored hash). */
-int store_probe(const char *path, const char *sha256, char *msg, size_t len);
+/* Not collective.  Look at path without changing it and say what is
+ * there; `what` describes it in one line (for STORE_OTHER_SPEC the stored
+ * hash). */
+enum store_probe_result store_probe(const char *path, const char *sha256,
+                                    struct err *what);
 
 /* Not collective (one process).  Create the file with every dataset at
  * its final size, under a temporary name renamed into place, so an
- * existing file is replaced only by a complete new one.  Returns 0, or -1
- * with a message. */
-int store_create(const char *path, const struct spec *s, char *err,
-                 size_t len);
+ * existing file is replaced only by a complete new one.  Returns 0 or
+ * ERR_RUNTIME. */
+int store_create(const char *path, const struct spec *s, struct err *e);
 
 /* Bytes the file will take (raw data plus HDF5 metadata, estimated),
  * and the part one study takes. */
@@ -61,16 +62,17 @@ struct store;
 
 /* Collective over comm.  Open an existing file for parallel writing. */
 int store_open(MPI_Comm comm, const char *path, const struct spec *s,
-               struct store **out, char *err, size_t len);
+               struct store **out, struct err *e);
 
-/* Collective.  Close (flushes).  Returns 0 or -1.  Clears *st. */
-int store_close(struct store **st);
+/* Collective.  Close (flushes).  Returns 0 or ERR_RUNTIME.  Clears *st. */
+int store_close(struct store **st, struct err *e);
 
 /* Collective.  Flush everything written so far to the file system. */
-int store_flush(struct store *st);
+int store_flush(struct store *st, struct err *e);
 
 /* Not collective.  Read the status bytes of a study's tasks. */
-int store_read_status(struct store *st, int study, uint8_t *status);
+int store_read_status(struct store *st, int study, uint8_t *status,
+                      struct err *e);
 
 /* One worker's finished tasks of one study, rows ascending.  Per-task
  * arrays have n entries; traj arrays n * nrec; theta n * max_arms;
@@ -87,31 +89,33 @@ struct store_rows {
 };
 
 /* Not collective.  Write rows with independent I/O, the status bytes
- * last.  Returns 0 or -1 (message in err). */
+ * last.  Returns 0 or ERR_RUNTIME. */
 int store_write_rows(struct store *st, int study, const struct store_rows *r,
-                     char *err, size_t len);
+                     struct err *e);
 
 /* Not collective (rank 0).  Record a run: store_run_begin finds a free
- * slot and writes start, ranks, hosts and the tasks done before; returns
- * the slot, or -1 with the reason in err.  store_run_end writes end and
- * done after. */
+ * slot, writes start, ranks, hosts and the tasks done before, and sets
+ * *slot.  store_run_end writes end and done after.  Both return 0 or
+ * ERR_RUNTIME. */
 int store_run_begin(struct store *st, double start, int ranks,
-                    const char *hosts, int64_t done_before, char *err,
-                    size_t len);
-int store_run_end(struct store *st, int slot, double end, int64_t done_after);
+                    const char *hosts, int64_t done_before, int *slot,
+                    struct err *e);
+int store_run_end(struct store *st, int slot, double end, int64_t done_after,
+                  struct err *e);
 
 /* ---- read-only access, serial (status command, tests) ---- */
 
 struct store_reader;
 
 /* Not collective.  Open a results file read-only and parse its stored
- * spec.  Returns 0, or -1 with a one-line reason (not HDF5, not a
+ * spec.  Returns 0, or ERR_INPUT with a one-line reason (not HDF5, not a
  * dposweep file, other format version, damaged). */
-int store_reader_open(const char *path, struct store_reader **out, char *err,
-                      size_t len);
+int store_reader_open(const char *path, struct store_reader **out,
+                      struct err *e);
 void store_reader_close(struct store_reader **r);
 const struct spec *store_reader_spec(const struct store_reader *r);
-int store_reader_status(struct store_reader *r, int study, uint8_t *status);
+int store_reader_status(struct store_reader *r, int study, uint8_t *status,
+                        struct err *e);
 /* Runs recorded: fills up to max entries; returns the count. */
 struct store_run_info {
   double start, end;

@@ -34,8 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   int rc = cli_sim_parse(argc, argv, &a);
   if (rc == ERR_EXIT_OK && !a.help) {
     const char *field;
-    char msg[200];
-    if (bandit_params_check(&a.p, &field, msg, sizeof msg) != 0)
+    struct err why;
+    if (bandit_params_check(&a.p, &field, &why) != 0)
       abort();
   }
   cli_sim_args_free(&a);

@@ -14,17 +14,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   struct spec *s = NULL;
-  char err[1024];
-  if (spec_load_text((const char *)data, size, "fuzz.yaml", &s, err,
-                     sizeof err) != 0) {
-    if (strchr(err, '\n') || err[0] == '\0')
+  struct err err;
+  if (spec_load_text((const char *)data, size, "fuzz.yaml", &s, &err) != 0) {
+    if (strchr(err.msg, '\n') || err.msg[0] == '\0')
       abort(); /* every error is one non-empty line */
     return 0;
   }
   struct spec *again = NULL;
   const char *canon = spec_canonical(s);
-  if (spec_load_text(canon, strlen(canon), "canonical", &again, err,
-                     sizeof err) != 0 ||
+  if (spec_load_text(canon, strlen(canon), "canonical", &again, &err) != 0 ||
       strcmp(spec_sha256(s), spec_sha256(again)) != 0)
     abort();
   for (int i = 0; i < spec_nstudies(s); i++) {
@@ -34,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       struct bandit_params p;
       spec_task_params(s, i, last[j], &p);
       const char *field;
-      char msg[200];
-      if (bandit_params_check(&p, &field, msg, sizeof msg) != 0)
+      struct err why;
+      if (bandit_params_check(&p, &field, &why) != 0)
         abort(); /* the spec checks must imply the engine's */
     }
   }

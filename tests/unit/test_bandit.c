@@ -539,34 +539,34 @@ START_TEST(test_records_and_checks)
 
   struct bandit_params p = params(BANDIT_UNIFORM, BANDIT_THEORY, 4, 1.0);
   const char *field = NULL;
-  char msg[200];
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), 0);
+  struct err e;
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), 0);
   p.arms = 1;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "arms");
   p.arms = 4;
   p.beta = 0.0;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "beta");
   p.beta = NAN;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "beta");
   p.beta = 1.0;
   p.sigma = 0.1;
   p.samples = 3;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "samples");
   p.sigma = 0.0;
   p.scale = BANDIT_NORMALIZED;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "eta");
   p.eta_theory = 0;
   p.eta = -1.0;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "eta");
   p.eta = 1.0;
   p.iterations = 0;
-  ck_assert_int_eq(bandit_params_check(&p, &field, msg, sizeof msg), -1);
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
   ck_assert_str_eq(field, "iterations");
 }
 END_TEST

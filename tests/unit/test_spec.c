@@ -42,8 +42,12 @@ static const char good[] =
 static struct spec *load(const char *text, char *err, size_t len)
 {
   struct spec *s = NULL;
-  if (spec_load_text(text, strlen(text), "t.yaml", &s, err, len) != 0)
+  struct err e;
+  if (spec_load_text(text, strlen(text), "t.yaml", &s, &e) != 0) {
+    ck_assert_int_eq(e.code, ERR_INPUT);
+    snprintf(err, len, "%s", e.msg);
     return NULL;
+  }
   return s;
 }
 
@@ -309,12 +313,13 @@ START_TEST(test_bad_documents)
   ck_assert_ptr_nonnull(strstr(err, "studies"));
   ck_assert_ptr_null(load("- 1\n- 2\n", err, sizeof err));
   struct spec *s = NULL;
-  ck_assert_int_eq(spec_load_text("a\0b", 3, "t.yaml", &s, err, sizeof err), -1);
-  ck_assert_ptr_nonnull(strstr(err, "NUL"));
-  ck_assert_int_eq(spec_load_file("/nonexistent/spec.yaml", &s, err, sizeof err), -1);
-  ck_assert_ptr_nonnull(strstr(err, "No such file"));
-  ck_assert_int_eq(spec_load_file("/tmp", &s, err, sizeof err), -1);
-  ck_assert_ptr_nonnull(strstr(err, "is a directory"));
+  struct err e;
+  ck_assert_int_eq(spec_load_text("a\0b", 3, "t.yaml", &s, &e), ERR_INPUT);
+  ck_assert_ptr_nonnull(strstr(e.msg, "NUL"));
+  ck_assert_int_eq(spec_load_file("/nonexistent/spec.yaml", &s, &e), ERR_INPUT);
+  ck_assert_ptr_nonnull(strstr(e.msg, "No such file"));
+  ck_assert_int_eq(spec_load_file("/tmp", &s, &e), ERR_INPUT);
+  ck_assert_ptr_nonnull(strstr(e.msg, "is a directory"));
   /* Too many tasks over all studies, each study under the limit. */
   const char *big =
     "name: t\nmaster_seed: 1\nstudies:\n"
