@@ -248,10 +248,17 @@ static int cli_plan(int argc, char **argv)
 /* ---- status ---- */
 
 static const char status_usage[] =
-  "usage: dposweep status OUT.h5\n"
+  "usage: dposweep status OUT.h5 [--format=text|kv]\n"
   "\n"
   "Summarize a results file: done/total, failed, pending, a breakdown by\n"
   "study and regime, and the runs recorded in the file.\n"
+  "\n"
+  "  --format=text  for people (the default)\n"
+  "  --format=kv    for scripts: one key=value per line, in this order:\n"
+  "                 file, spec_name, spec_sha256, total, done, failed,\n"
+  "                 pending, state (complete|incomplete), runs, then per\n"
+  "                 study study.NAME.total, .done, .failed, .pending\n"
+  "  -h, --help     print this help\n"
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
 
@@ -267,80 +274,57 @@ static void fmt_time(double t, char *buf, size_t len)
   strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static int cli_status(int argc, char **argv)
+/* Task counts of a file: per study and regime, [0] done, [1] failed,
+ * [2] pending. */
+struct status_counts {
+  int nstudies;
+  int64_t (*by)[BANDIT_NREGIMES][3];
+  int64_t done, failed, pending;
+};
+
+static int count_tasks(struct store_reader *r, struct status_counts *c,
+                       struct err *e)
 {
-  if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-    fputs(status_usage, stdout);
-    return ERR_EXIT_OK;
-  }
-  if (argc != 2) {
-    fprintf(stderr, "dposweep status: %s (usage: dposweep status OUT.h5)\n",
-            argc < 2 ? "needs a results file" : "one results file at most");
-    return ERR_EXIT_USAGE;
-  }
-  const char *path = argv[1];
-  struct store_reader *r = NULL;
-  struct err e;
-  if (store_reader_open(path, &r, &e) != 0) {
-    err_print(&e, "dposweep status");
-    return ERR_EXIT_USAGE;
-  }
   const struct spec *s = store_reader_spec(r);
-  int nst = spec_nstudies(s);
-  int64_t done = 0, failed = 0, pending = 0;
-  int64_t (*by)[BANDIT_NREGIMES][3] = calloc((size_t)nst, sizeof *by);
-  int rc = ERR_EXIT_USAGE;
-  if (!by) {
-    fprintf(stderr, "dposweep status: out of memory\n");
-    goto out;
-  }
-  for (int i = 0; i < nst; i++) {
+  c->nstudies = spec_nstudies(s);
+  if (!(c->by = calloc((size_t)c->nstudies, sizeof *c->by)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (int i = 0; i < c->nstudies; i++) {
     const struct spec_study *st = spec_study(s, i);
     uint8_t *status = malloc((size_t)st->ntasks);
-    if (!status || store_reader_status(r, i, status, &e) != 0) {
-      fprintf(stderr, "dposweep status: %s: cannot read the status of study "
-                      "'%s' (damaged?)\n",
-              path, st->name);
+    if (!status)
+      return err_set(e, ERR_RUNTIME, "out of memory");
+    if (store_reader_status(r, i, status, e) != 0) {
       free(status);
-      goto out;
+      return e->code;
     }
     for (int64_t t = 0; t < st->ntasks; t++) {
-      struct spec_coords c;
-      spec_coords_of(st, t, &c);
+      struct spec_coords co;
+      spec_coords_of(st, t, &co);
       int k = status[t] == TASK_DONE ? 0 : (status[t] == TASK_FAILED ? 1 : 2);
-      by[i][st->regime[c.pos[SPEC_AXIS_REGIME]]][k]++;
+      c->by[i][st->regime[co.pos[SPEC_AXIS_REGIME]]][k]++;
     }
     free(status);
-  }
-  for (int i = 0; i < nst; i++)
     for (int g = 0; g < BANDIT_NREGIMES; g++) {
-      done += by[i][g][0];
-      failed += by[i][g][1];
-      pending += by[i][g][2];
-    }
-  int64_t total = spec_ntasks(s);
-  printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
-  printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)(done + failed),
-         (long long)total, total ? 100.0 * (double)(done + failed) / (double)total : 100.0);
-  printf("done: %lld\nfailed: %lld\npending: %lld\n", (long long)done,
-         (long long)failed, (long long)pending);
-  for (int i = 0; i < nst; i++) {
-    const struct spec_study *st = spec_study(s, i);
-    int64_t d = 0, f = 0, p = 0;
-    for (int g = 0; g < BANDIT_NREGIMES; g++)
-      d += by[i][g][0], f += by[i][g][1], p += by[i][g][2];
-    printf("\nstudy %s: %lld/%lld finished, %lld failed, %lld pending\n",
-           st->name, (long long)(d + f), (long long)st->ntasks, (long long)f,
-           (long long)p);
-    for (int q = 0; q < st->len[SPEC_AXIS_REGIME]; q++) {
-      int g = st->regime[q];
-      printf("  %-11s %lld/%lld finished, %lld failed, %lld pending\n",
-             bandit_regime_name((enum bandit_regime)g),
-             (long long)(by[i][g][0] + by[i][g][1]),
-             (long long)(by[i][g][0] + by[i][g][1] + by[i][g][2]),
-             (long long)by[i][g][1], (long long)by[i][g][2]);
+      c->done += c->by[i][g][0];
+      c->failed += c->by[i][g][1];
+      c->pending += c->by[i][g][2];
     }
   }
+  return 0;
+}
+
+/* One study's totals: [0] done, [1] failed, [2] pending. */
+static void study_totals(const struct status_counts *c, int i, int64_t out[3])
+{
+  out[0] = out[1] = out[2] = 0;
+  for (int g = 0; g < BANDIT_NREGIMES; g++)
+    for (int k = 0; k < 3; k++)
+      out[k] += c->by[i][g][k];
+}
+
+static void print_runs(struct store_reader *r)
+{
   struct store_run_info runs[64];
   int nruns = store_reader_runs(r, runs, 64);
   printf("\nruns: %d\n", nruns < 0 ? 0 : nruns);
@@ -356,10 +340,119 @@ static int cli_status(int argc, char **argv)
            runs[i].ranks, runs[i].ranks == 1 ? "" : "s", runs[i].hosts,
            (long long)runs[i].done_before, after);
   }
-  printf("%s\n", pending == 0 ? "complete" : "incomplete");
-  rc = pending == 0 ? ERR_EXIT_OK : ERR_EXIT_INCOMPLETE;
-out:
-  free(by);
+}
+
+static void print_status_text(const char *path, struct store_reader *r,
+                              const struct status_counts *c)
+{
+  const struct spec *s = store_reader_spec(r);
+  int64_t total = spec_ntasks(s), finished = c->done + c->failed;
+  printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
+  printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)finished,
+         (long long)total,
+         total ? 100.0 * (double)finished / (double)total : 100.0);
+  printf("done: %lld\nfailed: %lld\npending: %lld\n", (long long)c->done,
+         (long long)c->failed, (long long)c->pending);
+  for (int i = 0; i < c->nstudies; i++) {
+    const struct spec_study *st = spec_study(s, i);
+    int64_t n[3];
+    study_totals(c, i, n);
+    printf("\nstudy %s: %lld/%lld finished, %lld failed, %lld pending\n",
+           st->name, (long long)(n[0] + n[1]), (long long)st->ntasks,
+           (long long)n[1], (long long)n[2]);
+    for (int q = 0; q < st->len[SPEC_AXIS_REGIME]; q++) {
+      const int64_t *g = c->by[i][st->regime[q]];
+      printf("  %-11s %lld/%lld finished, %lld failed, %lld pending\n",
+             bandit_regime_name(st->regime[q]), (long long)(g[0] + g[1]),
+             (long long)(g[0] + g[1] + g[2]), (long long)g[1], (long long)g[2]);
+    }
+  }
+  print_runs(r);
+  printf("%s\n", c->pending == 0 ? "complete" : "incomplete");
+}
+
+/* --format=kv: the contract with scripts (jobs/); keys never change
+ * meaning, new keys are only ever appended. */
+static void print_status_kv(const char *path, struct store_reader *r,
+                            const struct status_counts *c)
+{
+  const struct spec *s = store_reader_spec(r);
+  struct store_run_info runs[1];
+  int nruns = store_reader_runs(r, runs, 1);
+  printf("file=%s\nspec_name=%s\nspec_sha256=%s\n", path, spec_name(s),
+         spec_sha256(s));
+  printf("total=%lld\ndone=%lld\nfailed=%lld\npending=%lld\n",
+         (long long)spec_ntasks(s), (long long)c->done, (long long)c->failed,
+         (long long)c->pending);
+  printf("state=%s\nruns=%d\n", c->pending == 0 ? "complete" : "incomplete",
+         nruns < 0 ? 0 : nruns);
+  for (int i = 0; i < c->nstudies; i++) {
+    const struct spec_study *st = spec_study(s, i);
+    int64_t n[3];
+    study_totals(c, i, n);
+    printf("study.%s.total=%lld\nstudy.%s.done=%lld\nstudy.%s.failed=%lld\n"
+           "study.%s.pending=%lld\n",
+           st->name, (long long)st->ntasks, st->name, (long long)n[0], st->name,
+           (long long)n[1], st->name, (long long)n[2]);
+  }
+}
+
+static int cli_status(int argc, char **argv)
+{
+  enum { O_FORMAT = 256 };
+  static const struct option opts[] = {
+    {"format", required_argument, NULL, O_FORMAT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  int kv = 0, c;
+  optind = 1;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    switch (c) {
+    case 'h': fputs(status_usage, stdout); return ERR_EXIT_OK;
+    case O_FORMAT:
+      if (strcmp(optarg, "kv") == 0 || strcmp(optarg, "text") == 0) {
+        kv = strcmp(optarg, "kv") == 0;
+        break;
+      }
+      fprintf(stderr, "dposweep status: --format: unknown format '%s' (text, "
+                      "kv)\n", optarg);
+      return ERR_EXIT_USAGE;
+    case ':':
+      fprintf(stderr, "dposweep status: %s: needs a value\n", argv[optind - 1]);
+      return ERR_EXIT_USAGE;
+    default:
+      fprintf(stderr, "dposweep status: %s: unknown option (see dposweep "
+                      "status --help)\n", argv[optind - 1]);
+      return ERR_EXIT_USAGE;
+    }
+  }
+  if (argc - optind != 1) {
+    fprintf(stderr, "dposweep status: %s (usage: dposweep status OUT.h5)\n",
+            argc - optind < 1 ? "needs a results file"
+                              : "one results file at most");
+    return ERR_EXIT_USAGE;
+  }
+  const char *path = argv[optind];
+  struct store_reader *r = NULL;
+  struct status_counts counts = {0};
+  struct err e;
+  /* The reader's messages name the file; a failure reading it says which. */
+  int rc = store_reader_open(path, &r, &e);
+  if (rc == 0 && (rc = count_tasks(r, &counts, &e)) != 0)
+    err_prefix(&e, "%s: ", path);
+  if (rc != 0) {
+    err_print(&e, "dposweep status");
+    rc = ERR_EXIT_USAGE;
+  } else {
+    if (kv)
+      print_status_kv(path, r, &counts);
+    else
+      print_status_text(path, r, &counts);
+    rc = counts.pending == 0 ? ERR_EXIT_OK : ERR_EXIT_INCOMPLETE;
+  }
+  free(counts.by);
   store_reader_close(&r);
   return rc;
 }
