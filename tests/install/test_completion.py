@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from conftest import ENV, SOURCE_ROOT, find_tool
+from conftest import ENV, SOURCE_ROOT
 
 
 def help_text(*cmd):

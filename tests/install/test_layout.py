@@ -68,7 +68,8 @@ def test_destdir_layout(staged):
 def test_every_source_file_is_installed():
     """meson lists the specs and analysis modules by name: one added to
     jobs/ or analysis/ without its install line fails here."""
-    specs = sorted(f"jobs/{p.name}" for p in (SOURCE_ROOT / "jobs").glob("*.yaml"))
+    specs = sorted(f"jobs/{p.name}"
+                   for p in (SOURCE_ROOT / "jobs").glob("*.yaml"))
     assert sorted(ENV["EXAMPLE_SPECS"].split()) == specs, \
         "add the new spec to example_specs in meson.build"
     if ENV["INSTALL_PYTHONDIR"]:
@@ -105,6 +106,10 @@ def test_installed_binary_runs(staged):
                           capture_output=True, text=True, timeout=60)
     assert plan.returncode == 0, plan.stderr
     assert plan.stdout.startswith("tasks: ")
+    submit = subprocess.run([staged.bindir / "dposweep-submit", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert submit.returncode == 0, submit.stderr
+    assert "--status" in submit.stdout
 
 
 def test_report_command_uses_installed_package(staged, tmp_path):

@@ -15,8 +15,8 @@ SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS",
             "FILES", "EXAMPLES"]
 
 if not MAN_PAGES:
-    pytest.skip("man pages not built (scdoc missing: apt-get install scdoc)",
-                allow_module_level=True)
+    pytest.skip("man pages not built: -Dman=disabled, or scdoc missing"
+                " (apt-get install scdoc)", allow_module_level=True)
 if not find_tool("man"):
     pytest.skip("man not installed (apt-get install man-db)",
                 allow_module_level=True)

@@ -80,7 +80,8 @@ def module_setup(system, modulepath):
     if system == "lmod":
         if not os.path.exists(LMOD_INIT):
             pytest.skip("Lmod not installed (apt-get install lmod)")
-        return f"source {LMOD_INIT}\nexport MODULEPATH={shlex.quote(str(modulepath))}\n"
+        return (f"source {LMOD_INIT}\n"
+                f"export MODULEPATH={shlex.quote(str(modulepath))}\n")
     tclsh = find_tool("tclsh")
     if not tclsh:
         pytest.skip("tclsh not installed (apt-get install tcl)")
@@ -143,7 +144,7 @@ def run_module(system, modulepath, tmp_path, manpath):
     return out
 
 
-def check_loaded(out, staged, manpath):
+def check_loaded(out, staged):
     bindir = staged.bindir
     loaded = read_env(out / "loaded.env")
     assert (out / "which").read_text().strip() == str(bindir / "dposweep")
@@ -155,7 +156,8 @@ def check_loaded(out, staged, manpath):
             str(staged.mandir / "man1" / "dposweep.1")
         assert "SYNOPSIS" in (out / "man").read_text()
     # The system's pages stay reachable.
-    assert "/usr/share/man" in (out / "manpath").read_text().split(":"), \
+    searched = (out / "manpath").read_text().strip().split(":")
+    assert "/usr/share/man" in searched, \
         f"MANPATH={loaded.get('MANPATH')} hides the system's man pages"
     assert str(staged.path(ENV["INSTALL_DATADIR"])) in \
         loaded["XDG_DATA_DIRS"].split(":")
@@ -169,7 +171,7 @@ def check_loaded(out, staged, manpath):
     assert VERSION in (out / "whatis").read_text()
 
 
-def check_restored(out, manpath):
+def check_restored(out):
     before = read_env(out / "before.env")
     after = read_env(out / "after.env")
     mb = manpath_meaning(before.pop("MANPATH", None))
@@ -195,8 +197,8 @@ def test_load_use_unload(staged, relocated, tmp_path, system, flavour,
         shutil.copy(relocated / "dposweep" / VERSION,
                     modulepath / "dposweep" / VERSION)
     out = run_module(system, modulepath, tmp_path, manpath)
-    check_loaded(out, staged, manpath)
-    check_restored(out, manpath)
+    check_loaded(out, staged)
+    check_restored(out)
 
 
 def test_lmod_prefers_lua(relocated, tmp_path):

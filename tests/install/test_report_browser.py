@@ -204,8 +204,9 @@ def browser_problems(events):
                                 "exception", {}).get("description", "")))
         elif method == "Log.entryAdded" and \
                 p["entry"]["level"] in ("error", "warning"):
-            problems.append(f"log {p['entry']['level']}: "
-                            f"{p['entry']['text']} {p['entry'].get('url', '')}")
+            entry = p["entry"]
+            problems.append(f"log {entry['level']}: {entry['text']} "
+                            f"{entry.get('url', '')}")
         elif method == "Network.loadingFailed":
             problems.append(f"request failed: {p['errorText']}")
     return problems
