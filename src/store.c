@@ -2,8 +2,8 @@
  * the crash-safety rules; here two tables hold it (the datasets of a
  * study, the run records), read by creation, the parallel open, the
  * writers, the reader and the size estimate alike. */
-/* memfd_create (discard_file) */
-#define _GNU_SOURCE
+
+#define _GNU_SOURCE /* memfd_create (discard_file) */
 
 #include "dposweep/store.h"
 
@@ -129,20 +129,18 @@ static int h5_close(herr_t (*close_fn)(hid_t), hid_t id, int rc,
   return err_set(e, ERR_RUNTIME, "%s", h5_reason(why));
 }
 
-/* Release a handle of an in-memory object: a property list, dataspace,
- * datatype, or attribute (its value is in the object's header once
- * H5Awrite returns).  Nothing in the file depends on it, so a failure is
- * not an error.  A negative id is skipped. */
+/* Release a handle whose close writes nothing: a property list,
+ * dataspace, datatype or attribute (its value is in the object's header
+ * once H5Awrite returns), or a dataset or file opened read-only.  Nothing
+ * in the file depends on it, so a failure is not an error.  A negative id
+ * is skipped. */
 static void h5_release(herr_t (*close_fn)(hid_t), hid_t id)
 {
   if (id >= 0 && close_fn(id) < 0)
     h5_forget();
 }
 
-static int out_of_memory(struct err *e)
-{
-  return err_set(e, ERR_RUNTIME, "out of memory");
-}
+#define out_of_memory(e) err_set((e), ERR_RUNTIME, "out of memory")
 
 /* ---- the layout: element types, shapes, the two tables ---- */
 
