@@ -116,13 +116,21 @@ void store_reader_close(struct store_reader **r);
 const struct spec *store_reader_spec(const struct store_reader *r);
 int store_reader_status(struct store_reader *r, int study, uint8_t *status,
                         struct err *e);
-/* Runs recorded: fills up to max entries; returns the count. */
+/* A run record. */
 struct store_run_info {
   double start, end;
   int ranks;
   int64_t done_before, done_after;
   char hosts[STORE_HOSTS_LEN];
 };
+/* Not collective.  The runs recorded: fills up to max entries of runs and
+ * sets *count to the number recorded (which may exceed max).  Returns 0,
+ * or ERR_INPUT when the records cannot be read (damaged). */
+int store_reader_read_runs(struct store_reader *r,
+                           struct store_run_info *runs, int max, int *count,
+                           struct err *e);
+/* Not collective.  The same, returning the count, or -1 when the records
+ * cannot be read (store_reader_read_runs says why). */
 int store_reader_runs(struct store_reader *r, struct store_run_info *runs,
                       int max);
 
