@@ -8,20 +8,24 @@
 #   3. the libFuzzer harnesses (clang) for FUZZ_SECONDS each (default 20;
 #      the long run is FUZZ_SECONDS=600, see README "Reliability").
 # Prints "N passed, N failed" from meson's counts last; exit 1 on a failure.
+# Not -e: every suite runs even after another failed; `status` and the
+# counts collect the outcome.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 passed=0
 failed=0
 status=0
 
-count() { # add up one `meson test` run's results
+count() { # add up one `meson test` run's results (testlog.json: one JSON
+  # object per test; anything but OK and SKIP counts as a failure)
   log=$1/meson-logs/testlog.json
   if [ -f "$log" ]; then
-    p=$(grep -c '"result": "OK"' "$log")
-    all=$(grep -c '"result": ' "$log")
-    s=$(grep -c '"result": "SKIP"' "$log")
-    passed=$((passed + p))
-    failed=$((failed + all - p - s))
+    counts=$(python3 -c 'import json, sys
+r = [json.loads(l)["result"] for l in open(sys.argv[1]) if l.strip()]
+ok = r.count("OK")
+print(ok, len(r) - ok - r.count("SKIP"))' "$log") || counts="0 1"
+    passed=$((passed + ${counts% *}))
+    failed=$((failed + ${counts#* }))
   fi
 }
 

@@ -21,9 +21,11 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+
+from sweeptest import ENV, mpirun, plan  # noqa: E402
+
 BIN = sys.argv[1]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
-           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
 
 SPEC = """\
 name: bench
@@ -53,12 +55,9 @@ def sweep(tmp, spec, ranks=3, extra=()):
     out = spec.replace(".yaml", ".h5")
     if os.path.exists(out):
         os.unlink(out)
-    plan = subprocess.run([BIN, "plan", spec], capture_output=True, text=True,
-                          check=True).stdout
-    predicted = int(re.search(r"output bytes: (\d+)", plan).group(1))
+    predicted = plan(spec, binary=BIN).output_bytes
     t0 = time.perf_counter()
-    p = subprocess.run(["mpirun", "--oversubscribe", "-n", str(ranks), BIN, "run",
-                        spec, "-o", out, "-q", "--stats", *extra],
+    p = subprocess.run(mpirun(ranks) + [BIN, "run", spec, "-o", out, "-q", "--stats", *extra],
                        capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - t0
     assert p.returncode == 0, p.stderr

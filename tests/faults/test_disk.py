@@ -1,16 +1,15 @@
 """Disk and permission faults: a full file system, a file-size limit hit
 mid-run, a file system that became read-only.  Each: a clear one-line
 error, exit code 3, and the results already written stay readable."""
-import hashlib
 import os
 import shutil
 import subprocess
 
 import h5py
-import numpy as np
 import pytest
 
-from sweeptest import BIN, ENV, results, run, start, status_counts, wait_for
+from sweeptest import (BIN, DONE, PENDING, assert_same_results, digest, mpirun, ours,
+                       plan, run, sh, start, wait_for)
 
 SPEC = """\
 name: disk
@@ -55,10 +54,6 @@ def tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def ours(stderr):
-    return [l for l in stderr.splitlines() if l.startswith("dposweep")]
-
-
 def spec_file(tmp_path):
     p = tmp_path / "disk.yaml"
     p.write_text(SPEC)
@@ -66,8 +61,7 @@ def spec_file(tmp_path):
 
 
 def predicted(spec):
-    plan = run(["plan", str(spec)], check=0).stdout
-    return int(plan.split("output bytes: ")[1].split()[0])
+    return plan(spec).output_bytes
 
 
 def test_no_space_at_creation(tmp_path, tmpfs):
@@ -100,38 +94,36 @@ def test_disk_full_after_creation_loses_nothing(tmp_path, tmpfs):
     assert shutil.disk_usage(mnt).free < 65536
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
-    a, b = results(out), results(ref)
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
+    assert_same_results(out, ref)
 
 
 def test_file_size_limit_mid_run(tmp_path):
     # Half the tasks done, the other half's rows at the end of the file;
     # a file-size limit below them makes the writes fail (EFBIG).
     spec = spec_file(tmp_path)
+    big = plan(spec).studies["big"]
+    half = big // 2
     out = tmp_path / "out.h5"
     run(["run", str(spec), "-o", str(out), "-q"], check=0)
     # A file of ~40 MB: the limit must stay above the few MB of Open MPI's
     # own shared-memory files.
     with h5py.File(out, "r+") as f:
         st = f["studies/big/tasks/status"]
-        st[40:] = 0  # these rows lie in the last part of the file
-        kept = f["studies/big/traj/max_abs_delta"][:40]
+        st[half:] = PENDING  # these rows lie in the last part of the file
+        kept = f["studies/big/traj/max_abs_delta"][:half]
     size = out.stat().st_size
 
     # The limit on the ranks only: mpirun's own files must not hit it.
-    p = subprocess.run(["mpirun", "--oversubscribe", "-n", "3", "prlimit",
-                        f"--fsize={size * 3 // 4}", BIN, "run", str(spec), "-o", str(out)],
-                       capture_output=True, text=True, env=ENV)
-    assert p.returncode == 3, p.stderr
+    p = sh(mpirun(3) + ["prlimit", f"--fsize={size * 3 // 4}", BIN, "run", str(spec),
+                        "-o", str(out)], check=3)
     assert "cannot write results" in p.stderr and "File too large" in p.stderr, p.stderr
     assert "stopped by an error" in p.stderr
     # What was done stays readable and intact; the rest is still pending.
     s = run(["status", str(out)], check=1)
-    assert "study big: 40/80 finished" in s.stdout
+    assert f"study big: {half}/{big} finished" in s.stdout
     with h5py.File(out, "r") as f:
-        assert (f["studies/big/tasks/status"][:40] == 1).all()
-        assert f["studies/big/traj/max_abs_delta"][:40].tobytes() == kept.tobytes()
+        assert (f["studies/big/tasks/status"][:half] == DONE).all()
+        assert f["studies/big/traj/max_abs_delta"][:half].tobytes() == kept.tobytes()
     # Without the limit the same command completes.
     run(["run", str(spec), "-o", str(out), "-q"], ranks=3, check=0)
 
@@ -139,18 +131,19 @@ def test_file_size_limit_mid_run(tmp_path):
 def test_read_only_file_system(tmp_path, tmpfs):
     spec = spec_file(tmp_path)
     mnt = tmpfs(predicted(spec) // 1024 + 1024)
+    half = plan(spec).studies["big"] // 2
     out = mnt / "out.h5"
     run(["run", str(spec), "-o", str(out), "-q"], check=0)
     with h5py.File(out, "r+") as f:
-        f["studies/big/tasks/status"][40:] = 0
-    before = hashlib.sha256(out.read_bytes()).hexdigest()
+        f["studies/big/tasks/status"][half:] = PENDING
+    before = digest(out)
     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
     r = run(["run", str(spec), "-o", str(out)], ranks=2, check=3)
     assert len(ours(r.stderr)) == 1, r.stderr
     assert "Read-only file system" in r.stderr
-    assert hashlib.sha256(out.read_bytes()).hexdigest() == before
+    assert digest(out) == before
     s = run(["status", str(out)], check=1)
-    assert "pending: 40" in s.stdout
+    assert f"pending: {plan(spec).studies['big'] - half}" in s.stdout
     # A new file there cannot be made either.
     r = run(["run", str(spec), "-o", str(mnt / "new.h5")], check=3)
     assert "Read-only file system" in r.stderr

@@ -1,6 +1,7 @@
 """Fault injection: kill `mpirun -n 3 dposweep run` at random moments
-(seeded, so a failure reproduces) in four ways, at least 32 times, and
-rerun the same command after each kill:
+(seeded, so a failure reproduces), one test per way of killing it, each
+over two seeds with four kills per seed (32 kills in all), rerunning the
+same command after each kill:
 
   job     SIGKILL to mpirun and every rank at once (a batch system's kill)
   worker  SIGKILL to one worker rank (mpirun then aborts the job)
@@ -17,13 +18,13 @@ import os
 import random
 import signal
 import subprocess
-import time
 
 import h5py
 import numpy as np
+import pytest
 
-from sweeptest import (BIN, ENV, kill_group, results, run, session_pids, start,
-                      status_counts, wait_for)
+from sweeptest import (DONE, FAILED, assert_same_results, kill_group, plan, ranks_of,
+                       run, runs_recorded, session_pids, start, status_counts, wait_for)
 
 SPEC = """\
 name: faults
@@ -45,34 +46,23 @@ studies:
     seeds: 12
     grid: {regime: [uniform, mix-r, mix-p, on-policy], arms: [8, 60], beta: [0.5, 2.0], sigma: [0.0, 0.02]}
 """
-KINDS = ["job", "worker", "rank0", "drain"]
-KILLS = 32
+SEEDS = [20261128, 20261129]
+KILLS_PER_SEED = 4  # x 2 seeds x 4 ways = 32 kills
 
 
-def ranks_of(mpirun_pid):
-    """{MPI rank: pid} of the ranks mpirun started."""
-    out = {}
-    for pid in session_pids(mpirun_pid):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
-            with open(f"/proc/{pid}/comm") as f:
-                comm = f.read().strip()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if comm == "dposweep" and b"OMPI_COMM_WORLD_RANK" in env:
-            out[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
-    return out
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    """The spec, an uninterrupted run's file and the task count."""
+    d = tmp_path_factory.mktemp("kills")
+    spec, ref = d / "faults.yaml", d / "ref.h5"
+    spec.write_text(SPEC)
+    run(["run", spec, "-o", ref, "-q"], ranks=3, check=0)
+    return spec, ref, plan(spec).total
 
 
-def runs_recorded(out):
-    """How many runs the file records (a run records itself once MPI is up
-    and the file is open)."""
-    try:
-        with h5py.File(out, "r") as f:
-            return int((~np.isnan(f["runs/start"][()])).sum())
-    except (OSError, KeyError):
-        return 0
+def finished(out):
+    """Tasks finished in the file so far (0 before it exists)."""
+    return status_counts(out)[0] if out.exists() else 0
 
 
 def check_done_rows(out, ref):
@@ -80,8 +70,8 @@ def check_done_rows(out, ref):
     with h5py.File(out, "r") as f, h5py.File(ref, "r") as g:
         for name in f["studies"]:
             st = f["studies"][name]["tasks/status"][()]
-            done = st == 1
-            assert not (st == 2).any()
+            done = st == DONE
+            assert not (st == FAILED).any()
             for ds in ["traj/max_abs_delta", "traj/mean_abs_delta", "traj/value_gap"]:
                 a = f["studies"][name][ds][()][done]
                 b = g["studies"][name][ds][()][done]
@@ -91,90 +81,117 @@ def check_done_rows(out, ref):
             assert np.isnan(f["studies"][name]["traj/max_abs_delta"][()][~done]).all()
 
 
-def test_random_kills(tmp_path):
-    spec = tmp_path / "faults.yaml"
-    spec.write_text(SPEC)
-    ref = tmp_path / "ref.h5"
-    run(["run", str(spec), "-o", str(ref), "-q"], ranks=3, check=0)
-    out = tmp_path / "out.h5"
-    rng = random.Random(20261128)
+def kill_repeatedly(sweep, out, kind, seed, kill, wait_started=False, restart_above=None):
+    """Start the sweep into `out` and stop it with kill(p, rng) at a random
+    moment, KILLS_PER_SEED times, checking the file after each kill; then
+    rerun it to completion and compare with the uninterrupted run.
+
+    wait_started: send the kill only once the run has recorded itself in
+    the file (mpirun drops a signal that comes while it is still launching
+    the ranks).  restart_above: start the sweep over once more than this
+    fraction of it is done (a drain needs work left to be seen)."""
+    spec, ref, total = sweep
+    rng = random.Random(f"{kind}:{seed}")
     log = []
     kills = 0
-    drains = drains_sent = 0
-    sweeps_completed = 0
-    while kills < KILLS:
-        kind = KINDS[kills % len(KINDS)]
+    while kills < KILLS_PER_SEED:
         delay = rng.uniform(0.05, 2.5)
-        if kind == "drain" and out.exists() and status_counts(out)[0] > 0.4 * 448:
-            # A drain needs work left to be seen: start this sweep over.
+        if restart_above is not None and finished(out) > restart_above * total:
             check_done_rows(out, ref)
             out.unlink()
-            sweeps_completed += 1
-        before = status_counts(out)[0] if out.exists() else 0
-        runs_before = runs_recorded(out) if out.exists() else 0
-        p = start(["run", str(spec), "-o", str(out), "-q"], ranks=3)
-        t0 = time.time()
-        while p.poll() is None and time.time() - t0 < delay:
-            time.sleep(0.01)
-        if kind == "drain":
-            # mpirun drops a signal that comes while it is still launching
-            # the ranks, so send it once this run has started.
-            wait_for(lambda: p.poll() is not None
-                     or (out.exists() and runs_recorded(out) > runs_before), 60)
+        before = finished(out)
+        runs_before = runs_recorded(out)
+        p = start(["run", spec, "-o", out, "-q"], ranks=3)
+        try:  # the random moment: here time itself is what is tested
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            pass
+        if wait_started:
+            wait_for(lambda: p.poll() is not None or runs_recorded(out) > runs_before, 60)
         if p.poll() is not None:  # finished before the kill: start over
             p.communicate()
             assert p.returncode == 0
+            log.append(f"{kind}: the sweep finished within {delay:.2f}s; starting over")
             check_done_rows(out, ref)
             out.unlink()
-            sweeps_completed += 1
             continue
-        seen = status_counts(out)[0] if out.exists() else 0
-        if kind == "job":
-            kill_group(p)
-        elif kind in ("worker", "rank0"):
-            ranks = ranks_of(p.pid)
-            if not ranks:  # not launched yet: kill the whole job instead
-                kill_group(p)
-            else:
-                target = 0 if kind == "rank0" else rng.choice([r for r in ranks if r != 0] or [0])
-                if target in ranks:
-                    os.kill(ranks[target], signal.SIGKILL)
-                try:
-                    p.communicate(timeout=60)
-                except subprocess.TimeoutExpired:
-                    kill_group(p)
-                    raise AssertionError(f"kill {kills}: job did not end after {kind} kill")
-                assert wait_for(lambda: not session_pids(p.pid), 30)
-        else:
-            if drains_sent % 2 == 0:
-                os.kill(p.pid, signal.SIGUSR1)
-            else:
-                for pid in ranks_of(p.pid).values():
-                    os.kill(pid, signal.SIGTERM)
-            drains_sent += 1
-            _, err = p.communicate(timeout=120)
-            assert p.returncode in (0, 1), err
-            # A drain, unless the last tasks finished before the signal.
-            if "complete:" not in err:
-                assert "signal received" in err and "interrupted:" in err, err
-                drains += 1
+        seen = finished(out)
+        kill(p, rng)
         kills += 1
-        after = status_counts(out)[0] if out.exists() else 0
-        log.append(f"kill {kills:2d} {kind:6s} at {delay:.2f}s: done {before} -> {seen} "
-                   f"(seen) -> {after} (after)")
+        after = finished(out)
+        log.append(f"{kind} kill {kills} at {delay:.2f}s: done {before} -> {seen} (seen) "
+                   f"-> {after} (after)")
         # Nothing that was done is lost.
         assert after >= seen >= before, log[-1]
         if out.exists():
-            st = run(["status", str(out)])
+            st = run(["status", out])
             assert st.returncode in (0, 1), st.stderr
             check_done_rows(out, ref)
     print("\n".join(log))
     # Finish: the rerun completes with every result equal.
     if out.exists():
-        r = run(["run", str(spec), "-o", str(out), "-q"], ranks=3, check=0)
+        r = run(["run", spec, "-o", out, "-q"], ranks=3, check=0)
         assert "complete" in r.stderr
-        a, b = results(out), results(ref)
-        for k in a:
-            assert a[k].tobytes() == b[k].tobytes(), k
-    assert kills >= 30
-    assert drains >= KILLS // len(KINDS) - 2, "too few graceful stops drained"
+        assert_same_results(out, ref)
+    assert kills == KILLS_PER_SEED
+
+
+def kill_rank(p, rank):
+    """SIGKILL to one rank; mpirun then ends the whole job (or the whole
+    job at once when the ranks are not launched yet)."""
+    ranks = ranks_of(p.pid)
+    if not ranks:
+        kill_group(p)
+        return
+    if rank in ranks:
+        os.kill(ranks[rank], signal.SIGKILL)
+    try:
+        p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        kill_group(p)
+        raise AssertionError(f"the job did not end after rank {rank} was killed")
+    assert wait_for(lambda: not session_pids(p.pid), 30)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_job_killed_at_once(sweep, tmp_path, seed):
+    kill_repeatedly(sweep, tmp_path / "out.h5", "job", seed, lambda p, rng: kill_group(p))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_worker_killed(sweep, tmp_path, seed):
+    def kill(p, rng):
+        workers = [r for r in ranks_of(p.pid) if r != 0]
+        kill_rank(p, rng.choice(workers or [0]))
+
+    kill_repeatedly(sweep, tmp_path / "out.h5", "worker", seed, kill)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_coordinator_killed(sweep, tmp_path, seed):
+    kill_repeatedly(sweep, tmp_path / "out.h5", "rank0", seed, lambda p, rng: kill_rank(p, 0))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_drain(sweep, tmp_path, seed):
+    drains = {"sent": 0, "drained": 0}
+
+    def drain(p, rng):
+        # Half the drains the way mpirun forwards a signal, half the way a
+        # batch system's kill reaches every rank.
+        if drains["sent"] % 2 == 0:
+            os.kill(p.pid, signal.SIGUSR1)
+        else:
+            for pid in ranks_of(p.pid).values():
+                os.kill(pid, signal.SIGTERM)
+        drains["sent"] += 1
+        _, err = p.communicate(timeout=120)
+        assert p.returncode in (0, 1), err
+        # A drain, unless the last tasks finished before the signal.
+        if "complete:" not in err:
+            assert "signal received" in err and "interrupted:" in err, err
+            drains["drained"] += 1
+
+    kill_repeatedly(sweep, tmp_path / "out.h5", "drain", seed, drain,
+                    wait_started=True, restart_above=0.4)
+    assert drains["drained"] >= KILLS_PER_SEED - 1, "too few graceful stops drained"

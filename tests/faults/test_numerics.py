@@ -4,7 +4,7 @@ failed with a reason, and the sweep goes on."""
 import h5py
 import numpy as np
 
-from sweeptest import run
+from sweeptest import DONE, FAILED, PENDING, regime_names, run
 
 SPEC = """\
 name: extremes
@@ -83,8 +83,9 @@ def test_extremes(tmp_path):
             g = f["studies"][name]
             st = g["tasks/status"][()]
             arms = g["tasks/arms"][()]
-            assert ((st == 1) | (st == 2)).all(), name  # nothing left pending
-            done = st == 1
+            assert (st != PENDING).all(), name  # nothing left pending
+            assert ((st == DONE) | (st == FAILED)).all(), name
+            done = st == DONE
             for ds in ["traj/max_abs_delta", "traj/mean_abs_delta", "traj/value_gap"]:
                 v = g[ds][()][done]
                 assert np.isfinite(v).all(), (name, ds)
@@ -94,27 +95,28 @@ def test_extremes(tmp_path):
             for i in np.flatnonzero(done):
                 assert np.isfinite(theta[i, :arms[i]]).all(), (name, i)
             reasons = g["tasks/reason"][()]
-            for i in np.flatnonzero(st == 2):
+            for i in np.flatnonzero(st == FAILED):
                 why = reasons[i].decode()
                 assert why.startswith("diverged at step"), (name, i, why)
             for i in np.flatnonzero(done):
                 assert reasons[i] == b""
-            failed_total += int((st == 2).sum())
+            failed_total += int((st == FAILED).sum())
             regimes = g["tasks/regime"][()]
+            uniform = regime_names(g).index("uniform")
             if name in ("beta", "many-arms"):
-                assert done.all(), (name, reasons[st == 2])
+                assert done.all(), (name, reasons[st == FAILED])
             elif name != "diverge":
                 # Bounded weights (uniform: S = 4) cannot blow up; the mixed
                 # samplers' S = 2 + e^z + e^-z with rewards 50 apart far
                 # from the optimum can (the theorems assume rewards in
                 # [0, 1]), and are then failed with a reason.
-                assert done[regimes == 0].all(), name
+                assert done[regimes == uniform].all(), name
         # The divergent study: the policy-dependent samplers blow up at this
         # step size and are failed; the sweep still finished everything.
         g = f["studies/diverge"]
         st = g["tasks/status"][()]
         regimes = g["tasks/regime"][()]
-        assert (st[regimes == 2] == 2).all()  # mix-p
-        assert int((st == 2).sum()) > 0
+        assert (st[regimes == regime_names(g).index("mix-p")] == FAILED).all()
+        assert int((st == FAILED).sum()) > 0
     s = run(["status", str(out)], check=0)
     assert f"failed: {failed_total}" in s.stdout

@@ -1,20 +1,48 @@
-"""Helpers shared by the MPI, fault and reliability tests of `dposweep run`.
+"""The one helper module of the Python test suites (mpi, faults, slurm) and
+of the sweep benchmark: running dposweep alone or under mpirun, reading
+what `plan` and `status --format=kv` report, watching and killing a run's
+processes, reading and comparing results files, and waiting for a
+condition instead of sleeping.
 
-The binary comes from $DPOSWEEP (set by meson).  mpirun runs as root here,
-so the allow-run-as-root settings are exported, and --oversubscribe lets
-4 ranks share 2 cores.
+The binary is $DPOSWEEP (meson sets it), else build/src/dposweep of this
+repository.  mpirun runs as root here, so the allow-run-as-root settings
+are exported, and --oversubscribe lets 4 ranks share 2 cores.
+
+The pytest suites import it from their conftest.py (which also provides
+the `spec` fixture below); the SLURM driver and the benchmark import it
+directly.
 """
+import collections
+import hashlib
 import os
+import re
 import signal
 import subprocess
 import time
 
 import h5py
 import numpy as np
+import pytest
 
-BIN = os.environ.get("DPOSWEEP", "build/src/dposweep")
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1",
-           OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMPI_MCA_rmaps_base_oversubscribe="1")
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def _binary():
+    path = os.environ.get("DPOSWEEP") or os.path.join(REPO, "build", "src", "dposweep")
+    # A path is made absolute (tests run commands in other folders); a bare
+    # name is left to the PATH.
+    return os.path.abspath(path) if os.sep in path else path
+
+
+BIN = _binary()
+# What Open MPI needs to start as root; ENV adds oversubscription (more
+# ranks than cores) for the tests' own mpirun commands.
+ROOT_MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+ENV = dict(os.environ, OMPI_MCA_rmaps_base_oversubscribe="1", **ROOT_MPI_ENV)
+
+# Task status bytes in /studies/*/tasks/status (task.h's enum task_status).
+PENDING, DONE, FAILED = 0, 1, 2
 
 # Two studies (plus a sampled one): exact, gaussian and sampled estimators,
 # both scales, an eta axis, record_every > 1.
@@ -61,24 +89,116 @@ studies:
 """
 
 
-def run(args, ranks=None, check=None, **kw):
-    """Run dposweep (under mpirun with `ranks` ranks, or alone)."""
-    cmd = [BIN] + list(args)
-    if ranks is not None:
-        cmd = ["mpirun", "--oversubscribe", "-n", str(ranks)] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, env=ENV, **kw)
+@pytest.fixture
+def spec(tmp_path):
+    """SPEC written to a file."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+# ---- running commands ------------------------------------------------------
+
+def mpirun(ranks):
+    """The mpirun command line that starts `ranks` ranks."""
+    return ["mpirun", "--oversubscribe", "-n", str(ranks)]
+
+
+def sh(cmd, check=None, **kw):
+    """Run a command to its end (ENV unless env= is given), capturing its
+    output as text; with `check`, assert that it exits with that code."""
+    kw.setdefault("env", ENV)
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
     if check is not None:
-        assert p.returncode == check, (cmd, p.returncode, p.stdout, p.stderr)
+        assert p.returncode == check, (
+            f"{' '.join(map(str, cmd))}: exit {p.returncode}, expected {check}\n"
+            f"stdout:\n{p.stdout}\nstderr:\n{p.stderr}")
     return p
 
 
-def start(args, ranks):
-    """Start a run in its own process group (to kill the whole job)."""
-    cmd = ["mpirun", "--oversubscribe", "-n", str(ranks), BIN] + list(args)
-    return subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+def run(args, ranks=None, check=None, **kw):
+    """Run dposweep (under mpirun with `ranks` ranks, or alone)."""
+    cmd = [BIN] + [str(a) for a in args]
+    if ranks is not None:
+        cmd = mpirun(ranks) + cmd
+    return sh(cmd, check=check, **kw)
 
+
+def start(args, ranks, **kw):
+    """Start `dposweep ARGS` under mpirun in its own session (to kill the
+    whole job); stdout and stderr are pipes unless given."""
+    kw.setdefault("env", ENV)
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    cmd = mpirun(ranks) + [BIN] + [str(a) for a in args]
+    return subprocess.Popen(cmd, text=True, start_new_session=True, **kw)
+
+
+def ours(stderr):
+    """dposweep's own lines (mpirun adds a banner when a rank exits != 0)."""
+    return [l for l in stderr.splitlines() if l.startswith("dposweep")]
+
+
+def digest(path):
+    """SHA-256 of a file's bytes: equal digests, untouched file."""
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+# ---- what plan and status report --------------------------------------------
+
+Plan = collections.namedtuple("Plan", "total studies output_bytes sha256")
+
+
+def plan(spec, binary=None):
+    """`dposweep plan SPEC`: total tasks, {study: tasks} in spec order,
+    predicted output bytes and the spec's sha256."""
+    out = sh([binary or BIN, "plan", str(spec)], check=0).stdout
+    head = dict(re.findall(r"^(tasks|sha256|output bytes): (\S+)$", out.split("\n\n")[0], re.M))
+    studies = {name: int(n) for name, n in re.findall(r"^study (\S+):\n  tasks: (\d+)$", out, re.M)}
+    total = int(head["tasks"])
+    assert sum(studies.values()) == total, out
+    return Plan(total, studies, int(head["output bytes"]), head["sha256"])
+
+
+def status_kv(path, **kw):
+    """`dposweep status PATH --format=kv`: (exit code, {key: value})."""
+    p = run(["status", str(path), "--format=kv"], **kw)
+    return p.returncode, dict(l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+
+
+def status_counts(path):
+    """(tasks finished (done or failed), all tasks), read from the file
+    itself (also while a run writes it)."""
+    with h5py.File(path, "r") as f:
+        st = np.concatenate([f["studies"][n]["tasks/status"][()] for n in f["studies"]])
+    return int((st == DONE).sum() + (st == FAILED).sum()), int(st.size)
+
+
+def runs_recorded(path):
+    """How many runs the file records (a run records itself once MPI is up
+    on every rank and the file is open); 0 without a readable file."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int((~np.isnan(f["runs/start"][()])).sum())
+    except (OSError, KeyError):
+        return 0
+
+
+# ---- waiting ---------------------------------------------------------------
+
+def wait_for(pred, timeout=30.0, step=0.05):
+    """Poll `pred` until it is true (True) or `timeout` seconds pass (False)."""
+    end = time.time() + timeout
+    while True:
+        if pred():
+            return True
+        if time.time() >= end:
+            return False
+        time.sleep(step)
+
+
+# ---- a run's processes -----------------------------------------------------
 
 def session_pids(sid):
     """Processes of a session: mpirun and its ranks (Open MPI puts each
@@ -94,6 +214,23 @@ def session_pids(sid):
     return pids
 
 
+def ranks_of(mpirun_pid):
+    """{MPI rank: pid} of the dposweep ranks mpirun started (none before
+    they are launched)."""
+    out = {}
+    for pid in session_pids(mpirun_pid):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if comm == "dposweep" and b"OMPI_COMM_WORLD_RANK" in env:
+            out[int(env[b"OMPI_COMM_WORLD_RANK"])] = pid
+    return out
+
+
 def kill_group(p, sig=signal.SIGKILL):
     """Kill the whole job at once (as a batch system's cgroup kill does)
     and wait until none of its processes is left."""
@@ -106,36 +243,67 @@ def kill_group(p, sig=signal.SIGKILL):
     assert wait_for(lambda: not session_pids(p.pid), 30)
 
 
+# ---- results files ---------------------------------------------------------
+
+RESULT_DATASETS = ["traj/t", "traj/max_abs_delta", "traj/mean_abs_delta",
+                   "traj/value_gap", "final/theta", "tasks/status"]
+
+
 def results(path):
     """Every study's traj and final datasets and status, as numpy arrays."""
     out = {}
     with h5py.File(path, "r") as f:
         for name in f["studies"]:
             g = f["studies"][name]
-            for ds in ["traj/t", "traj/max_abs_delta", "traj/mean_abs_delta",
-                       "traj/value_gap", "final/theta", "tasks/status"]:
+            for ds in RESULT_DATASETS:
                 out[f"{name}/{ds}"] = g[ds][()]
     return out
 
 
 def assert_same_results(a, b):
+    """Bit-identical results (NaN padding included)."""
     ra, rb = results(a), results(b)
     assert ra.keys() == rb.keys()
     for k in ra:
-        # Bit-identical, NaN padding included.
         assert ra[k].tobytes() == rb[k].tobytes(), k
 
 
-def wait_for(pred, timeout=30.0, step=0.05):
-    end = time.time() + timeout
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+def regime_names(study):
+    """The regime names of a study group, indexed by the codes stored in
+    its tasks/regime (the dataset's `names` attribute)."""
+    return [n.decode() for n in study["tasks/regime"].attrs["names"]]
 
 
-def status_counts(path):
-    with h5py.File(path, "r") as f:
-        st = np.concatenate([f["studies"][n]["tasks/status"][()] for n in f["studies"]])
-    return int((st == 1).sum() + (st == 2).sum()), int(st.size)
+def differing_rows(x, y):
+    """Row indices where two arrays of one shape differ (NaN equals NaN)."""
+    same = x == y
+    if x.dtype.kind == "f":
+        same |= np.isnan(x) & np.isnan(y)
+    return sorted({int(i) for i in np.argwhere(~same)[:, 0]})
+
+
+def assert_complete_and_equal(ref, got):
+    """`got` is complete (every status byte DONE) and every per-task dataset
+    of every study (every traj and final dataset and the task coordinates)
+    is bit-identical to the complete `ref`; returns the number of rows."""
+    coords = ["tasks/" + k for k in ("regime", "arms", "beta", "sigma", "samples", "eta", "seed")]
+    nrows = 0
+    with h5py.File(ref, "r") as a, h5py.File(got, "r") as b:
+        assert sorted(a["studies"]) == sorted(b["studies"]), (list(a["studies"]), list(b["studies"]))
+        for s in a["studies"]:
+            sa, sb = a["studies"][s], b["studies"][s]
+            st = sb["tasks/status"][()]
+            assert st.size > 0 and np.all(st == DONE), (
+                f"{s}: status bytes not all done: {np.unique(st, return_counts=True)}")
+            assert np.all(sa["tasks/status"][()] == DONE), f"{s}: reference incomplete"
+            names = ["traj/" + k for k in sa["traj"]] + ["final/" + k for k in sa["final"]]
+            names += [n for n in coords if n in sa]
+            for n in names:
+                x, y = sa[n][()], sb[n][()]
+                assert x.shape == y.shape, f"{s}/{n}: shape {x.shape} vs {y.shape}"
+                assert x.tobytes() == y.tobytes(), (
+                    f"{s}/{n} differs from the reference in rows {differing_rows(x, y)[:20]}")
+            # Rows really hold results (not fill values).
+            assert np.all(np.isfinite(sb["traj/value_gap"][()])), f"{s}: non-finite value_gap rows"
+            nrows += st.size
+    return nrows

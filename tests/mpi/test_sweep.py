@@ -3,25 +3,21 @@ to `dposweep sim`, resumable after SIGKILL, provenance, plan agreement."""
 import os
 import re
 import signal
-import subprocess
-import time
 
 import h5py
 import numpy as np
 
-from sweeptest import (BIN, ENV, assert_same_results, kill_group, results, run,
-                      start, status_counts, wait_for)
-
-REGIMES = ["uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid",
-           "reference"]
+from sweeptest import (DONE, assert_same_results, kill_group, plan, regime_names, run,
+                       start, status_counts, wait_for)
 
 
 def test_rank_count_does_not_change_results(spec, tmp_path):
+    total = plan(spec).total
     outs = []
     for p in [1, 2, 3, 4]:
         out = tmp_path / f"p{p}.h5"
         r = run(["run", str(spec), "-o", str(out), "-q"], ranks=p, check=0)
-        assert "complete: 86 tasks" in r.stderr
+        assert f"complete: {total} tasks" in r.stderr
         outs.append(out)
     # Without mpirun at all (singleton MPI).
     alone = tmp_path / "alone.h5"
@@ -33,7 +29,7 @@ def test_rank_count_does_not_change_results(spec, tmp_path):
     with h5py.File(outs[2], "r") as f:
         ranks = np.concatenate([f["studies"][n]["tasks/rank"][()] for n in f["studies"]])
         status = np.concatenate([f["studies"][n]["tasks/status"][()] for n in f["studies"]])
-    assert (status == 1).all()
+    assert (status == DONE).all()
     assert set(ranks) == {1, 2}  # rank 0 coordinates, 1 and 2 compute
 
 
@@ -45,7 +41,7 @@ def text(v):
 def sim_args(f, study, i):
     g = f["studies"][study]
     t = g["tasks"]
-    args = ["sim", "--regime", REGIMES[t["regime"][i]],
+    args = ["sim", "--regime", regime_names(g)[t["regime"][i]],
             "--arms", str(t["arms"][i]), "--beta", repr(float(t["beta"][i])),
             "--sigma", repr(float(t["sigma"][i])),
             "--samples", str(t["samples"][i]),
@@ -67,9 +63,7 @@ def test_rows_equal_sim(spec, tmp_path):
         for study in f["studies"]:
             g = f["studies"][study]
             for i in range(g.attrs["ntasks"]):
-                p = subprocess.run([BIN] + sim_args(f, study, i), capture_output=True,
-                                   text=True, env=ENV)
-                assert p.returncode == 0, p.stderr
+                p = run(sim_args(f, study, i), check=0)
                 rows = [l.split(",") for l in p.stdout.splitlines()[1:]]
                 t = np.array([int(r[0]) for r in rows])
                 m = np.array([[float(x) for x in r[1:4]] for r in rows])
@@ -79,7 +73,7 @@ def test_rows_equal_sim(spec, tmp_path):
                 assert m[:, 1].tobytes() == g["traj/mean_abs_delta"][i].tobytes(), (study, i)
                 assert m[:, 2].tobytes() == g["traj/value_gap"][i].tobytes(), (study, i)
                 checked += 1
-    assert checked == 86
+    assert checked == plan(spec).total
 
 
 def test_sigkill_then_rerun_completes_identically(tmp_path):
@@ -105,6 +99,7 @@ studies:
     seeds: 10
     grid: {regime: [uniform, mix-p], arms: [10, 40], beta: [1.0], sigma: [0.0]}
 """)
+    total = plan(spec).total
     ref = tmp_path / "ref.h5"
     run(["run", str(spec), "-o", str(ref), "-q"], ranks=3, check=0)
     out = tmp_path / "killed.h5"
@@ -112,20 +107,20 @@ studies:
     before = 0
     for attempt in range(2):  # killed twice, then completed
         p = start(["run", str(spec), "-o", str(out), "-q"], ranks=3)
-        # Kill once this run has finished some, but not all, tasks.
+        # Kill once this run has finished some, but not all, tasks: as soon
+        # as the file's count passes what the last kill left.
         assert wait_for(lambda: out.exists() and before < status_counts(out)[0], 60)
-        time.sleep(0.3)
         kill_group(p)
         kills += 1
-        done, total = status_counts(out)
+        done, size = status_counts(out)
         st = run(["status", str(out)])
         m = re.search(r"tasks: (\d+)/(\d+) finished", st.stdout)
         assert m, st.stdout + st.stderr
-        assert 0 < int(m.group(1)) == done < total == int(m.group(2)) == 130
+        assert 0 < int(m.group(1)) == done < size == int(m.group(2)) == total
         assert st.returncode == 1
         before = done
     r = run(["run", str(spec), "-o", str(out), "-q"], ranks=3, check=0)
-    assert f"resuming {out}: {done} of 130 tasks already done" in r.stderr
+    assert f"resuming {out}: {done} of {total} tasks already done" in r.stderr
     assert_same_results(ref, out)
     # The killed runs are recorded without an end; the last with one.
     with h5py.File(out, "r") as f:
@@ -153,6 +148,7 @@ studies:
     seeds: 40
     grid: {regime: [mix-r, mix-p], arms: [20], beta: [3.0], sigma: [0.0], samples: [8192]}
 """)
+    total = plan(slow).total
     out = tmp_path / "t.h5"
     p = start(["run", str(slow), "-o", str(out), "--progress-interval", "0.2"], ranks=3)
     assert wait_for(lambda: out.exists() and status_counts(out)[0] > 0, 60)
@@ -160,22 +156,23 @@ studies:
     _, err = p.communicate(timeout=60)
     assert p.returncode == 1, err
     assert "signal received" in err
-    m = re.search(r"interrupted: (\d+) of 80 tasks done, (\d+) remain", err)
+    m = re.search(rf"interrupted: (\d+) of {total} tasks done, (\d+) remain", err)
     assert m, err
-    done, total = status_counts(out)
-    assert int(m.group(1)) == done and int(m.group(2)) == 80 - done
+    done, _ = status_counts(out)
+    assert int(m.group(1)) == done and int(m.group(2)) == total - done
     # Progress lines carry done/total, rate, elapsed and ETA.
-    assert re.search(r"\d+/80 tasks \([\d.]+%\), [\d.]+ tasks/s, elapsed \d+:\d\d, ETA", err)
+    assert re.search(rf"\d+/{total} tasks \([\d.]+%\), [\d.]+ tasks/s, elapsed \d+:\d\d, ETA", err)
     r = run(["run", str(slow), "-o", str(out), "-q"], ranks=2, check=0)
-    assert f"{done} of 80 tasks already done" in r.stderr
-    assert status_counts(out) == (80, 80)
+    assert f"{done} of {total} tasks already done" in r.stderr
+    assert status_counts(out) == (total, total)
 
 
 def test_provenance(spec, tmp_path):
     out = tmp_path / "p.h5"
     run(["run", str(spec), "-o", str(out), "-q"], ranks=3, check=0)
-    plan = run(["plan", str(spec)], check=0).stdout
-    sha = re.search(r"sha256: ([0-9a-f]{64})", plan).group(1)
+    planned = plan(spec)
+    sha = planned.sha256
+    assert re.fullmatch(r"[0-9a-f]{64}", sha), sha
     with h5py.File(out, "r") as f:
         a = f.attrs
         assert text(a["spec"]) == spec.read_text()
@@ -191,30 +188,35 @@ def test_provenance(spec, tmp_path):
         assert f["runs/ranks"][0] == 3
         assert f["runs/end"][0] >= f["runs/start"][0]
         assert len(f["runs/hosts"][0]) > 0
-        assert f["runs/done_before"][0] == 0 and f["runs/done_after"][0] == 86
+        assert f["runs/done_before"][0] == 0 and f["runs/done_after"][0] == planned.total
 
 
 def test_plan_agrees_with_run(spec, tmp_path):
-    plan = run(["plan", str(spec)], check=0).stdout
-    assert plan.startswith("tasks: 86\n")
-    per_study = dict(re.findall(r"study (\S+):\n  tasks: (\d+)", plan))
-    assert per_study == {"exact": "36", "noisy": "32", "sampled": "18"}
+    # The spec's counts, worked out by hand (the other tests take them
+    # from plan): exact 3 regimes x 2 arms x 2 betas x 3 seeds, noisy
+    # 2 x 2 sigmas x 2 etas x 4 seeds, sampled 3 x 2 samples x 3 seeds.
+    text = run(["plan", str(spec)], check=0).stdout
+    assert text.startswith("tasks: 86\n")
+    planned = plan(spec)
+    assert planned.total == 86
+    assert planned.studies == {"exact": 36, "noisy": 32, "sampled": 18}
+    assert list(planned.studies) == ["exact", "noisy", "sampled"]
     out = tmp_path / "c.h5"
     run(["run", str(spec), "-o", str(out), "-q"], check=0)
     with h5py.File(out, "r") as f:
-        for n, count in per_study.items():
-            assert f["studies"][n]["tasks/status"].shape == (int(count),)
-            assert f["studies"][n]["traj/max_abs_delta"].shape[0] == int(count)
-    predicted = int(re.search(r"output bytes: (\d+)", plan).group(1))
+        for n, count in planned.studies.items():
+            assert f["studies"][n]["tasks/status"].shape == (count,)
+            assert f["studies"][n]["traj/max_abs_delta"].shape[0] == count
+    predicted = planned.output_bytes
     actual = out.stat().st_size
     assert abs(actual - predicted) <= 0.02 * actual, (predicted, actual)
     # --list: one line per task, in index order.
     lst = run(["plan", str(spec), "--list"], check=0).stdout
     lines = lst.split("study,index,regime,arms,beta,sigma,samples,eta,seed\n")[1].splitlines()
-    assert len(lines) == 86
+    assert len(lines) == planned.total
     assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0")
     assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,1")
-    assert lines[36].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0")
+    assert lines[planned.studies["exact"]].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0")
 
 
 def test_long_spec_is_stored_and_resumes(tmp_path):
@@ -232,5 +234,6 @@ def test_long_spec_is_stored_and_resumes(tmp_path):
         assert "spec" not in f.attrs and f["spec"].shape[0] > 65536
         assert bytes(f["spec"][()]).decode() == spec.read_text()
     run(["status", str(out)], check=0)
+    total = plan(spec).total
     r = run(["run", str(spec), "-o", str(out)], check=0)
-    assert "1 of 1 tasks already done" in r.stderr
+    assert f"{total} of {total} tasks already done" in r.stderr

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """SLURM tests: jobs/submit and jobs/sweep.sbatch on a real one-node cluster.
 
-    test_slurm.py chain|signal|failure DPOSWEEP
+    DPOSWEEP=build/src/dposweep test_slurm.py chain|signal|failure
+
+(meson sets DPOSWEEP; without it, build/src/dposweep of this repository.)
 
 Each case starts its own cluster (tests/slurm/cluster.sh) in a temporary
 folder and stops it at the end, also on failure.
@@ -34,6 +36,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
+
+from sweeptest import (BIN, ROOT_MPI_ENV, assert_complete_and_equal, mpirun,  # noqa: E402
+                       plan, sh, start, wait_for)
+
 CLUSTER = os.path.join(HERE, 'cluster.sh')
 SUBMIT = os.path.join(REPO, 'jobs', 'submit')
 SBATCH_SCRIPT = os.path.join(REPO, 'jobs', 'sweep.sbatch')
@@ -75,31 +82,24 @@ studies:
 """
 
 
-class Failure(Exception):
-    pass
+# Seeds of the expensive study in the calibration runs.
+CALIBRATION_SEEDS = 12
 
 
 def log(msg):
     print('[%s] %s' % (time.strftime('%H:%M:%S'), msg), flush=True)
 
 
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
 class Env:
-    def __init__(self, dposweep):
-        self.dposweep = os.path.abspath(dposweep)
+    def __init__(self):
+        self.dposweep = BIN
         self.tmp = tempfile.mkdtemp(prefix='dposweep-slurm-')
         self.cdir = os.path.join(self.tmp, 'cluster')
         self.work = os.path.join(self.tmp, 'work')
         os.makedirs(self.work)
-        self.env = dict(os.environ)
+        self.env = dict(os.environ, **ROOT_MPI_ENV)
         self.env['SLURM_CONF'] = os.path.join(self.cdir, 'slurm.conf')
         self.env['DPOSWEEP'] = self.dposweep
-        self.env['OMPI_ALLOW_RUN_AS_ROOT'] = '1'
-        self.env['OMPI_ALLOW_RUN_AS_ROOT_CONFIRM'] = '1'
         for k in list(self.env):
             if k.startswith(('SLURM_JOB', 'SLURM_STEP', 'SBATCH_')) or k in (
                     'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_TASKS_PER_NODE',
@@ -110,17 +110,9 @@ class Env:
         self.env['DPOSWEEP_RUN_OPTS'] = '--progress-interval 2'
         self.started = False
 
-    def run(self, args, check_rc=None, timeout=120, env=None, **kw):
-        e = dict(self.env)
-        if env:
-            e.update(env)
-        p = subprocess.run(args, cwd=self.work, env=e, capture_output=True,
-                           text=True, timeout=timeout, **kw)
-        if check_rc is not None and p.returncode != check_rc:
-            raise Failure('%s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s'
-                          % (' '.join(args), p.returncode, check_rc, p.stdout,
-                             p.stderr))
-        return p
+    def run(self, args, check_rc=None, timeout=120):
+        """Run a command in the work folder with the cluster's environment."""
+        return sh(args, check=check_rc, cwd=self.work, env=self.env, timeout=timeout)
 
     def start(self):
         self.run([CLUSTER, 'start', self.cdir], check_rc=0)
@@ -173,14 +165,10 @@ class Env:
         return sorted(int(x) for x in p.stdout.split())
 
     def wait_job_end(self, job, timeout):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            st = self.job_state(job)
-            if st in TERMINAL:
-                return st
-            time.sleep(0.5)
-        raise Failure('job %s not finished after %d s (state %s)'
-                      % (job, timeout, self.job_state(job)))
+        """Until the job reaches a terminal state; returns that state."""
+        assert wait_for(lambda: self.job_state(job) in TERMINAL, timeout, step=0.5), (
+            'job %s not finished after %d s (state %s)' % (job, timeout, self.job_state(job)))
+        return self.job_state(job)
 
     def job_log(self, job):
         path = os.path.join(self.work, 'dposweep-%s.log' % job)
@@ -190,17 +178,15 @@ class Env:
             return ''
 
     def wait_progress(self, job, timeout=120):
-        """Until the job's log shows a progress line with tasks done."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            text = self.job_log(job)
-            m = re.findall(r'dposweep run: (\d+)/\d+ tasks', text)
-            if m and int(m[-1]) > 0:
-                return
-            check(self.job_state(job) not in TERMINAL,
-                  'job %s ended early:\n%s' % (job, text))
-            time.sleep(0.5)
-        raise Failure('job %s made no progress in %d s' % (job, timeout))
+        """Until the job's log shows a progress line with tasks done
+        (DPOSWEEP_RUN_OPTS asks for one every 2 s)."""
+        def progress():
+            m = re.findall(r'dposweep run: (\d+)/\d+ tasks', self.job_log(job))
+            return bool(m) and int(m[-1]) > 0
+
+        assert wait_for(lambda: progress() or self.job_state(job) in TERMINAL, timeout,
+                        step=0.5), 'job %s made no progress in %d s' % (job, timeout)
+        assert progress(), 'job %s ended early:\n%s' % (job, self.job_log(job))
 
     def follow_chain(self, first, timeout):
         """Follow a chain from its first job to its end; return
@@ -210,7 +196,7 @@ class Env:
         job = first
         while True:
             left = deadline - time.time()
-            check(left > 0, 'chain not finished after %d s' % timeout)
+            assert left > 0, 'chain not finished after %d s' % timeout
             st = self.wait_job_end(job, left)
             text = self.job_log(job)
             links.append((job, st, text))
@@ -222,34 +208,48 @@ class Env:
             return links
 
     def reference(self, spec, out):
-        """The same spec run without interruption, outside SLURM."""
-        return subprocess.Popen(
-            ['mpirun', '-n', '2', '--oversubscribe', self.dposweep, 'run',
-             spec, '-o', out, '-q'],
-            cwd=self.work, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+        """The same spec run without interruption, outside SLURM, in the
+        background (2 ranks: one worker, as each link has)."""
+        return start(['run', spec, '-o', out, '-q'], ranks=2, cwd=self.work,
+                     env=self.env, stderr=subprocess.STDOUT)
 
     def calibrate(self):
         """Tasks per second of the expensive study with 2 ranks here, while a
         second such run shares the machine (as the reference run will)."""
-        spec = self.write_spec('calibrate', 12)
+        spec = self.write_spec('calibrate', CALIBRATION_SEEDS)
+        planned = plan(spec)
         outs = [os.path.join(self.work, 'calibrate%d.h5' % i) for i in (1, 2)]
         t0 = time.time()
-        procs = [subprocess.Popen(
-            ['mpirun', '-n', '2', '--oversubscribe', self.dposweep, 'run',
-             spec, '-o', o, '-q'], cwd=self.work, env=self.env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for o in outs]
+        procs = [start(['run', spec, '-o', o, '-q'], ranks=2, cwd=self.work, env=self.env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for o in outs]
         rcs = [p.wait(timeout=300) for p in procs]
         dt = time.time() - t0
-        check(rcs == [0, 0], 'calibration runs: exit %s' % rcs)
+        assert rcs == [0, 0], 'calibration runs: exit %s' % rcs
         for o in outs:
             os.unlink(o)
-        # 24 sampled tasks each (the 24 exact ones cost little); ~0.5 s
-        # start-up.
-        rate = 24 / max(dt - 0.5, 0.5)
-        log('calibration: %.1f s for 2 x 48 tasks side by side, ~%.1f sampled '
-            'tasks/s per run' % (dt, rate))
+        # The exact study costs little; ~0.5 s start-up.
+        rate = planned.studies['sampled'] / max(dt - 0.5, 0.5)
+        log('calibration: %.1f s for 2 x %d tasks side by side, ~%.1f sampled '
+            'tasks/s per run' % (dt, planned.total, rate))
         return rate
+
+    def seeds_for(self, rate, seconds, lo, hi):
+        """Seeds of the expensive study for about `seconds` of work for one
+        worker at `rate` sampled tasks per second, within [lo, hi]."""
+        per_seed = plan(self.write_spec('one-seed', 1)).studies['sampled']
+        return max(lo, min(hi, math.ceil(rate * seconds / per_seed)))
+
+
+def finish_reference(ref):
+    """Wait for the reference run (killed if it hangs); assert it succeeded."""
+    if ref.poll() is None:
+        try:
+            ref.wait(timeout=300)
+        except subprocess.TimeoutExpired:
+            ref.kill()
+            ref.wait()
+    out = ref.stdout.read()
+    assert ref.returncode == 0, 'reference run: exit %s\n%s' % (ref.returncode, out)
 
 
 def last_line(text):
@@ -257,42 +257,27 @@ def last_line(text):
     return lines[-1] if lines else '(empty log)'
 
 
-def compare(ref, got):
-    """Every per-task dataset of every study equal; every status byte 1."""
-    import h5py
-    import numpy as np
-    with h5py.File(ref, 'r') as a, h5py.File(got, 'r') as b:
-        check(sorted(a['studies']) == sorted(b['studies']),
-              'studies differ: %s vs %s' % (list(a['studies']), list(b['studies'])))
-        nrows = 0
-        for s in a['studies']:
-            sa, sb = a['studies'][s], b['studies'][s]
-            st = sb['tasks/status'][()]
-            check(st.size > 0 and np.all(st == 1),
-                  '%s: status bytes not all 1: %s' % (s, np.unique(st, return_counts=True)))
-            check(np.all(sa['tasks/status'][()] == 1), '%s: reference incomplete' % s)
-            names = ['traj/' + k for k in sa['traj']] + ['final/' + k for k in sa['final']]
-            names += ['tasks/' + k for k in ('regime', 'arms', 'beta', 'sigma',
-                                              'samples', 'eta', 'seed')
-                      if 'tasks/' + k in sa]
-            for n in names:
-                x, y = sa[n][()], sb[n][()]
-                check(x.shape == y.shape, '%s/%s: shape %s vs %s' % (s, n, x.shape, y.shape))
-                if x.dtype.kind == 'f':
-                    eq = np.array_equal(x, y, equal_nan=True)
-                else:
-                    eq = np.array_equal(x, y)
-                if not eq:
-                    rows = sorted({int(i) for i in np.argwhere(
-                        ~((x == y) | (np.isnan(x) & np.isnan(y))
-                          if x.dtype.kind == 'f' else x == y))[:, 0]})
-                    raise Failure('%s/%s differs from the uninterrupted run in rows %s'
-                                  % (s, n, rows[:20]))
-            # Rows really hold results (not fill values).
-            v = sb['traj/value_gap'][()]
-            check(np.all(np.isfinite(v)), '%s: non-finite value_gap rows' % s)
-            nrows += st.size
-    return nrows
+def job_id(parsable):
+    """The job id from `sbatch --parsable` ("ID" or "ID;CLUSTER")."""
+    return int(parsable.strip().split(';')[0])
+
+
+def assert_drained_link(job, st, text, what):
+    """A link cut by SIGUSR1: it drained, submitted its successor and
+    ended cleanly (drained before the limit, so SLURM saw exit 0)."""
+    for needle in ('sweep.sbatch: signal received: SIGUSR1',
+                   'dposweep run: signal received',
+                   'dposweep run: interrupted:',
+                   'sweep.sbatch: sweep incomplete: submitted job'):
+        assert needle in text, 'job %s (%s): log lacks %r' % (job, what, needle)
+    assert st == 'COMPLETED', 'job %s (%s) ended %s' % (job, what, st)
+
+
+def assert_last_link(job, st, text):
+    """A resumed link that completed the sweep."""
+    assert 'dposweep run: resuming' in text, 'job %s did not resume' % job
+    assert 'sweep.sbatch: sweep complete' in text, 'last job %s: log lacks "sweep complete"' % job
+    assert st == 'COMPLETED', 'last job %s ended %s' % (job, st)
 
 
 # ---- the cases ----
@@ -302,12 +287,11 @@ def case_chain(e):
     # About 150 s of compute for one worker (some three minutes of 1-minute
     # allocations): the warning comes 25-55 s into each link (SLURM checks
     # limits every 30 s), so three to six links.
-    seeds = max(100, min(5000, math.ceil(rate * 150 / 2)))
+    seeds = e.seeds_for(rate, 150, 100, 5000)
     spec = e.write_spec('chain', seeds)
     out = os.path.join(e.work, 'chain.h5')
     ref_out = os.path.join(e.work, 'reference.h5')
-    p = e.run([e.dposweep, 'plan', spec], check_rc=0)
-    log('chain: %s (%d seeds per sampled regime)' % (p.stdout.splitlines()[0], seeds))
+    log('chain: %d tasks (%d seeds per sampled regime)' % (plan(spec).total, seeds))
 
     ref = e.reference(spec, ref_out)
     try:
@@ -317,53 +301,36 @@ def case_chain(e):
         log('chain: first job %d' % first)
         links = e.follow_chain(first, timeout=420)
     finally:
-        if ref.poll() is None:
-            try:
-                ref.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                ref.kill()
-                ref.wait()
-    refout = ref.stdout.read()
-    check(ref.returncode == 0, 'reference run: exit %s\n%s' % (ref.returncode, refout))
+        finish_reference(ref)
 
-    check(len(links) >= 2, 'the chain was never cut (%d link)' % len(links))
+    assert len(links) >= 2, 'the chain was never cut (%d link)' % len(links)
     for i, (job, st, text) in enumerate(links):
-        check(('sweep.sbatch: link %d of at most' % (i + 1)) in text,
-              'job %s: not link %d' % (job, i + 1))
+        assert ('sweep.sbatch: link %d of at most' % (i + 1)) in text, (
+            'job %s: not link %d' % (job, i + 1))
         if i < len(links) - 1:
-            for needle in ('sweep.sbatch: signal received: SIGUSR1',
-                           'dposweep run: signal received',
-                           'dposweep run: interrupted:',
-                           'sweep.sbatch: sweep incomplete: submitted job'):
-                check(needle in text, 'job %s (cut link %d): log lacks %r'
-                      % (job, i + 1, needle))
-            # Drained before the limit, so SLURM saw a clean exit.
-            check(st == 'COMPLETED', 'job %s (cut link) ended %s' % (job, st))
-        else:
-            check('sweep.sbatch: sweep complete' in text,
-                  'last job %s: log lacks "sweep complete"' % job)
-            check(st == 'COMPLETED', 'last job %s ended %s' % (job, st))
+            assert_drained_link(job, st, text, 'cut link %d' % (i + 1))
         if i > 0:
-            check('dposweep run: resuming' in text, 'job %s did not resume' % job)
+            assert 'dposweep run: resuming' in text, 'job %s did not resume' % job
+    assert_last_link(*links[-1])
     log('chain: %d links, %d cut' % (len(links), len(links) - 1))
 
-    n = compare(ref_out, out)
+    n = assert_complete_and_equal(ref_out, out)
     log('chain: %d rows equal to the uninterrupted run' % n)
 
     p = e.run([SUBMIT, '--status', out], check_rc=0)
-    check('complete' in p.stdout, 'jobs/submit --status: %s' % p.stdout)
+    assert 'complete' in p.stdout, 'jobs/submit --status: %s' % p.stdout
     # Submitting a complete sweep again submits nothing.
     before = e.all_jobs()
     p = e.run([SUBMIT, spec, out, '--time=1'], check_rc=0)
-    check(p.stdout.strip() == '' and 'already complete' in p.stderr,
-          'resubmitting a complete sweep: %r %r' % (p.stdout, p.stderr))
-    check(e.all_jobs() == before, 'a job was submitted for a complete sweep')
+    assert p.stdout.strip() == '' and 'already complete' in p.stderr, (
+        'resubmitting a complete sweep: %r %r' % (p.stdout, p.stderr))
+    assert e.all_jobs() == before, 'a job was submitted for a complete sweep'
 
 
 def case_signal(e):
     rate = e.calibrate()
     # ~40 s of work: long enough to signal the first link mid-way.
-    seeds = max(40, min(2000, math.ceil(rate * 40 / 2)))
+    seeds = e.seeds_for(rate, 40, 40, 2000)
     spec = e.write_spec('signal', seeds)
     out = os.path.join(e.work, 'signal.h5')
     ref_out = os.path.join(e.work, 'reference.h5')
@@ -373,38 +340,45 @@ def case_signal(e):
         # time limit and task count from the running job.
         p = e.run(['sbatch', '--parsable', '--time=5', '--ntasks=2',
                    SBATCH_SCRIPT, spec, out], check_rc=0)
-        first = int(p.stdout.strip().split(';')[0])
+        first = job_id(p.stdout)
         log('signal: job %d' % first)
         e.wait_progress(first)
         e.run(['scancel', '--batch', '--signal=USR1', str(first)], check_rc=0)
         log('signal: sent SIGUSR1 to the batch shell of job %d' % first)
         links = e.follow_chain(first, timeout=300)
     finally:
-        if ref.poll() is None:
-            try:
-                ref.wait(timeout=300)
-            except subprocess.TimeoutExpired:
-                ref.kill()
-                ref.wait()
-    check(ref.returncode == 0, 'reference run: exit %s\n%s' % (ref.returncode, ref.stdout.read()))
-    check(len(links) == 2, 'expected 2 links, got %d' % len(links))
-    job, st, text = links[0]
-    for needle in ('sweep.sbatch: signal received: SIGUSR1',
-                   'dposweep run: signal received', 'dposweep run: interrupted:',
-                   'sweep.sbatch: sweep incomplete: submitted job'):
-        check(needle in text, 'job %s: log lacks %r' % (job, needle))
-    check(st == 'COMPLETED', 'job %s ended %s' % (job, st))
+        finish_reference(ref)
+    assert len(links) == 2, 'expected 2 links, got %d' % len(links)
+    assert_drained_link(*links[0], 'signalled link')
     job2, st2, text2 = links[1]
-    check('sweep.sbatch: link 2 of at most' in text2, 'job %s is not link 2' % job2)
-    check('dposweep run: resuming' in text2 and 'sweep.sbatch: sweep complete' in text2,
-          'job %s did not resume and complete' % job2)
-    check(st2 == 'COMPLETED', 'job %s ended %s' % (job2, st2))
+    assert 'sweep.sbatch: link 2 of at most' in text2, 'job %s is not link 2' % job2
+    assert_last_link(*links[1])
     info = e.job_info(job2)
-    check(info.get('TimeLimit') == '00:05:00' and info.get('NumTasks') == '2',
-          'successor lost the options: TimeLimit=%s NumTasks=%s'
-          % (info.get('TimeLimit'), info.get('NumTasks')))
-    n = compare(ref_out, out)
+    assert info.get('TimeLimit') == '00:05:00' and info.get('NumTasks') == '2', (
+        'successor lost the options: TimeLimit=%s NumTasks=%s'
+        % (info.get('TimeLimit'), info.get('NumTasks')))
+    n = assert_complete_and_equal(ref_out, out)
     log('signal: %d rows equal to the uninterrupted run' % n)
+
+
+def assert_chain_ended(e, job, before, needles):
+    """The link's log holds every needle, the link submitted no successor,
+    and it is the only job added to `before`."""
+    text = e.job_log(job)
+    for needle in needles:
+        assert needle in text, 'job %d: log lacks %r:\n%s' % (job, needle, text)
+    assert 'submitted job' not in text, 'job %d submitted a successor' % job
+    assert e.all_jobs() == sorted(before + [job]), 'unexpected jobs: %s' % e.all_jobs()
+
+
+def assert_link_failed(e, job, before, code, needles):
+    """The link failed with dposweep's exit code and ended the chain."""
+    st = e.wait_job_end(job, 60)
+    info = e.job_info(job)
+    log('failure: job %d %s exit %s' % (job, st, info.get('ExitCode')))
+    assert st == 'FAILED' and info.get('ExitCode') == '%d:0' % code, (
+        'job %d: %s exit %s' % (job, st, info.get('ExitCode')))
+    assert_chain_ended(e, job, before, ['sweep.sbatch: chain stopped'] + needles)
 
 
 def case_failure(e):
@@ -419,58 +393,34 @@ def case_failure(e):
     # 1. A spec that plan rejects: refused before anything is submitted.
     before = e.all_jobs()
     p = e.run([SUBMIT, bad, os.path.join(e.work, 'bad.h5')], check_rc=2)
-    check('beta' in p.stderr and 'nothing submitted' in p.stderr,
-          'submit of a bad spec: %r' % p.stderr)
-    check(p.stdout.strip() == '', 'submit printed a job id for a bad spec')
-    check(e.all_jobs() == before, 'a job was submitted for a bad spec')
+    assert 'beta' in p.stderr and 'nothing submitted' in p.stderr, (
+        'submit of a bad spec: %r' % p.stderr)
+    assert p.stdout.strip() == '', 'submit printed a job id for a bad spec'
+    assert e.all_jobs() == before, 'a job was submitted for a bad spec'
     log('failure: bad spec refused: %s' % p.stderr.strip().splitlines()[0])
 
     # 2. An output in a directory that does not exist (creating it fails
     # even as root): one job, exit 3, a message, no successor.
     out = os.path.join(e.work, 'no-such-dir', 'out.h5')
     p = e.run([SUBMIT, small, out, '--time=2', '--ntasks=2'], check_rc=0)
-    check('does not exist' in p.stderr, 'no warning about the missing directory')
-    job = int(p.stdout.strip())
-    t0 = time.time()
-    st = e.wait_job_end(job, 60)
-    info = e.job_info(job)
-    text = e.job_log(job)
-    log('failure: unwritable output: job %d %s exit %s after %.0f s'
-        % (job, st, info.get('ExitCode'), time.time() - t0))
-    check(st == 'FAILED' and info.get('ExitCode') == '3:0',
-          'job %d: %s exit %s' % (job, st, info.get('ExitCode')))
-    check('cannot create' in text and 'sweep.sbatch: chain stopped' in text,
-          'job %d log lacks the message:\n%s' % (job, text))
-    check('submitted job' not in text, 'job %d submitted a successor' % job)
-    check(e.all_jobs() == sorted(before + [job]),
-          'unexpected jobs after the failure: %s' % e.all_jobs())
-    check(not os.path.exists(os.path.dirname(out)), 'the missing directory appeared')
+    assert 'does not exist' in p.stderr, 'no warning about the missing directory'
+    assert_link_failed(e, int(p.stdout.strip()), before, 3, ['cannot create'])
+    assert not os.path.exists(os.path.dirname(out)), 'the missing directory appeared'
 
     # 3. An output holding another spec: jobs/submit refuses it; a link
     # submitted anyway (plain sbatch) exits 2, leaves the file alone and
     # submits nothing.
     out = os.path.join(e.work, 'other.h5')
-    e.run(['mpirun', '-n', '1', e.dposweep, 'run', other, '-o', out, '-q'],
-          check_rc=0, timeout=120)
+    e.run(mpirun(1) + [e.dposweep, 'run', other, '-o', out, '-q'], check_rc=0)
     mtime = os.stat(out).st_mtime_ns
     before = e.all_jobs()
     p = e.run([SUBMIT, small, out], check_rc=2)
-    check('another spec' in p.stderr, 'submit onto another spec: %r' % p.stderr)
-    check(e.all_jobs() == before, 'a job was submitted onto another spec')
+    assert 'another spec' in p.stderr, 'submit onto another spec: %r' % p.stderr
+    assert e.all_jobs() == before, 'a job was submitted onto another spec'
     p = e.run(['sbatch', '--parsable', '--time=2', '--ntasks=2',
                SBATCH_SCRIPT, small, out], check_rc=0)
-    job = int(p.stdout.strip().split(';')[0])
-    st = e.wait_job_end(job, 60)
-    info = e.job_info(job)
-    text = e.job_log(job)
-    log('failure: output of another spec: job %d %s exit %s' % (job, st, info.get('ExitCode')))
-    check(st == 'FAILED' and info.get('ExitCode') == '2:0',
-          'job %d: %s exit %s' % (job, st, info.get('ExitCode')))
-    check('sweep.sbatch: chain stopped' in text and 'submitted job' not in text,
-          'job %d log:\n%s' % (job, text))
-    check(e.all_jobs() == sorted(before + [job]),
-          'unexpected jobs after the failure: %s' % e.all_jobs())
-    check(os.stat(out).st_mtime_ns == mtime, 'the other spec\'s file was modified')
+    assert_link_failed(e, job_id(p.stdout), before, 2, [])
+    assert os.stat(out).st_mtime_ns == mtime, 'the other spec\'s file was modified'
 
     # 4. jobs/submit --cancel drains the running link (SIGUSR1, like the
     # time limit's warning) and ends the chain: no successor.
@@ -481,21 +431,15 @@ def case_failure(e):
     job = int(p.stdout.strip())
     e.wait_progress(job)
     p = e.run([SUBMIT, '--status', out], check_rc=1)
-    check('RUNNING' in p.stdout and str(job) in p.stdout,
-          'jobs/submit --status does not list the running job:\n' + p.stdout)
+    assert 'RUNNING' in p.stdout and str(job) in p.stdout, (
+        'jobs/submit --status does not list the running job:\n' + p.stdout)
     e.run([SUBMIT, '--cancel', out], check_rc=0)
-    st = e.wait_job_end(job, 90)
-    text = e.job_log(job)
-    log('failure: jobs/submit --cancel: job %d %s' % (job, st))
-    for needle in ('sweep.sbatch: signal received: SIGUSR1',
-                   'dposweep run: interrupted:',
-                   'sweep.sbatch: chain stopped: stopped by jobs/submit --cancel'):
-        check(needle in text, 'job %d: log lacks %r:\n%s' % (job, needle, text))
-    check('submitted job' not in text, 'job %d submitted a successor' % job)
-    check(e.all_jobs() == sorted(before + [job]),
-          'unexpected jobs after the cancel: %s' % e.all_jobs())
+    log('failure: jobs/submit --cancel: job %d %s' % (job, e.wait_job_end(job, 90)))
+    assert_chain_ended(e, job, before, [
+        'sweep.sbatch: signal received: SIGUSR1', 'dposweep run: interrupted:',
+        'sweep.sbatch: chain stopped: stopped by jobs/submit --cancel'])
     p = e.run([SUBMIT, '--status', out], check_rc=1)
-    check('no job of the chain' in p.stdout, '--status after the cancel:\n' + p.stdout)
+    assert 'no job of the chain' in p.stdout, '--status after the cancel:\n' + p.stdout
 
     # 5. A plain scancel (SIGTERM, Reason=None) also ends the chain.
     before = e.all_jobs()
@@ -503,23 +447,18 @@ def case_failure(e):
     job = int(p.stdout.strip())
     e.wait_progress(job)
     e.run(['scancel', str(job)], check_rc=0)
-    st = e.wait_job_end(job, 90)
-    text = e.job_log(job)
-    log('failure: scancel: job %d %s' % (job, st))
-    for needle in ('sweep.sbatch: signal received: SIGTERM',
-                   'sweep.sbatch: chain stopped: job %d was cancelled' % job):
-        check(needle in text, 'job %d: log lacks %r:\n%s' % (job, needle, text))
-    check('submitted job' not in text, 'job %d submitted a successor' % job)
-    check(e.all_jobs() == sorted(before + [job]),
-          'unexpected jobs after the scancel: %s' % e.all_jobs())
+    log('failure: scancel: job %d %s' % (job, e.wait_job_end(job, 90)))
+    assert_chain_ended(e, job, before, [
+        'sweep.sbatch: signal received: SIGTERM',
+        'sweep.sbatch: chain stopped: job %d was cancelled' % job])
 
 
 CASES = {'chain': case_chain, 'signal': case_signal, 'failure': case_failure}
 
 
 def main():
-    if len(sys.argv) != 3 or sys.argv[1] not in CASES:
-        print('usage: test_slurm.py %s DPOSWEEP' % '|'.join(CASES), file=sys.stderr)
+    if len(sys.argv) != 2 or sys.argv[1] not in CASES:
+        print('usage: DPOSWEEP=... test_slurm.py %s' % '|'.join(CASES), file=sys.stderr)
         return 2
     os.environ['PATH'] = os.environ.get('PATH', '') + ':/usr/sbin:/sbin'
     for tool in ('slurmctld', 'slurmd', 'sbatch', 'mpirun'):
@@ -529,7 +468,7 @@ def main():
     if os.geteuid() != 0:
         print('SKIP: the test cluster runs its daemons and jobs as root')
         return 77
-    e = Env(sys.argv[2])
+    e = Env()
     ok = False
     try:
         e.start()
