@@ -113,9 +113,9 @@ static int parse_integer(const char *flag, const char *arg, int64_t lo,
                          int64_t hi, int64_t *out)
 {
   int rc = text_parse_i64(arg, lo, hi, out);
-  if (rc == -1)
+  if (rc == TEXT_INVALID)
     return usage_error(flag, "not an integer: '%s'", arg);
-  if (rc == -2)
+  if (rc == TEXT_RANGE)
     return usage_error(flag, "must be between %lld and %lld (got %s)",
                        (long long)lo, (long long)hi, arg);
   return 0;
@@ -216,8 +216,15 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
         break;
       {
         const char *bad = NULL;
-        nrewards = text_parse_double_list(arg, &rewards, &bad);
-        if (nrewards < 0) {
+        size_t n = 0;
+        int rc = text_parse_double_list(arg, &rewards, &n, &bad);
+        if (rc == TEXT_NOMEM) {
+          fprintf(stderr, "dposweep sim: --rewards: out of memory\n");
+          status = ERR_EXIT_RUNTIME;
+          goto out;
+        }
+        nrewards = (long)n;
+        if (rc != TEXT_OK) {
           const char *comma = strchr(bad, ',');
           int len = comma ? (int)(comma - bad) : (int)strlen(bad);
           usage_error("--rewards",
