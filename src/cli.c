@@ -1,4 +1,4 @@
-/* cli: command dispatch. */
+/* cli: the command table and dispatch.  See include/dposweep/cli.h. */
 #include "dposweep/cli.h"
 
 #include "dposweep/text.h"
@@ -7,38 +7,53 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char main_usage[] =
-  "usage: dposweep COMMAND [options]\n"
-  "\n"
-  "Parameter sweeps of online DPO on bandits, as one MPI job, into one\n"
-  "parallel HDF5 file.\n"
-  "\n"
-  "commands:\n"
-  "  sim      run one task, print its trajectory as CSV\n"
-  "  plan     check a sweep spec, print its tasks, cost and output size\n"
-  "  run      run a sweep (under mpirun for several ranks), resumable\n"
-  "  status   summarize a results file\n"
-  "  --version  print the version and git revision\n"
-  "\n"
-  "'dposweep COMMAND --help' documents each command.\n"
-  "exit codes: 0 success, 1 incomplete or interrupted, 2 usage or input\n"
-  "error, 3 runtime failure\n";
+/* Every command: its name, the line the main usage shows, its function. */
+static const struct cli_command {
+  const char *name;
+  const char *summary;
+  int (*run)(int argc, char **argv);
+} commands[] = {
+  {"sim", "run one task, print its trajectory as CSV", cli_sim},
+  {"plan", "check a sweep spec, print its tasks, cost and output size",
+   cli_plan},
+  {"run", "run a sweep (under mpirun for several ranks), resumable", cli_run},
+  {"status", "summarize a results file", cli_status},
+};
+
+/* The usage and the help texts are not checked for write errors: a reader
+ * that went away has no use for an exit code, and nothing else changes. */
+static void print_usage(FILE *f)
+{
+  fputs("usage: dposweep COMMAND [options]\n"
+        "\n"
+        "Parameter sweeps of online DPO on bandits, as one MPI job, into one\n"
+        "parallel HDF5 file.\n"
+        "\n"
+        "commands:\n",
+        f);
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fputs("  --version  print the version and git revision\n"
+        "\n"
+        "'dposweep COMMAND --help' documents each command.\n"
+        "exit codes: 0 success, 1 incomplete or interrupted, 2 usage or input\n"
+        "error, 3 runtime failure\n",
+        f);
+}
 
 int cli_main(int argc, char **argv)
 {
   if (argc < 2) {
-    fputs(main_usage, stderr);
+    print_usage(stderr);
     return ERR_EXIT_USAGE;
   }
   const char *cmd = argv[1];
-  if (strcmp(cmd, "sim") == 0)
-    return cli_sim(argc - 1, argv + 1);
-  int rc = cli_sweep_command(cmd, argc - 1, argv + 1);
-  if (rc >= 0)
-    return rc;
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+    if (strcmp(cmd, commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
       strcmp(cmd, "help") == 0) {
-    fputs(main_usage, stdout);
+    print_usage(stdout);
     return ERR_EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0) {

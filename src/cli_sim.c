@@ -6,7 +6,7 @@
 
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +14,7 @@
 static const char sim_usage[] =
   "usage: dposweep sim --regime R --arms K --beta B --iterations T [options]\n"
   "\n"
-  "Run one online-DPO bandit task (shared/spec/model.md) and print its\n"
+  "Run one online-DPO bandit task (docs/model.md) and print its\n"
   "trajectory as CSV on stdout: t,max_abs_delta,mean_abs_delta,value_gap\n"
   "(17 significant digits), one row per recorded step.\n"
   "\n"
@@ -43,81 +43,231 @@ static const char sim_usage[] =
   "\n"
   "Bad input prints one line naming the flag and exits with code 2.\n";
 
-static int usage_error(const char *flag, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
+/* ---- the flags ---- */
 
-static int usage_error(const char *flag, const char *fmt, ...)
-{
-  char msg[512];
-  int n = snprintf(msg, sizeof msg, "dposweep sim: %s: ", flag);
-  va_list ap;
-  va_start(ap, fmt);
-  if (n >= 0 && (size_t)n < sizeof msg)
-    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
-  va_end(ap);
-  text_one_line(msg); /* it may quote what the user typed */
-  fprintf(stderr, "%s\n", msg);
-  return ERR_EXIT_USAGE;
-}
-
-enum {
-  OPT_REGIME = 256,
-  OPT_ARMS,
-  OPT_BETA,
-  OPT_SIGMA,
-  OPT_SAMPLES,
-  OPT_ITER,
-  OPT_ETA,
-  OPT_SCALE,
-  OPT_REWARDS,
-  OPT_SEED,
-  OPT_MASTER,
-  OPT_EVERY
+enum sim_flag_id {
+  F_REGIME,
+  F_ARMS,
+  F_BETA,
+  F_SIGMA,
+  F_SAMPLES,
+  F_ITERATIONS,
+  F_ETA,
+  F_SCALE,
+  F_REWARDS,
+  F_SEED,
+  F_MASTER_SEED,
+  F_EVERY,
+  NFLAGS
 };
 
-static const struct option sim_options[] = {
-  {"regime", required_argument, NULL, OPT_REGIME},
-  {"arms", required_argument, NULL, OPT_ARMS},
-  {"beta", required_argument, NULL, OPT_BETA},
-  {"sigma", required_argument, NULL, OPT_SIGMA},
-  {"samples", required_argument, NULL, OPT_SAMPLES},
-  {"iterations", required_argument, NULL, OPT_ITER},
-  {"eta", required_argument, NULL, OPT_ETA},
-  {"scale", required_argument, NULL, OPT_SCALE},
-  {"rewards", required_argument, NULL, OPT_REWARDS},
-  {"seed", required_argument, NULL, OPT_SEED},
-  {"master-seed", required_argument, NULL, OPT_MASTER},
-  {"every", required_argument, NULL, OPT_EVERY},
-  {"help", no_argument, NULL, 'h'},
-  {NULL, 0, NULL, 0},
+/* The task being assembled, and what the finishing check needs. */
+struct sim_parse {
+  struct bandit_params p;
+  double *rewards; /* --rewards r0,r1,...: the list; else NULL */
+  size_t nrewards;
+  int given[NFLAGS];
 };
 
-/* Flag names for the fields bandit_params_check reports. */
-static const char *flag_of(const char *field)
+/* How a flag's value is read: into a bandit_params field of the kind's
+ * type, or by the flag's own handler. */
+enum flag_kind {
+  KIND_NUMBER, /* double, any (the engine's check judges it) */
+  KIND_INT,    /* int, in [lo, hi] */
+  KIND_I64,    /* int64_t, in [lo, hi] */
+  KIND_U64,    /* uint64_t */
+  KIND_HANDLER
+};
+
+typedef int (*flag_handler)(struct sim_parse *ps, const char *arg,
+                            struct err *e);
+
+static int regime_flag(struct sim_parse *ps, const char *arg, struct err *e);
+static int eta_flag(struct sim_parse *ps, const char *arg, struct err *e);
+static int scale_flag(struct sim_parse *ps, const char *arg, struct err *e);
+static int rewards_flag(struct sim_parse *ps, const char *arg, struct err *e);
+
+static const struct sim_flag {
+  const char *name;  /* the long option, "--" + name */
+  const char *param; /* the field bandit_params_check names for it */
+  enum flag_kind kind;
+  size_t field; /* offsetof(struct bandit_params, ...), plain kinds */
+  int64_t lo, hi;
+  flag_handler handle;
+} sim_flags[NFLAGS] = {
+#define FIELD(f) .field = offsetof(struct bandit_params, f)
+  [F_REGIME] = {"regime", "regime", KIND_HANDLER, .handle = regime_flag},
+  [F_ARMS] = {"arms", "arms", KIND_INT, FIELD(arms), .lo = 2,
+              .hi = BANDIT_MAX_ARMS},
+  [F_BETA] = {"beta", "beta", KIND_NUMBER, FIELD(beta)},
+  [F_SIGMA] = {"sigma", "sigma", KIND_NUMBER, FIELD(sigma)},
+  [F_SAMPLES] = {"samples", "samples", KIND_I64, FIELD(samples), .lo = 0,
+                 .hi = BANDIT_MAX_SAMPLES},
+  [F_ITERATIONS] = {"iterations", "iterations", KIND_I64, FIELD(iterations),
+                    .lo = 1, .hi = BANDIT_MAX_ITERATIONS},
+  [F_ETA] = {"eta", "eta", KIND_HANDLER, .handle = eta_flag},
+  [F_SCALE] = {"scale", "scale", KIND_HANDLER, .handle = scale_flag},
+  [F_REWARDS] = {"rewards", "rewards", KIND_HANDLER, .handle = rewards_flag},
+  [F_SEED] = {"seed", "seed", KIND_U64, FIELD(seed)},
+  [F_MASTER_SEED] = {"master-seed", "master_seed", KIND_U64,
+                     FIELD(master_seed)},
+  [F_EVERY] = {"every", "record_every", KIND_I64, FIELD(record_every),
+               .lo = 1, .hi = BANDIT_MAX_ITERATIONS},
+#undef FIELD
+};
+
+/* getopt_long's values: a flag's is FLAG_VAL(its enum sim_flag_id), above
+ * every character getopt_long returns; --help's is 'h', as -h. */
+#define FLAG_VAL(id) (256 + (id))
+#define OPT_HELP 'h'
+
+static int regime_flag(struct sim_parse *ps, const char *arg, struct err *e)
 {
-  if (strcmp(field, "record_every") == 0)
-    return "--every";
-  static char buf[32];
-  snprintf(buf, sizeof buf, "--%s", field);
-  return buf;
+  if (bandit_regime_parse(arg, &ps->p.regime) == 0)
+    return 0;
+  return err_set(e, ERR_INPUT,
+                 "--regime: unknown regime '%s' (uniform, mix-r, mix-p, "
+                 "mix-p-clip, on-policy, hybrid, reference)",
+                 arg);
 }
 
-static int parse_number(const char *flag, const char *arg, double *out)
+static int eta_flag(struct sim_parse *ps, const char *arg, struct err *e)
 {
-  if (text_parse_double(arg, out) != 0)
-    return usage_error(flag, "not a number: '%s'", arg);
+  double eta;
+  if (strcmp(arg, "theory") == 0) {
+    ps->p.eta_theory = 1;
+    return 0;
+  }
+  if (text_parse_double(arg, &eta) != TEXT_OK)
+    return err_set(e, ERR_INPUT, "--eta: not a number: '%s'", arg);
+  ps->p.eta_theory = 0;
+  ps->p.eta = eta;
   return 0;
 }
 
-static int parse_integer(const char *flag, const char *arg, int64_t lo,
-                         int64_t hi, int64_t *out)
+static int scale_flag(struct sim_parse *ps, const char *arg, struct err *e)
 {
-  int rc = text_parse_i64(arg, lo, hi, out);
-  if (rc == -1)
-    return usage_error(flag, "not an integer: '%s'", arg);
-  if (rc == -2)
-    return usage_error(flag, "must be between %lld and %lld (got %s)",
-                       (long long)lo, (long long)hi, arg);
+  if (bandit_scale_parse(arg, &ps->p.scale) == 0)
+    return 0;
+  return err_set(e, ERR_INPUT, "--scale: unknown scale '%s' (theory, "
+                               "normalized)", arg);
+}
+
+/* A distribution's name, or an explicit list of finite numbers; the last
+ * --rewards counts. */
+static int rewards_flag(struct sim_parse *ps, const char *arg, struct err *e)
+{
+  free(ps->rewards);
+  ps->rewards = NULL;
+  ps->nrewards = 0;
+  if (bandit_rewards_parse(arg, &ps->p.rewards) == 0)
+    return 0;
+  const char *bad = NULL;
+  int rc = text_parse_double_list(arg, &ps->rewards, &ps->nrewards, &bad);
+  if (rc == TEXT_NOMEM)
+    return err_set(e, ERR_RUNTIME, "--rewards: out of memory");
+  if (rc != TEXT_OK) {
+    const char *comma = strchr(bad, ',');
+    int len = comma ? (int)(comma - bad) : (int)strlen(bad);
+    return err_set(e, ERR_INPUT,
+                   "--rewards: not a number: '%.*s' (give uniform, normal or "
+                   "a list r0,r1,...)",
+                   len, bad);
+  }
+  for (size_t i = 0; i < ps->nrewards; i++)
+    if (!isfinite(ps->rewards[i]))
+      return err_set(e, ERR_INPUT, "--rewards: reward %zu is not finite: %g",
+                     i, ps->rewards[i]);
+  ps->p.rewards = BANDIT_REWARDS_EXPLICIT;
+  return 0;
+}
+
+/* One flag's value, by its kind. */
+static int read_flag(struct sim_parse *ps, const struct sim_flag *f,
+                     const char *arg, struct err *e)
+{
+  char *field = (char *)&ps->p + f->field;
+  int64_t v;
+  int rc;
+  switch (f->kind) {
+  case KIND_NUMBER:
+    if (text_parse_double(arg, (double *)field) != TEXT_OK)
+      return err_set(e, ERR_INPUT, "--%s: not a number: '%s'", f->name, arg);
+    return 0;
+  case KIND_INT:
+  case KIND_I64:
+    rc = text_parse_i64(arg, f->lo, f->hi, &v);
+    if (rc == TEXT_INVALID)
+      return err_set(e, ERR_INPUT, "--%s: not an integer: '%s'", f->name, arg);
+    if (rc == TEXT_RANGE)
+      return err_set(e, ERR_INPUT, "--%s: must be between %lld and %lld (got "
+                                   "%s)",
+                     f->name, (long long)f->lo, (long long)f->hi, arg);
+    if (f->kind == KIND_INT)
+      *(int *)field = (int)v; /* in [lo, hi], which fit an int */
+    else
+      *(int64_t *)field = v;
+    return 0;
+  case KIND_U64:
+    if (text_parse_u64(arg, (uint64_t *)field) != TEXT_OK)
+      return err_set(e, ERR_INPUT, "--%s: not an integer >= 0: '%s'", f->name,
+                     arg);
+    return 0;
+  case KIND_HANDLER:
+    break;
+  }
+  return f->handle(ps, arg, e);
+}
+
+/* The flag bandit_params_check's field stands for. */
+static const char *flag_name_of(const char *param)
+{
+  for (int i = 0; i < NFLAGS; i++)
+    if (strcmp(sim_flags[i].param, param) == 0)
+      return sim_flags[i].name;
+  return param;
+}
+
+/* ---- parsing ---- */
+
+/* After the last flag: an explicit list fixes the arms, the required
+ * flags are there, and the engine accepts the whole task. */
+static int sim_finish(struct sim_parse *ps, struct err *e)
+{
+  static const struct {
+    enum sim_flag_id id;
+    const char *why;
+  } required[] = {
+    {F_REGIME, "required (see dposweep sim --help)"},
+    {F_ARMS, "required unless --rewards gives a list"},
+    {F_BETA, "required"},
+    {F_ITERATIONS, "required"},
+  };
+  struct bandit_params *p = &ps->p;
+  if (p->rewards == BANDIT_REWARDS_EXPLICIT) {
+    if (ps->given[F_ARMS] && (size_t)p->arms != ps->nrewards)
+      return err_set(e, ERR_INPUT, "--arms: is %d but --rewards lists %zu "
+                                   "values",
+                     p->arms, ps->nrewards);
+    if (ps->nrewards < 2 || ps->nrewards > BANDIT_MAX_ARMS)
+      return err_set(e, ERR_INPUT, "--rewards: needs between 2 and %d values "
+                                   "(got %zu)",
+                     BANDIT_MAX_ARMS, ps->nrewards);
+    p->arms = (int)ps->nrewards;
+    p->reward_values = ps->rewards;
+    ps->given[F_ARMS] = 1;
+  }
+  for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
+    if (!ps->given[required[i].id])
+      return err_set(e, ERR_INPUT, "--%s: %s", sim_flags[required[i].id].name,
+                     required[i].why);
+  if (!ps->given[F_ETA] && p->scale == BANDIT_NORMALIZED)
+    return err_set(e, ERR_INPUT, "--eta: required with --scale normalized (a "
+                                 "number > 0)");
+  const char *param;
+  struct err why;
+  if (bandit_params_check(p, &param, &why) != 0)
+    return err_set(e, ERR_INPUT, "--%s: %s", flag_name_of(param), why.msg);
   return 0;
 }
 
@@ -127,238 +277,110 @@ void cli_sim_args_free(struct cli_sim_args *a)
   a->rewards = NULL;
 }
 
-int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a)
+int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a, struct err *e)
 {
-  struct bandit_params p = {
-    .scale = BANDIT_THEORY,
-    .rewards = BANDIT_REWARDS_UNIFORM,
-    .eta_theory = 1,
-    .record_every = 1,
-    .master_seed = DPOSWEEP_DEFAULT_MASTER_SEED,
+  struct sim_parse ps = {
+    .p = {
+      .scale = BANDIT_THEORY,
+      .rewards = BANDIT_REWARDS_UNIFORM,
+      .eta_theory = 1,
+      .record_every = 1,
+      .master_seed = DPOSWEEP_DEFAULT_MASTER_SEED,
+    },
   };
-  int have_regime = 0, have_arms = 0, have_beta = 0, have_iter = 0;
-  int have_eta = 0;
-  double *rewards = NULL;
-  long nrewards = 0;
-  int status = ERR_EXIT_USAGE;
-  int64_t v;
-  double d;
+  struct option opts[NFLAGS + 2];
+  int rc = 0, c;
+  for (int i = 0; i < NFLAGS; i++)
+    opts[i] = (struct option){sim_flags[i].name, required_argument, NULL,
+                              FLAG_VAL(i)};
+  opts[NFLAGS] = (struct option){"help", no_argument, NULL, OPT_HELP};
+  opts[NFLAGS + 1] = (struct option){NULL, 0, NULL, 0};
 
   memset(a, 0, sizeof *a);
+  err_clear(e);
   optind = 0; /* full reinitialization: the parser may run many times */
   opterr = 0;
-  int c;
-  while ((c = getopt_long(argc, argv, ":h", sim_options, NULL)) != -1) {
-    const char *arg = optarg;
-    switch (c) {
-    case 'h':
-      a->help = 1;
-      status = ERR_EXIT_OK;
-      goto out;
-    case OPT_REGIME:
-      if (bandit_regime_parse(arg, &p.regime) != 0) {
-        usage_error("--regime",
-                    "unknown regime '%s' (uniform, mix-r, mix-p, mix-p-clip, "
-                    "on-policy, hybrid, reference)",
-                    arg);
-        goto out;
-      }
-      have_regime = 1;
-      break;
-    case OPT_ARMS:
-      if (parse_integer("--arms", arg, 2, BANDIT_MAX_ARMS, &v))
-        goto out;
-      p.arms = (int)v;
-      have_arms = 1;
-      break;
-    case OPT_BETA:
-      if (parse_number("--beta", arg, &p.beta))
-        goto out;
-      have_beta = 1;
-      break;
-    case OPT_SIGMA:
-      if (parse_number("--sigma", arg, &p.sigma))
-        goto out;
-      break;
-    case OPT_SAMPLES:
-      if (parse_integer("--samples", arg, 0, BANDIT_MAX_SAMPLES, &v))
-        goto out;
-      p.samples = v;
-      break;
-    case OPT_ITER:
-      if (parse_integer("--iterations", arg, 1, BANDIT_MAX_ITERATIONS, &v))
-        goto out;
-      p.iterations = v;
-      have_iter = 1;
-      break;
-    case OPT_ETA:
-      have_eta = 1;
-      if (strcmp(arg, "theory") == 0) {
-        p.eta_theory = 1;
-      } else {
-        if (parse_number("--eta", arg, &d))
-          goto out;
-        p.eta_theory = 0;
-        p.eta = d;
-      }
-      break;
-    case OPT_SCALE:
-      if (bandit_scale_parse(arg, &p.scale) != 0) {
-        usage_error("--scale", "unknown scale '%s' (theory, normalized)", arg);
-        goto out;
-      }
-      break;
-    case OPT_REWARDS:
-      free(rewards);
-      rewards = NULL;
-      nrewards = 0;
-      if (bandit_rewards_parse(arg, &p.rewards) == 0)
-        break;
-      {
-        const char *bad = NULL;
-        nrewards = text_parse_double_list(arg, &rewards, &bad);
-        if (nrewards < 0) {
-          const char *comma = strchr(bad, ',');
-          int len = comma ? (int)(comma - bad) : (int)strlen(bad);
-          usage_error("--rewards",
-                      "not a number: '%.*s' (give uniform, normal or a list "
-                      "r0,r1,...)",
-                      len, bad);
-          goto out;
-        }
-        for (long i = 0; i < nrewards; i++)
-          if (!isfinite(rewards[i])) {
-            usage_error("--rewards", "reward %ld is not finite: %g", i,
-                        rewards[i]);
-            goto out;
-          }
-        p.rewards = BANDIT_REWARDS_EXPLICIT;
-      }
-      break;
-    case OPT_SEED:
-      if (text_parse_u64(arg, &p.seed) != 0) {
-        usage_error("--seed", "not an integer >= 0: '%s'", arg);
-        goto out;
-      }
-      break;
-    case OPT_MASTER:
-      if (text_parse_u64(arg, &p.master_seed) != 0) {
-        usage_error("--master-seed", "not an integer >= 0: '%s'", arg);
-        goto out;
-      }
-      break;
-    case OPT_EVERY:
-      if (parse_integer("--every", arg, 1, BANDIT_MAX_ITERATIONS, &v))
-        goto out;
-      p.record_every = v;
-      break;
-    case ':':
-      usage_error(argv[optind - 1], "needs a value");
-      goto out;
-    default:
-      usage_error(argv[optind - 1], "unknown option (see dposweep sim --help)");
+  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    if (c == OPT_HELP) {
+      a->help = 1; /* nothing else is checked */
       goto out;
     }
+    if (c == ':') {
+      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
+      goto out;
+    }
+    if (c < FLAG_VAL(0) || c >= FLAG_VAL(NFLAGS)) {
+      rc = err_set(e, ERR_INPUT, "%s: unknown option (see dposweep sim "
+                                 "--help)", argv[optind - 1]);
+      goto out;
+    }
+    int id = c - FLAG_VAL(0);
+    if ((rc = read_flag(&ps, &sim_flags[id], optarg, e)))
+      goto out;
+    ps.given[id] = 1;
   }
   if (optind < argc) {
-    usage_error(argv[optind], "unexpected argument (see dposweep sim --help)");
+    rc = err_set(e, ERR_INPUT, "%s: unexpected argument (see dposweep sim "
+                               "--help)", argv[optind]);
     goto out;
   }
-
-  if (p.rewards == BANDIT_REWARDS_EXPLICIT) {
-    if (have_arms && p.arms != nrewards) {
-      usage_error("--arms", "is %d but --rewards lists %ld values", p.arms,
-                  nrewards);
-      goto out;
-    }
-    if (nrewards < 2 || nrewards > BANDIT_MAX_ARMS) {
-      usage_error("--rewards", "needs between 2 and %d values (got %ld)",
-                  BANDIT_MAX_ARMS, nrewards);
-      goto out;
-    }
-    p.arms = (int)nrewards;
-    p.reward_values = rewards;
-    have_arms = 1;
-  }
-  if (!have_regime) {
-    usage_error("--regime", "required (see dposweep sim --help)");
+  if ((rc = sim_finish(&ps, e)))
     goto out;
-  }
-  if (!have_arms) {
-    usage_error("--arms", "required unless --rewards gives a list");
-    goto out;
-  }
-  if (!have_beta) {
-    usage_error("--beta", "required");
-    goto out;
-  }
-  if (!have_iter) {
-    usage_error("--iterations", "required");
-    goto out;
-  }
-  if (!have_eta && p.scale == BANDIT_NORMALIZED) {
-    usage_error("--eta", "required with --scale normalized (a number > 0)");
-    goto out;
-  }
-  const char *field;
-  struct err e;
-  if (bandit_params_check(&p, &field, &e) != 0) {
-    usage_error(flag_of(field), "%s", e.msg);
-    goto out;
-  }
-
-  a->p = p;
-  a->rewards = rewards;
-  rewards = NULL;
-  status = ERR_EXIT_OK;
+  a->p = ps.p;
+  a->rewards = ps.rewards;
+  ps.rewards = NULL;
 out:
-  free(rewards);
-  return status;
+  free(ps.rewards);
+  return rc;
 }
+
+/* ---- running ---- */
 
 int cli_sim(int argc, char **argv)
 {
   struct cli_sim_args a;
   struct bandit *b = NULL;
   double *buf = NULL;
-  int status = cli_sim_parse(argc, argv, &a);
-  if (status != ERR_EXIT_OK)
+  struct err e;
+  int rc = cli_sim_parse(argc, argv, &a, &e);
+  if (rc)
     goto out;
   if (a.help) {
     fputs(sim_usage, stdout);
     goto out;
   }
   const struct bandit_params *pp = &a.p;
-  status = ERR_EXIT_RUNTIME;
+  /* The parameters passed the engine's check: only memory can fail. */
   if (bandit_create(pp, &b) != 0) {
-    fprintf(stderr, "dposweep sim: out of memory for %d arms\n", pp->arms);
+    rc = err_set(&e, ERR_RUNTIME, "out of memory for %d arms", pp->arms);
     goto out;
   }
   int64_t nrec = bandit_nrec(pp->iterations, pp->record_every);
   if (!(buf = malloc((size_t)nrec * 3 * sizeof *buf))) {
-    fprintf(stderr, "dposweep sim: out of memory for %lld records\n",
-            (long long)nrec);
+    rc = err_set(&e, ERR_RUNTIME, "out of memory for %lld records",
+                 (long long)nrec);
     goto out;
   }
   struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, NULL};
   int outcome = bandit_run(b, &tr);
+  /* Write errors stick to stdout; the fflush and ferror below catch them
+   * all. */
   printf("t,max_abs_delta,mean_abs_delta,value_gap\n");
   for (int64_t i = 0; i < nrec; i++)
     printf("%lld,%.17g,%.17g,%.17g\n",
            (long long)bandit_rec_step(i, pp->iterations, pp->record_every),
            tr.max_abs_delta[i], tr.mean_abs_delta[i], tr.value_gap[i]);
   if (fflush(stdout) != 0 || ferror(stdout)) {
-    fprintf(stderr, "dposweep sim: cannot write the output\n");
+    rc = err_set(&e, ERR_RUNTIME, "cannot write the output");
     goto out;
   }
-  if (outcome != BANDIT_OK) {
-    fprintf(stderr, "dposweep sim: %s\n", bandit_failure(b));
-    goto out;
-  }
-  status = ERR_EXIT_OK;
+  if (outcome != BANDIT_OK)
+    rc = err_set(&e, ERR_RUNTIME, "%s", bandit_failure(b));
 out:
+  if (rc)
+    err_print(&e, "dposweep sim");
   bandit_destroy(&b);
   free(buf);
   cli_sim_args_free(&a);
-  return status;
+  return err_exit_code(rc);
 }

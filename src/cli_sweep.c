@@ -1,9 +1,11 @@
-/* cli_sweep: "dposweep run", "plan" and "status". */
+/* cli_sweep: "dposweep run", "plan" and "status".  See
+ * include/dposweep/cli.h. */
 #include "dposweep/cli.h"
 #include "dposweep/defaults.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/sweep.h"
+#include "dposweep/task.h"
 #include "dposweep/text.h"
 
 #include <getopt.h>
@@ -52,26 +54,34 @@ static const char run_usage[] =
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
   "output holds another spec / is not a dposweep file, 3 I/O failure\n";
 
+/* A duration flag's value: a finite number of seconds >= 0. */
 static int seconds_arg(const char *flag, const char *arg, double *out,
-                       char *err, size_t len)
+                       struct err *e)
 {
-  if (text_parse_double(arg, out) != 0 || !isfinite(*out) || *out < 0) {
-    snprintf(err, len, "%s: must be a number of seconds >= 0 (got '%s')", flag,
-             arg);
-    return -1;
-  }
+  double v;
+  if (text_parse_double(arg, &v) != TEXT_OK || !isfinite(v) || v < 0)
+    return err_set(e, ERR_INPUT,
+                   "%s: must be a number of seconds >= 0 (got '%s')", flag,
+                   arg);
+  *out = v;
   return 0;
 }
 
-static int cli_run(int argc, char **argv)
+/* A duration that must also be > 0. */
+static int positive_seconds_arg(const char *flag, const char *arg,
+                                double *out, struct err *e)
 {
-  struct sweep_options o = {
-    .output = DPOSWEEP_DEFAULT_OUTPUT,
-    .grace = DPOSWEEP_DEFAULT_GRACE,
-    .flush_interval = DPOSWEEP_DEFAULT_FLUSH_INTERVAL,
-    .progress_interval = DPOSWEEP_DEFAULT_PROGRESS_INTERVAL,
-    .chunk_seconds = DPOSWEEP_DEFAULT_CHUNK_SECONDS,
-  };
+  int rc = seconds_arg(flag, arg, out, e);
+  if (rc == 0 && *out <= 0)
+    return err_set(e, ERR_INPUT, "%s: must be > 0", flag);
+  return rc;
+}
+
+/* run's arguments into o: 0, or ERR_INPUT with the reason in e.  *help:
+ * --help came before any error (nothing after it is read). */
+static int run_options(int argc, char **argv, struct sweep_options *o,
+                       int *help, struct err *e)
+{
   enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
@@ -85,48 +95,69 @@ static int cli_run(int argc, char **argv)
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  char err[512] = "";
+  int rc = 0, c;
   optind = 1;
   opterr = 0;
-  int c;
-  while (!err[0] && (c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
+  while (rc == 0 && (c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
-    case 'o': o.output = optarg; break;
-    case O_FORCE: o.force = 1; break;
-    case O_GRACE: seconds_arg("--grace", optarg, &o.grace, err, sizeof err); break;
+    case 'o': o->output = optarg; break;
+    case O_FORCE: o->force = 1; break;
+    case O_GRACE: rc = seconds_arg("--grace", optarg, &o->grace, e); break;
     case O_FLUSH:
-      if (!seconds_arg("--flush-interval", optarg, &o.flush_interval, err,
-                       sizeof err) &&
-          o.flush_interval <= 0)
-        snprintf(err, sizeof err, "--flush-interval: must be > 0");
+      rc = positive_seconds_arg("--flush-interval", optarg,
+                                &o->flush_interval, e);
       break;
     case O_PROGRESS:
-      seconds_arg("--progress-interval", optarg, &o.progress_interval, err,
-                  sizeof err);
+      rc = seconds_arg("--progress-interval", optarg, &o->progress_interval,
+                       e);
       break;
     case O_CHUNK:
-      if (!seconds_arg("--chunk-seconds", optarg, &o.chunk_seconds, err,
-                       sizeof err) &&
-          o.chunk_seconds <= 0)
-        snprintf(err, sizeof err, "--chunk-seconds: must be > 0");
+      rc = positive_seconds_arg("--chunk-seconds", optarg, &o->chunk_seconds,
+                                e);
       break;
-    case 'q': o.quiet = 1; break;
-    case O_STATS: o.stats = 1; break;
-    case 'h': fputs(run_usage, stdout); return ERR_EXIT_OK;
-    case ':': snprintf(err, sizeof err, "%s: needs a value", argv[optind - 1]); break;
+    case 'q': o->quiet = 1; break;
+    case O_STATS: o->stats = 1; break;
+    case 'h': *help = 1; return 0;
+    case ':':
+      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
+      break;
     default:
-      snprintf(err, sizeof err, "%s: unknown option (see dposweep run --help)",
-               argv[optind - 1]);
+      rc = err_set(e, ERR_INPUT, "%s: unknown option (see dposweep run --help)",
+                   argv[optind - 1]);
     }
   }
-  if (!err[0] && optind < argc)
-    o.spec_path = argv[optind++];
-  if (!err[0] && optind < argc)
-    snprintf(err, sizeof err, "%s: unexpected argument (one SPEC at most)",
-             argv[optind]);
-  if (!err[0] && o.output[0] == '\0')
-    snprintf(err, sizeof err, "--output: empty file name");
-  return sweep_main(&o, err[0] ? err : NULL);
+  if (rc)
+    return rc;
+  if (optind < argc)
+    o->spec_path = argv[optind++];
+  if (optind < argc)
+    return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
+                   argv[optind]);
+  if (o->output[0] == '\0')
+    return err_set(e, ERR_INPUT, "--output: empty file name");
+  return 0;
+}
+
+int cli_run(int argc, char **argv)
+{
+  struct sweep_options o = {
+    .output = DPOSWEEP_DEFAULT_OUTPUT,
+    .grace = DPOSWEEP_DEFAULT_GRACE,
+    .flush_interval = DPOSWEEP_DEFAULT_FLUSH_INTERVAL,
+    .progress_interval = DPOSWEEP_DEFAULT_PROGRESS_INTERVAL,
+    .chunk_seconds = DPOSWEEP_DEFAULT_CHUNK_SECONDS,
+  };
+  struct err e;
+  int help = 0;
+  err_clear(&e);
+  int rc = run_options(argc, argv, &o, &help, &e);
+  if (help) {
+    fputs(run_usage, stdout);
+    return ERR_EXIT_OK;
+  }
+  /* Every rank parses the same arguments; sweep_main has rank 0 alone
+   * print a usage error, once MPI is up. */
+  return sweep_main(&o, rc ? e.msg : NULL);
 }
 
 /* ---- plan ---- */
@@ -144,51 +175,49 @@ static const char plan_usage[] =
   "\n"
   "A bad spec prints one line naming the study and the key; exit code 2.\n";
 
-static void print_eta(const struct spec_study *st, int i)
+/* plan's arguments: 0, or ERR_INPUT with the reason in e.  *spec_path:
+ * the SPEC given, or NULL for the embedded default.  *help: --help came
+ * before any error. */
+static int plan_options(int argc, char **argv, int *list,
+                        const char **spec_path, int *help, struct err *e)
 {
-  if (st->eta_theory[i])
-    printf("theory");
-  else
-    printf("%.17g", st->eta[i]);
-}
-
-static int cli_plan(int argc, char **argv)
-{
-  int list = 0;
   static const struct option opts[] = {
     {"list", no_argument, NULL, 'l'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
+  int c;
   optind = 1;
   opterr = 0;
-  int c;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (c) {
-    case 'l': list = 1; break;
-    case 'h': fputs(plan_usage, stdout); return ERR_EXIT_OK;
+    case 'l': *list = 1; break;
+    case 'h': *help = 1; return 0;
     default:
-      fprintf(stderr, "dposweep plan: %s: unknown option (see dposweep plan "
-                      "--help)\n",
-              argv[optind - 1]);
-      return ERR_EXIT_USAGE;
+      return err_set(e, ERR_INPUT,
+                     "%s: unknown option (see dposweep plan --help)",
+                     argv[optind - 1]);
     }
   }
-  if (argc - optind > 1) {
-    fprintf(stderr, "dposweep plan: %s: unexpected argument (one SPEC at most)\n",
-            argv[optind + 1]);
-    return ERR_EXIT_USAGE;
-  }
-  struct spec *s = NULL;
-  struct err e;
-  int rc = optind < argc
-             ? spec_load_file(argv[optind], &s, &e)
-             : spec_load_text(spec_default_text(), strlen(spec_default_text()),
-                              "(default spec)", &s, &e);
-  if (rc != 0) {
-    err_print(&e, "dposweep plan");
-    return ERR_EXIT_USAGE;
-  }
+  if (argc - optind > 1)
+    return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
+                   argv[optind + 1]);
+  *spec_path = optind < argc ? argv[optind] : NULL;
+  return 0;
+}
+
+/* The spec at path, or the embedded default when path is NULL. */
+static int load_spec(const char *path, struct spec **s, struct err *e)
+{
+  if (path)
+    return spec_load_file(path, s, e);
+  const char *text = spec_default_text();
+  return spec_load_text(text, strlen(text), "(default spec)", s, e);
+}
+
+/* The sweep's totals, then one block per study. */
+static void print_plan(const struct spec *s)
+{
   double total_cost = 0.0;
   for (int i = 0; i < spec_nstudies(s); i++)
     total_cost += spec_study_cost(spec_study(s, i));
@@ -219,30 +248,59 @@ static int cli_plan(int argc, char **argv)
            total_cost > 0 ? 100.0 * cost / total_cost : 0.0);
     printf("  output bytes: %lld\n", (long long)store_study_bytes(st));
   }
-  if (list) {
-    printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,seed\n");
-    for (int i = 0; i < spec_nstudies(s); i++) {
-      const struct spec_study *st = spec_study(s, i);
-      for (int64_t t = 0; t < st->ntasks; t++) {
-        struct spec_coords co;
-        spec_coords_of(st, t, &co);
-        const int64_t *at = co.pos;
-        printf("%s,%lld,%s,%d,%.17g,%.17g,%lld,", st->name, (long long)t,
-               bandit_regime_name(st->regime[at[SPEC_AXIS_REGIME]]),
-               st->arms[at[SPEC_AXIS_ARMS]], st->beta[at[SPEC_AXIS_BETA]],
-               st->sigma[at[SPEC_AXIS_SIGMA]],
-               (long long)st->samples[at[SPEC_AXIS_SAMPLES]]);
-        print_eta(st, (int)at[SPEC_AXIS_ETA]);
-        printf(",%lld\n", (long long)at[SPEC_AXIS_SEED]);
-      }
+}
+
+/* --list: one CSV line per task, its coordinates as values. */
+static void print_task_list(const struct spec *s)
+{
+  printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,seed\n");
+  for (int i = 0; i < spec_nstudies(s); i++) {
+    const struct spec_study *st = spec_study(s, i);
+    for (int64_t t = 0; t < st->ntasks; t++) {
+      struct spec_coords c;
+      spec_coords_of(st, t, &c);
+      const int64_t *pos = c.pos;
+      printf("%s,%lld,%s,%d,%.17g,%.17g,%lld,", st->name, (long long)t,
+             bandit_regime_name(st->regime[pos[SPEC_AXIS_REGIME]]),
+             st->arms[pos[SPEC_AXIS_ARMS]], st->beta[pos[SPEC_AXIS_BETA]],
+             st->sigma[pos[SPEC_AXIS_SIGMA]],
+             (long long)st->samples[pos[SPEC_AXIS_SAMPLES]]);
+      if (st->eta_theory[pos[SPEC_AXIS_ETA]])
+        printf("theory");
+      else
+        printf("%.17g", st->eta[pos[SPEC_AXIS_ETA]]);
+      printf(",%lld\n", (long long)pos[SPEC_AXIS_SEED]);
     }
   }
-  spec_destroy(&s);
-  if (fflush(stdout) != 0) {
-    fprintf(stderr, "dposweep plan: cannot write the output\n");
-    return ERR_EXIT_RUNTIME;
+}
+
+int cli_plan(int argc, char **argv)
+{
+  struct spec *s = NULL;
+  const char *path = NULL;
+  int list = 0, help = 0;
+  struct err e;
+  err_clear(&e);
+  int rc = plan_options(argc, argv, &list, &path, &help, &e);
+  if (help) {
+    fputs(plan_usage, stdout);
+    return ERR_EXIT_OK;
   }
-  return ERR_EXIT_OK;
+  if (rc == 0)
+    rc = load_spec(path, &s, &e);
+  if (rc)
+    goto out;
+  print_plan(s);
+  if (list)
+    print_task_list(s);
+  /* Write errors stick to stdout: one check at the end sees them all. */
+  if (fflush(stdout) != 0 || ferror(stdout))
+    rc = err_set(&e, ERR_RUNTIME, "cannot write the output");
+out:
+  if (rc)
+    err_print(&e, "dposweep plan");
+  spec_destroy(&s);
+  return err_exit_code(rc);
 }
 
 /* ---- status ---- */
@@ -262,81 +320,107 @@ static const char status_usage[] =
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
 
+/* A run's time (seconds since the epoch) in UTC, ISO 8601; "-" for one
+ * not recorded (NaN) or out of the calendar's range (a damaged file). */
 static void fmt_time(double t, char *buf, size_t len)
 {
-  if (!isfinite(t)) {
+  const double year_10000 = 253402300800.0;
+  struct tm tm;
+  if (!isfinite(t) || fabs(t) >= year_10000) {
     snprintf(buf, len, "-");
     return;
   }
   time_t s = (time_t)t;
-  struct tm tm;
-  gmtime_r(&s, &tm);
-  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!gmtime_r(&s, &tm) || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+    snprintf(buf, len, "-");
 }
 
-/* Task counts of a file: per study and regime, [0] done, [1] failed,
- * [2] pending. */
-struct status_counts {
-  int nstudies;
-  int64_t (*by)[BANDIT_NREGIMES][3];
+/* How many tasks are in each state. */
+struct task_counts {
   int64_t done, failed, pending;
 };
+
+/* A file's task counts: per study and regime, and over all. */
+struct status_counts {
+  int nstudies;
+  struct task_counts (*by_regime)[BANDIT_NREGIMES]; /* [study][regime] */
+  struct task_counts all;
+};
+
+static void count_one(struct task_counts *c, uint8_t status)
+{
+  if (status == TASK_DONE)
+    c->done++;
+  else if (status == TASK_FAILED)
+    c->failed++;
+  else /* TASK_PENDING; a file never holds TASK_HANDED */
+    c->pending++;
+}
+
+static void add_counts(struct task_counts *sum, const struct task_counts *c)
+{
+  sum->done += c->done;
+  sum->failed += c->failed;
+  sum->pending += c->pending;
+}
 
 static int count_tasks(struct store_reader *r, struct status_counts *c,
                        struct err *e)
 {
   const struct spec *s = store_reader_spec(r);
   c->nstudies = spec_nstudies(s);
-  if (!(c->by = calloc((size_t)c->nstudies, sizeof *c->by)))
+  if (!(c->by_regime = calloc((size_t)c->nstudies, sizeof *c->by_regime)))
     return err_set(e, ERR_RUNTIME, "out of memory");
   for (int i = 0; i < c->nstudies; i++) {
     const struct spec_study *st = spec_study(s, i);
     uint8_t *status = malloc((size_t)st->ntasks);
     if (!status)
       return err_set(e, ERR_RUNTIME, "out of memory");
-    if (store_reader_status(r, i, status, e) != 0) {
+    int rc = store_reader_status(r, i, status, e);
+    if (rc) {
       free(status);
-      return e->code;
+      return rc;
     }
     for (int64_t t = 0; t < st->ntasks; t++) {
       struct spec_coords co;
       spec_coords_of(st, t, &co);
-      int k = status[t] == TASK_DONE ? 0 : (status[t] == TASK_FAILED ? 1 : 2);
-      c->by[i][st->regime[co.pos[SPEC_AXIS_REGIME]]][k]++;
+      count_one(&c->by_regime[i][st->regime[co.pos[SPEC_AXIS_REGIME]]],
+                status[t]);
     }
     free(status);
-    for (int g = 0; g < BANDIT_NREGIMES; g++) {
-      c->done += c->by[i][g][0];
-      c->failed += c->by[i][g][1];
-      c->pending += c->by[i][g][2];
-    }
+    for (int g = 0; g < BANDIT_NREGIMES; g++)
+      add_counts(&c->all, &c->by_regime[i][g]);
   }
   return 0;
 }
 
-/* One study's totals: [0] done, [1] failed, [2] pending. */
-static void study_totals(const struct status_counts *c, int i, int64_t out[3])
+/* One study's counts, over its regimes. */
+static struct task_counts study_counts(const struct status_counts *c, int i)
 {
-  out[0] = out[1] = out[2] = 0;
+  struct task_counts sum = {0, 0, 0};
   for (int g = 0; g < BANDIT_NREGIMES; g++)
-    for (int k = 0; k < 3; k++)
-      out[k] += c->by[i][g][k];
+    add_counts(&sum, &c->by_regime[i][g]);
+  return sum;
 }
+
+/* The text format lists at most this many runs (the count is complete). */
+#define STATUS_RUNS_SHOWN 64
 
 static void print_runs(struct store_reader *r)
 {
-  struct store_run_info runs[64];
-  int nruns = store_reader_runs(r, runs, 64);
+  struct store_run_info runs[STATUS_RUNS_SHOWN];
+  int nruns = store_reader_runs(r, runs, STATUS_RUNS_SHOWN);
   printf("\nruns: %d\n", nruns < 0 ? 0 : nruns);
-  for (int i = 0; i < nruns && i < 64; i++) {
-    char a[32], b[32];
-    fmt_time(runs[i].start, a, sizeof a);
-    fmt_time(runs[i].end, b, sizeof b);
+  for (int i = 0; i < nruns && i < STATUS_RUNS_SHOWN; i++) {
+    char start[32], end[32];
+    fmt_time(runs[i].start, start, sizeof start);
+    fmt_time(runs[i].end, end, sizeof end);
     char after[32] = "?";
     if (runs[i].done_after >= 0)
       snprintf(after, sizeof after, "%lld", (long long)runs[i].done_after);
     printf("  %d: start %s, end %s, %d rank%s on %s, tasks done %lld -> %s\n",
-           i + 1, a, isfinite(runs[i].end) ? b : "(not recorded: killed?)",
+           i + 1, start,
+           isfinite(runs[i].end) ? end : "(not recorded: killed?)",
            runs[i].ranks, runs[i].ranks == 1 ? "" : "s", runs[i].hosts,
            (long long)runs[i].done_before, after);
   }
@@ -346,29 +430,29 @@ static void print_status_text(const char *path, struct store_reader *r,
                               const struct status_counts *c)
 {
   const struct spec *s = store_reader_spec(r);
-  int64_t total = spec_ntasks(s), finished = c->done + c->failed;
+  int64_t total = spec_ntasks(s), finished = c->all.done + c->all.failed;
   printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
   printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)finished,
          (long long)total,
          total ? 100.0 * (double)finished / (double)total : 100.0);
-  printf("done: %lld\nfailed: %lld\npending: %lld\n", (long long)c->done,
-         (long long)c->failed, (long long)c->pending);
+  printf("done: %lld\nfailed: %lld\npending: %lld\n", (long long)c->all.done,
+         (long long)c->all.failed, (long long)c->all.pending);
   for (int i = 0; i < c->nstudies; i++) {
     const struct spec_study *st = spec_study(s, i);
-    int64_t n[3];
-    study_totals(c, i, n);
+    struct task_counts n = study_counts(c, i);
     printf("\nstudy %s: %lld/%lld finished, %lld failed, %lld pending\n",
-           st->name, (long long)(n[0] + n[1]), (long long)st->ntasks,
-           (long long)n[1], (long long)n[2]);
+           st->name, (long long)(n.done + n.failed), (long long)st->ntasks,
+           (long long)n.failed, (long long)n.pending);
     for (int q = 0; q < st->len[SPEC_AXIS_REGIME]; q++) {
-      const int64_t *g = c->by[i][st->regime[q]];
+      const struct task_counts *g = &c->by_regime[i][st->regime[q]];
       printf("  %-11s %lld/%lld finished, %lld failed, %lld pending\n",
-             bandit_regime_name(st->regime[q]), (long long)(g[0] + g[1]),
-             (long long)(g[0] + g[1] + g[2]), (long long)g[1], (long long)g[2]);
+             bandit_regime_name(st->regime[q]), (long long)(g->done + g->failed),
+             (long long)(g->done + g->failed + g->pending),
+             (long long)g->failed, (long long)g->pending);
     }
   }
   print_runs(r);
-  printf("%s\n", c->pending == 0 ? "complete" : "incomplete");
+  printf("%s\n", c->all.pending == 0 ? "complete" : "incomplete");
 }
 
 /* --format=kv: the contract with scripts (jobs/); keys never change
@@ -382,22 +466,24 @@ static void print_status_kv(const char *path, struct store_reader *r,
   printf("file=%s\nspec_name=%s\nspec_sha256=%s\n", path, spec_name(s),
          spec_sha256(s));
   printf("total=%lld\ndone=%lld\nfailed=%lld\npending=%lld\n",
-         (long long)spec_ntasks(s), (long long)c->done, (long long)c->failed,
-         (long long)c->pending);
-  printf("state=%s\nruns=%d\n", c->pending == 0 ? "complete" : "incomplete",
+         (long long)spec_ntasks(s), (long long)c->all.done,
+         (long long)c->all.failed, (long long)c->all.pending);
+  printf("state=%s\nruns=%d\n", c->all.pending == 0 ? "complete" : "incomplete",
          nruns < 0 ? 0 : nruns);
   for (int i = 0; i < c->nstudies; i++) {
     const struct spec_study *st = spec_study(s, i);
-    int64_t n[3];
-    study_totals(c, i, n);
+    struct task_counts n = study_counts(c, i);
     printf("study.%s.total=%lld\nstudy.%s.done=%lld\nstudy.%s.failed=%lld\n"
            "study.%s.pending=%lld\n",
-           st->name, (long long)st->ntasks, st->name, (long long)n[0], st->name,
-           (long long)n[1], st->name, (long long)n[2]);
+           st->name, (long long)st->ntasks, st->name, (long long)n.done,
+           st->name, (long long)n.failed, st->name, (long long)n.pending);
   }
 }
 
-static int cli_status(int argc, char **argv)
+/* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:
+ * --help came before any error. */
+static int status_options(int argc, char **argv, int *kv, const char **path,
+                          int *help, struct err *e)
 {
   enum { O_FORMAT = 256 };
   static const struct option opts[] = {
@@ -405,65 +491,70 @@ static int cli_status(int argc, char **argv)
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int kv = 0, c;
+  int c;
   optind = 1;
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (c) {
-    case 'h': fputs(status_usage, stdout); return ERR_EXIT_OK;
+    case 'h': *help = 1; return 0;
     case O_FORMAT:
-      if (strcmp(optarg, "kv") == 0 || strcmp(optarg, "text") == 0) {
-        kv = strcmp(optarg, "kv") == 0;
-        break;
-      }
-      fprintf(stderr, "dposweep status: --format: unknown format '%s' (text, "
-                      "kv)\n", optarg);
-      return ERR_EXIT_USAGE;
+      if (strcmp(optarg, "kv") != 0 && strcmp(optarg, "text") != 0)
+        return err_set(e, ERR_INPUT,
+                       "--format: unknown format '%s' (text, kv)", optarg);
+      *kv = strcmp(optarg, "kv") == 0;
+      break;
     case ':':
-      fprintf(stderr, "dposweep status: %s: needs a value\n", argv[optind - 1]);
-      return ERR_EXIT_USAGE;
+      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
     default:
-      fprintf(stderr, "dposweep status: %s: unknown option (see dposweep "
-                      "status --help)\n", argv[optind - 1]);
-      return ERR_EXIT_USAGE;
+      return err_set(e, ERR_INPUT,
+                     "%s: unknown option (see dposweep status --help)",
+                     argv[optind - 1]);
     }
   }
-  if (argc - optind != 1) {
-    fprintf(stderr, "dposweep status: %s (usage: dposweep status OUT.h5)\n",
-            argc - optind < 1 ? "needs a results file"
-                              : "one results file at most");
-    return ERR_EXIT_USAGE;
-  }
-  const char *path = argv[optind];
-  struct store_reader *r = NULL;
-  struct status_counts counts = {0};
-  struct err e;
-  /* The reader's messages name the file; a failure reading it says which. */
-  int rc = store_reader_open(path, &r, &e);
-  if (rc == 0 && (rc = count_tasks(r, &counts, &e)) != 0)
-    err_prefix(&e, "%s: ", path);
-  if (rc != 0) {
-    err_print(&e, "dposweep status");
-    rc = ERR_EXIT_USAGE;
-  } else {
-    if (kv)
-      print_status_kv(path, r, &counts);
-    else
-      print_status_text(path, r, &counts);
-    rc = counts.pending == 0 ? ERR_EXIT_OK : ERR_EXIT_INCOMPLETE;
-  }
-  free(counts.by);
-  store_reader_close(&r);
-  return rc;
+  if (argc - optind != 1)
+    return err_set(e, ERR_INPUT, "%s (usage: dposweep status OUT.h5)",
+                   argc - optind < 1 ? "needs a results file"
+                                     : "one results file at most");
+  *path = argv[optind];
+  return 0;
 }
 
-int cli_sweep_command(const char *cmd, int argc, char **argv)
+int cli_status(int argc, char **argv)
 {
-  if (strcmp(cmd, "run") == 0)
-    return cli_run(argc, argv);
-  if (strcmp(cmd, "plan") == 0)
-    return cli_plan(argc, argv);
-  if (strcmp(cmd, "status") == 0)
-    return cli_status(argc, argv);
-  return -1;
+  const char *path = NULL;
+  struct store_reader *r = NULL;
+  struct status_counts counts = {0};
+  int kv = 0, help = 0;
+  struct err e;
+  err_clear(&e);
+  int rc = status_options(argc, argv, &kv, &path, &help, &e);
+  if (help) {
+    fputs(status_usage, stdout);
+    return ERR_EXIT_OK;
+  }
+  if (rc)
+    goto out;
+  /* The reader's messages name the file; a failure counting says which. */
+  if ((rc = store_reader_open(path, &r, &e)))
+    goto out;
+  if ((rc = count_tasks(r, &counts, &e))) {
+    err_prefix(&e, "%s: ", path);
+    goto out;
+  }
+  /* Write errors on stdout are not checked: the exit code alone (0 or 1)
+   * carries the answer, and status changes nothing. */
+  if (kv)
+    print_status_kv(path, r, &counts);
+  else
+    print_status_text(path, r, &counts);
+out:
+  free(counts.by_regime);
+  store_reader_close(&r);
+  if (rc) {
+    err_print(&e, "dposweep status");
+    /* The documented code of every failure here: 2, this is not a
+     * readable dposweep file (jobs/ scripts rely on 0, 1 and 2 only). */
+    return ERR_EXIT_USAGE;
+  }
+  return counts.all.pending == 0 ? ERR_EXIT_OK : ERR_EXIT_INCOMPLETE;
 }

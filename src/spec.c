@@ -5,9 +5,9 @@
 
 #include <cyaml/cyaml.h>
 #include <errno.h>
-#include <math.h>
 #include <nettle/sha2.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +132,9 @@ static const cyaml_schema_value_t y_names_top = {
 
 /* ---- the loaded spec ---- */
 
-struct study_store {
+/* A study: the read-only view callers get, and the arrays it points into,
+ * owned here. */
+struct study {
   struct spec_study pub;
   char *name;
   enum bandit_regime *regime;
@@ -146,42 +148,22 @@ struct study_store {
 struct spec {
   char *name;
   uint64_t master_seed;
-  int nstudies;
-  struct study_store *studies;
-  int64_t ntasks;
-  char *text;
-  char *canonical;
-  char sha256[65];
+  int nstudies; /* built so far, while loading: what destroy frees */
+  struct study *studies;
+  int64_t ntasks;   /* over all studies */
+  char *text;       /* as given */
+  char *canonical;  /* see spec_canonical */
+  char sha256[65];  /* of canonical */
 };
 
-/* ---- messages ---- */
-
-struct msg {
-  char *buf;
-  size_t len;
-  const char *label;
-};
-
-static int errorf(struct msg *m, const char *fmt, ...)
-  __attribute__((format(printf, 2, 3)));
-
-static int errorf(struct msg *m, const char *fmt, ...)
-{
-  int n = snprintf(m->buf, m->len, "%s: ", m->label);
-  va_list ap;
-  va_start(ap, fmt);
-  if (n >= 0 && (size_t)n < m->len)
-    vsnprintf(m->buf + n, m->len - (size_t)n, fmt, ap);
-  va_end(ap);
-  text_one_line(m->buf);
-  return -1;
-}
+/* ---- libcyaml's messages, as one line of ours ---- */
 
 /* libcyaml reports a failure as a message line and a backtrace of lines
  * "  in mapping field 'beta' (line: 8, column: 13)", innermost first.
  * We keep them and fold them into one line afterwards. */
+#define CYAML_LOG_LINES 24
 struct cyaml_log {
-  char lines[24][256];
+  char lines[CYAML_LOG_LINES][256];
   int n;
 };
 
@@ -189,7 +171,7 @@ static void log_collect(cyaml_log_t level, void *ctx, const char *fmt,
                         va_list args)
 {
   struct cyaml_log *log = ctx;
-  if (level < CYAML_LOG_ERROR || log->n >= 24)
+  if (level < CYAML_LOG_ERROR || log->n >= CYAML_LOG_LINES)
     return;
   vsnprintf(log->lines[log->n], sizeof log->lines[0], fmt, args);
   char *nl = strchr(log->lines[log->n], '\n');
@@ -238,6 +220,9 @@ static void reword(const char *in, char *out, size_t len)
     out[0] = (char)(out[0] - 'A' + 'a');
 }
 
+/* The study names of a document the strict schema rejected, through the
+ * lenient one; NULL (and the message names the study by its position)
+ * when even that fails or memory runs out. */
 static char **study_names_of(const char *text, size_t len, unsigned *count)
 {
   struct y_names *names = NULL;
@@ -252,94 +237,130 @@ static char **study_names_of(const char *text, size_t len, unsigned *count)
     return NULL;
   char **out = calloc(names->studies_count + 1, sizeof *out);
   if (out) {
+    /* A name strdup cannot copy stays NULL: that study is named by its
+     * position instead. */
     for (unsigned i = 0; i < names->studies_count; i++)
       out[i] = names->studies[i].name ? strdup(names->studies[i].name) : NULL;
     *count = names->studies_count;
   }
+  /* Freeing what libcyaml itself loaded cannot fail in a way we could act
+   * on. */
   cyaml_free(&cfg, &y_names_top, names, 0);
   return out;
 }
 
-static void format_cyaml_error(struct msg *m, const struct cyaml_log *log,
-                               cyaml_err_t err, const char *text, size_t len)
+static void free_names(char **names, unsigned count)
 {
-  /* The first line is "Load: <message>", then "Load: Backtrace:" and the
-   * frames.  Build the key path from the outermost frame inwards. */
+  if (!names)
+    return;
+  for (unsigned i = 0; i < count; i++)
+    free(names[i]);
+  free(names);
+}
+
+/* What failed: the first logged line ("Load: <message>") in our words, or
+ * libcyaml's text for the code.  *frames is the index of the first
+ * backtrace line, -1 when there is none. */
+static void cyaml_failure(const struct cyaml_log *log, cyaml_err_t code,
+                          char *out, size_t len, int *frames)
+{
   char message[256] = "";
-  int first_frame = -1;
+  *frames = -1;
   for (int i = 0; i < log->n; i++) {
     const char *l = log->lines[i];
     if (strncmp(l, "Load: ", 6) == 0)
       l += 6;
     if (strcmp(l, "Backtrace:") == 0) {
-      first_frame = i + 1;
+      *frames = i + 1;
       break;
     }
     if (!message[0])
       snprintf(message, sizeof message, "%s", l);
   }
   if (!message[0])
-    snprintf(message, sizeof message, "%s", cyaml_strerror(err));
-  char reworded[300];
-  reword(message, reworded, sizeof reworded);
+    snprintf(message, sizeof message, "%s", cyaml_strerror(code));
+  reword(message, out, len);
+}
 
-  char path[512] = "";
-  char study[160] = "";
-  long line = 0, col = 0;
+/* Where it failed, from the backtrace read outermost frame first: the
+ * study ("study 'a': ", by name when the document still yields one), the
+ * key path below it ("grid.beta[2]") and the innermost line and column. */
+struct yaml_place {
+  char study[160];
+  char path[512];
+  long line, col;
+};
+
+static void cyaml_place(const struct cyaml_log *log, int frames,
+                        const char *text, size_t len, struct yaml_place *at)
+{
   int in_studies = 0;
   unsigned nnames = 0;
   char **names = NULL;
-  if (first_frame >= 0) {
-    for (int i = log->n - 1; i >= first_frame; i--) {
-      const char *l = log->lines[i];
-      while (*l == ' ')
-        l++;
-      char key[128];
-      long ln = 0, cl = 0;
-      unsigned entry;
-      size_t pl = strlen(path);
-      if (sscanf(l, "in mapping field '%127[^']' (line: %ld, column: %ld)", key,
-                 &ln, &cl) == 3) {
-        in_studies = strcmp(key, "studies") == 0 && pl == 0;
-        if (!in_studies)
-          snprintf(path + pl, sizeof path - pl, "%s%s", pl ? "." : "", key);
-      } else if (sscanf(l, "in sequence entry '%u' (line: %ld, column: %ld)",
-                        &entry, &ln, &cl) == 3) {
-        if (in_studies) {
-          /* Name the study, not its position, when we can. */
-          if (!names)
-            names = study_names_of(text, len, &nnames);
-          if (names && entry >= 1 && entry <= nnames && names[entry - 1])
-            snprintf(study, sizeof study, "study '%.64s': ", names[entry - 1]);
-          else
-            snprintf(study, sizeof study, "studies[%u]: ", entry - 1);
-          in_studies = 0;
-        } else if (entry >= 1) { /* entry 0: the list itself */
-          snprintf(path + pl, sizeof path - pl, "[%u]", entry - 1);
-        }
-      } else if (sscanf(l, "in mapping (line: %ld, column: %ld)", &ln, &cl) !=
-                 2) {
-        continue;
+  for (int i = log->n - 1; i >= frames; i--) {
+    const char *l = log->lines[i];
+    while (*l == ' ')
+      l++;
+    char key[128];
+    long ln = 0, cl = 0;
+    unsigned entry;
+    size_t pl = strlen(at->path);
+    if (sscanf(l, "in mapping field '%127[^']' (line: %ld, column: %ld)", key,
+               &ln, &cl) == 3) {
+      in_studies = strcmp(key, "studies") == 0 && pl == 0;
+      if (!in_studies)
+        snprintf(at->path + pl, sizeof at->path - pl, "%s%s", pl ? "." : "",
+                 key);
+    } else if (sscanf(l, "in sequence entry '%u' (line: %ld, column: %ld)",
+                      &entry, &ln, &cl) == 3) {
+      if (in_studies) {
+        /* Name the study, not its position, when we can. */
+        if (!names)
+          names = study_names_of(text, len, &nnames);
+        if (names && entry >= 1 && entry <= nnames && names[entry - 1])
+          snprintf(at->study, sizeof at->study, "study '%.64s': ",
+                   names[entry - 1]);
+        else
+          snprintf(at->study, sizeof at->study, "studies[%u]: ", entry - 1);
+        in_studies = 0;
+      } else if (entry >= 1) { /* entry 0: the list itself */
+        snprintf(at->path + pl, sizeof at->path - pl, "[%u]", entry - 1);
       }
-      line = ln;
-      col = cl;
+    } else if (sscanf(l, "in mapping (line: %ld, column: %ld)", &ln, &cl) !=
+               2) {
+      continue;
     }
+    at->line = ln;
+    at->col = cl;
   }
-  if (names) {
-    for (unsigned i = 0; i < nnames; i++)
-      free(names[i]);
-    free(names);
-  }
-  /* "file:line:col: study 'x': grid.beta[2]: what", as compilers do. */
-  if (line > 0)
-    snprintf(m->buf, m->len, "%s:%ld:%ld: %s%s%s%s", m->label, line, col,
-             study, path, path[0] ? ": " : "", reworded);
-  else
-    errorf(m, "%s%s%s%s", study, path, path[0] ? ": " : "", reworded);
-  text_one_line(m->buf);
+  free_names(names, nnames);
 }
 
-/* ---- validation ---- */
+/* Set e from libcyaml's log: "file:line:col: study 'x': grid.beta[2]:
+ * what", as compilers do (without line and column when libcyaml gave
+ * none).  Returns ERR_INPUT. */
+static int cyaml_error(struct err *e, const char *label,
+                       const struct cyaml_log *log, cyaml_err_t code,
+                       const char *text, size_t len)
+{
+  char what[300];
+  int frames;
+  struct yaml_place at = {.line = 0};
+  cyaml_failure(log, code, what, sizeof what, &frames);
+  if (frames >= 0)
+    cyaml_place(log, frames, text, len, &at);
+  const char *sep = at.path[0] ? ": " : "";
+  if (at.line > 0)
+    return err_set(e, ERR_INPUT, "%s:%ld:%ld: %s%s%s%s", label, at.line,
+                   at.col, at.study, at.path, sep, what);
+  return err_set(e, ERR_INPUT, "%s: %s%s%s%s", label, at.study, at.path, sep,
+                 what);
+}
+
+/* ---- one value at a time, with the engine's rules ----
+ *
+ * Every message below names the study and the key ("study 'a':
+ * grid.beta[2]: ..."); spec_load_text puts the file name in front. */
 
 static int valid_name(const char *s, size_t max)
 {
@@ -372,51 +393,453 @@ static struct bandit_params baseline(void)
   return p;
 }
 
-static int check_value(struct msg *m, const char *study,
-                       const struct bandit_params *p, const char *key,
-                       long pos)
+/* The key of a list entry, "grid.beta[2]", in buf. */
+#define KEY_LEN 64
+static const char *key_at(char buf[KEY_LEN], const char *key, int64_t pos)
+{
+  snprintf(buf, KEY_LEN, "%s[%lld]", key, (long long)pos);
+  return buf;
+}
+
+/* p is the baseline with one value of the study's changed: the engine's
+ * verdict on it, under the value's key. */
+static int check_value(struct err *e, const char *study,
+                       const struct bandit_params *p, const char *key)
 {
   const char *field;
   struct err why;
   if (bandit_params_check(p, &field, &why) == 0)
     return 0;
-  if (pos >= 0)
-    return errorf(m, "study '%s': %s[%ld]: %s", study, key, pos, why.msg);
-  return errorf(m, "study '%s': %s: %s", study, key, why.msg);
+  return err_set(e, ERR_INPUT, "study '%s': %s: %s", study, key, why.msg);
 }
 
-/* A study's number: the whole word must be one (strtod, no trailing
- * text); NaN and infinity parse and are refused by the value checks. */
-static int number_word(struct msg *m, const char *study, const char *key,
-                       long pos, const char *word, double *out)
+/* A number: the whole word must be one (strtod, no trailing text); NaN
+ * and infinity parse and are refused by the value checks. */
+static int number_word(struct err *e, const char *study, const char *key,
+                       const char *word, double *out)
 {
-  if (text_parse_double(word, out) == 0)
+  if (text_parse_double(word, out) == TEXT_OK)
     return 0;
-  if (pos >= 0)
-    return errorf(m, "study '%s': %s[%ld]: invalid number '%.40s'", study, key,
-                  pos, word);
-  return errorf(m, "study '%s': %s: invalid number '%.40s'", study, key, word);
+  return err_set(e, ERR_INPUT, "study '%s': %s: invalid number '%.40s'",
+                 study, key, word);
 }
 
-/* A study's integer value: decimal digits only. */
-static int int_word(struct msg *m, const char *study, const char *key, long pos,
+/* An integer: decimal digits only. */
+static int int_word(struct err *e, const char *study, const char *key,
                     const char *word, int64_t *out)
 {
-  if (text_parse_i64(word, INT64_MIN, INT64_MAX, out) == 0)
+  if (text_parse_i64(word, INT64_MIN, INT64_MAX, out) == TEXT_OK)
     return 0;
-  if (pos >= 0)
-    return errorf(m, "study '%s': %s[%ld]: invalid integer '%.40s'", study, key,
-                  pos, word);
-  return errorf(m, "study '%s': %s: invalid integer '%.40s'", study, key, word);
+  return err_set(e, ERR_INPUT, "study '%s': %s: invalid integer '%.40s'",
+                 study, key, word);
 }
 
-static int has_duplicate(const void *a, size_t n, size_t size)
+/* ---- a study, piece by piece ---- */
+
+/* The name: present, well-formed, not another study's. */
+static int study_name(struct err *e, const struct y_study *y,
+                      struct study *s, const struct spec *spec,
+                      int index)
 {
-  const char *c = a;
-  for (size_t i = 0; i < n; i++)
-    for (size_t j = i + 1; j < n; j++)
-      if (memcmp(c + i * size, c + j * size, size) == 0)
-        return (int)j;
+  if (!y->name)
+    return err_set(e, ERR_INPUT, "studies[%d]: missing key 'name'", index);
+  if (!valid_name(y->name, SPEC_MAX_NAME))
+    return err_set(e, ERR_INPUT,
+                   "studies[%d]: name: '%.80s%s' must be 1 to 64 letters, "
+                   "digits, '-' or '_'",
+                   index, y->name, strlen(y->name) > 80 ? "..." : "");
+  for (int i = 0; i < index; i++)
+    if (strcmp(spec->studies[i].name, y->name) == 0)
+      return err_set(e, ERR_INPUT, "study '%s': name: duplicate study name",
+                     y->name);
+  if (!(s->name = strdup(y->name)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  s->pub.name = s->name;
+  return 0;
+}
+
+/* The grid's axes as loaded: where their words are in struct y_grid, and
+ * how a word becomes a value.  regime to sigma must be given; samples
+ * defaults to [0]; eta is a study key or an axis and has its own parser
+ * (parse_eta). */
+typedef int (*axis_word_fn)(struct err *e, struct study *s,
+                            int64_t pos, const char *key, const char *word);
+
+static int regime_word(struct err *e, struct study *s, int64_t pos,
+                       const char *key, const char *word);
+static int arms_word(struct err *e, struct study *s, int64_t pos,
+                     const char *key, const char *word);
+static int beta_word(struct err *e, struct study *s, int64_t pos,
+                     const char *key, const char *word);
+static int sigma_word(struct err *e, struct study *s, int64_t pos,
+                      const char *key, const char *word);
+static int samples_word(struct err *e, struct study *s, int64_t pos,
+                        const char *key, const char *word);
+
+static const struct grid_axis {
+  enum spec_axis axis;
+  size_t words, count; /* offsets of the field pair in struct y_grid */
+  int required;
+  axis_word_fn parse; /* NULL: eta, see parse_eta */
+} grid_axes[] = {
+  {SPEC_AXIS_REGIME, offsetof(struct y_grid, regime),
+   offsetof(struct y_grid, regime_count), 1, regime_word},
+  {SPEC_AXIS_ARMS, offsetof(struct y_grid, arms),
+   offsetof(struct y_grid, arms_count), 1, arms_word},
+  {SPEC_AXIS_BETA, offsetof(struct y_grid, beta),
+   offsetof(struct y_grid, beta_count), 1, beta_word},
+  {SPEC_AXIS_SIGMA, offsetof(struct y_grid, sigma),
+   offsetof(struct y_grid, sigma_count), 1, sigma_word},
+  {SPEC_AXIS_SAMPLES, offsetof(struct y_grid, samples),
+   offsetof(struct y_grid, samples_count), 0, samples_word},
+  {SPEC_AXIS_ETA, offsetof(struct y_grid, eta),
+   offsetof(struct y_grid, eta_count), 0, NULL},
+};
+#define NGRID_AXES (sizeof grid_axes / sizeof grid_axes[0])
+
+static char **axis_words(const struct y_grid *g, const struct grid_axis *a)
+{
+  return *(char **const *)((const char *)g + a->words);
+}
+
+static unsigned axis_count(const struct y_grid *g, const struct grid_axis *a)
+{
+  return *(const unsigned *)((const char *)g + a->count);
+}
+
+/* The keys a study cannot do without, and no empty axis list. */
+static int required_keys(struct err *e, const struct y_study *y,
+                         const char *nm)
+{
+  static const char *const keys[] = {"iterations", "scale", "rewards",
+                                     "seeds", "grid"};
+  const void *present[] = {y->iterations, y->scale, y->rewards, y->seeds,
+                           y->grid};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    if (!present[i])
+      return err_set(e, ERR_INPUT, "study '%s': missing key '%s'", nm,
+                     keys[i]);
+  for (size_t i = 0; i < NGRID_AXES; i++) {
+    const struct grid_axis *a = &grid_axes[i];
+    const char *name = spec_axis_name(a->axis);
+    if (!axis_words(y->grid, a)) {
+      if (a->required)
+        return err_set(e, ERR_INPUT, "study '%s': grid: missing key '%s'", nm,
+                       name);
+    } else if (axis_count(y->grid, a) == 0) {
+      return err_set(e, ERR_INPUT, "study '%s': grid.%s: empty list", nm,
+                     name);
+    }
+  }
+  return 0;
+}
+
+/* iterations, record_every (default 1) and seeds: all parsed first, then
+ * checked in that order. */
+static int parse_scalars(struct err *e, const struct y_study *y,
+                         struct study *s)
+{
+  struct spec_study *st = &s->pub;
+  const char *nm = s->name;
+  int64_t seeds;
+  int rc;
+  st->record_every = 1;
+  if ((rc = int_word(e, nm, "iterations", y->iterations, &st->iterations)))
+    return rc;
+  if (y->record_every &&
+      (rc = int_word(e, nm, "record_every", y->record_every,
+                     &st->record_every)))
+    return rc;
+  if ((rc = int_word(e, nm, "seeds", y->seeds, &seeds)))
+    return rc;
+  struct bandit_params p = baseline();
+  p.iterations = st->iterations;
+  if ((rc = check_value(e, nm, &p, "iterations")))
+    return rc;
+  p.record_every = st->record_every;
+  if ((rc = check_value(e, nm, &p, "record_every")))
+    return rc;
+  if (seeds < 1 || seeds > SPEC_MAX_TASKS)
+    return err_set(e, ERR_INPUT,
+                   "study '%s': seeds: must be between 1 and 2147483648 "
+                   "(got %lld)",
+                   nm, (long long)seeds);
+  st->len[SPEC_AXIS_SEED] = seeds;
+  return 0;
+}
+
+/* scale, rewards, and whether reward_values may or must be there. */
+static int parse_scale_rewards(struct err *e, const struct y_study *y,
+                               struct study *s)
+{
+  struct spec_study *st = &s->pub;
+  const char *nm = s->name;
+  if (bandit_scale_parse(y->scale, &st->scale) != 0)
+    return err_set(e, ERR_INPUT,
+                   "study '%s': scale: unknown scale '%.40s' (theory, "
+                   "normalized)",
+                   nm, y->scale);
+  if (strcmp(y->rewards, "explicit") == 0) {
+    st->rewards = BANDIT_REWARDS_EXPLICIT;
+    if (!y->reward_values)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': reward_values: missing (rewards: "
+                     "explicit needs a list)",
+                     nm);
+  } else if (bandit_rewards_parse(y->rewards, &st->rewards) != 0) {
+    return err_set(e, ERR_INPUT,
+                   "study '%s': rewards: unknown distribution '%.40s' "
+                   "(uniform, normal, explicit)",
+                   nm, y->rewards);
+  } else if (y->reward_values) {
+    return err_set(e, ERR_INPUT,
+                   "study '%s': reward_values: only with rewards: explicit",
+                   nm);
+  }
+  return 0;
+}
+
+/* The axis lengths (an absent optional axis has one value) and their
+ * arrays, zeroed: samples absent is [0]. */
+static int alloc_axes(struct err *e, const struct y_grid *g,
+                      struct study *s)
+{
+  struct spec_study *st = &s->pub;
+  for (size_t i = 0; i < NGRID_AXES; i++) {
+    const struct grid_axis *a = &grid_axes[i];
+    st->len[a->axis] = axis_words(g, a) ? (int64_t)axis_count(g, a) : 1;
+  }
+  s->regime = calloc((size_t)st->len[SPEC_AXIS_REGIME], sizeof *s->regime);
+  s->arms = calloc((size_t)st->len[SPEC_AXIS_ARMS], sizeof *s->arms);
+  s->beta = calloc((size_t)st->len[SPEC_AXIS_BETA], sizeof *s->beta);
+  s->sigma = calloc((size_t)st->len[SPEC_AXIS_SIGMA], sizeof *s->sigma);
+  s->samples = calloc((size_t)st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples);
+  s->eta = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta);
+  s->eta_theory = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta_theory);
+  if (!s->regime || !s->arms || !s->beta || !s->sigma || !s->samples ||
+      !s->eta || !s->eta_theory)
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  st->regime = s->regime;
+  st->arms = s->arms;
+  st->beta = s->beta;
+  st->sigma = s->sigma;
+  st->samples = s->samples;
+  st->eta = s->eta;
+  st->eta_theory = s->eta_theory;
+  return 0;
+}
+
+static int regime_word(struct err *e, struct study *s, int64_t pos,
+                       const char *key, const char *word)
+{
+  if (bandit_regime_parse(word, &s->regime[pos]) == 0)
+    return 0;
+  return err_set(e, ERR_INPUT,
+                 "study '%s': %s: unknown regime '%.40s' (uniform, mix-r, "
+                 "mix-p, mix-p-clip, on-policy, hybrid, reference)",
+                 s->name, key, word);
+}
+
+static int arms_word(struct err *e, struct study *s, int64_t pos,
+                     const char *key, const char *word)
+{
+  int64_t k;
+  int rc = int_word(e, s->name, key, word, &k);
+  if (rc)
+    return rc;
+  if (k < 2 || k > BANDIT_MAX_ARMS)
+    return err_set(e, ERR_INPUT,
+                   "study '%s': %s: must be between 2 and %d (got %lld)",
+                   s->name, key, BANDIT_MAX_ARMS, (long long)k);
+  s->arms[pos] = (int)k;
+  if (s->arms[pos] > s->pub.max_arms)
+    s->pub.max_arms = s->arms[pos];
+  return 0;
+}
+
+static int beta_word(struct err *e, struct study *s, int64_t pos,
+                     const char *key, const char *word)
+{
+  struct bandit_params p = baseline();
+  int rc = number_word(e, s->name, key, word, &p.beta);
+  if (rc)
+    return rc;
+  s->beta[pos] = p.beta;
+  return check_value(e, s->name, &p, key);
+}
+
+static int sigma_word(struct err *e, struct study *s, int64_t pos,
+                      const char *key, const char *word)
+{
+  struct bandit_params p = baseline();
+  int rc = number_word(e, s->name, key, word, &p.sigma);
+  if (rc)
+    return rc;
+  s->sigma[pos] = p.sigma;
+  return check_value(e, s->name, &p, key);
+}
+
+static int samples_word(struct err *e, struct study *s, int64_t pos,
+                        const char *key, const char *word)
+{
+  struct bandit_params p = baseline();
+  int rc = int_word(e, s->name, key, word, &p.samples);
+  if (rc)
+    return rc;
+  s->samples[pos] = p.samples;
+  return check_value(e, s->name, &p, key);
+}
+
+/* Every word of every grid axis but eta, axis by axis in grid_axes order. */
+static int parse_grid(struct err *e, const struct y_grid *g,
+                      struct study *s)
+{
+  for (size_t i = 0; i < NGRID_AXES; i++) {
+    const struct grid_axis *a = &grid_axes[i];
+    char **words = axis_words(g, a);
+    if (!a->parse || !words)
+      continue;
+    char prefix[KEY_LEN], key[KEY_LEN];
+    snprintf(prefix, sizeof prefix, "grid.%s", spec_axis_name(a->axis));
+    for (int64_t pos = 0; pos < s->pub.len[a->axis]; pos++) {
+      int rc = a->parse(e, s, pos, key_at(key, prefix, pos), words[pos]);
+      if (rc)
+        return rc;
+    }
+  }
+  return 0;
+}
+
+/* eta: one study value or a grid axis, each 'theory' or a number. */
+static int parse_eta(struct err *e, const struct y_study *y,
+                     struct study *s)
+{
+  const struct y_grid *g = y->grid;
+  const char *nm = s->name;
+  if (y->eta && g->eta)
+    return err_set(e, ERR_INPUT,
+                   "study '%s': eta: given both as a study key and as a "
+                   "grid axis; keep one",
+                   nm);
+  if (!y->eta && !g->eta)
+    return err_set(e, ERR_INPUT,
+                   "study '%s': missing key 'eta' (a number or 'theory', "
+                   "or a grid axis eta)",
+                   nm);
+  for (int64_t i = 0; i < s->pub.len[SPEC_AXIS_ETA]; i++) {
+    char buf[KEY_LEN];
+    const char *word = g->eta ? g->eta[i] : y->eta;
+    const char *key = g->eta ? key_at(buf, "grid.eta", i) : "eta";
+    struct bandit_params p = baseline();
+    p.scale = s->pub.scale;
+    if (strcmp(word, "theory") == 0) {
+      s->eta_theory[i] = 1;
+      p.eta_theory = 1;
+    } else if (text_parse_double(word, &s->eta[i]) != TEXT_OK) {
+      return err_set(e, ERR_INPUT,
+                     "study '%s': %s: not a number or 'theory': '%.40s'", nm,
+                     key, word);
+    } else {
+      p.eta = s->eta[i];
+    }
+    int rc = check_value(e, nm, &p, key);
+    if (rc)
+      return rc;
+  }
+  return 0;
+}
+
+/* One estimator per task: a gaussian one (sigma > 0) and a sampled one
+ * (samples > 0) never pair in one grid. */
+static int check_estimators(struct err *e, const struct study *s)
+{
+  const struct spec_study *st = &s->pub;
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_SIGMA]; i++)
+    for (int64_t j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
+      if (s->sigma[i] > 0.0 && s->samples[j] > 0)
+        return err_set(e, ERR_INPUT,
+                       "study '%s': grid.samples[%lld]: %lld pairs with "
+                       "grid.sigma[%lld] = %g > 0 in one task; a task uses "
+                       "one estimator (split into two studies)",
+                       s->name, (long long)j, (long long)s->samples[j],
+                       (long long)i, s->sigma[i]);
+  return 0;
+}
+
+/* rewards: explicit: the values, one per arm of every arms value, and
+ * the engine's check of the vector. */
+static int parse_reward_values(struct err *e, const struct y_study *y,
+                               struct study *s)
+{
+  struct spec_study *st = &s->pub;
+  const char *nm = s->name;
+  unsigned nv = y->reward_values_count;
+  int rc;
+  if (st->rewards != BANDIT_REWARDS_EXPLICIT)
+    return 0;
+  if (!(s->reward_values = malloc(nv * sizeof *s->reward_values)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (unsigned i = 0; i < nv; i++) {
+    char key[KEY_LEN];
+    if ((rc = number_word(e, nm, key_at(key, "reward_values", i),
+                          y->reward_values[i], &s->reward_values[i])))
+      return rc;
+  }
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
+    if ((unsigned)s->arms[i] != nv)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': grid.arms[%lld]: is %d but reward_values "
+                     "lists %u values",
+                     nm, (long long)i, s->arms[i], nv);
+  st->reward_values = s->reward_values;
+  struct bandit_params p = baseline();
+  p.arms = (int)nv;
+  p.rewards = BANDIT_REWARDS_EXPLICIT;
+  p.reward_values = s->reward_values;
+  return check_value(e, nm, &p, "reward_values");
+}
+
+/* The position of the first value equal to an earlier one, or 0. */
+static int64_t first_duplicate(const void *values, int64_t n, size_t size)
+{
+  const char *v = values;
+  for (int64_t i = 0; i < n; i++)
+    for (int64_t j = i + 1; j < n; j++)
+      if (memcmp(v + i * size, v + j * size, size) == 0)
+        return j;
+  return 0;
+}
+
+/* Duplicate values in an axis would make identical tasks. */
+static int check_duplicates(struct err *e, const struct study *s)
+{
+  const struct spec_study *st = &s->pub;
+  const struct {
+    enum spec_axis axis;
+    const void *values;
+    size_t size;
+  } axes[] = {
+    {SPEC_AXIS_REGIME, s->regime, sizeof *s->regime},
+    {SPEC_AXIS_ARMS, s->arms, sizeof *s->arms},
+    {SPEC_AXIS_BETA, s->beta, sizeof *s->beta},
+    {SPEC_AXIS_SIGMA, s->sigma, sizeof *s->sigma},
+    {SPEC_AXIS_SAMPLES, s->samples, sizeof *s->samples},
+  };
+  for (size_t i = 0; i < sizeof axes / sizeof axes[0]; i++) {
+    int64_t j = first_duplicate(axes[i].values, st->len[axes[i].axis],
+                                axes[i].size);
+    if (j)
+      return err_set(e, ERR_INPUT, "study '%s': grid.%s[%lld]: duplicate value",
+                     s->name, spec_axis_name(axes[i].axis), (long long)j);
+  }
+  /* eta values are 'theory' or a number: equal when both are theory, or
+   * both numbers and equal. */
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_ETA]; i++)
+    for (int64_t j = i + 1; j < st->len[SPEC_AXIS_ETA]; j++)
+      if (s->eta_theory[i] == s->eta_theory[j] &&
+          (s->eta_theory[i] || s->eta[i] == s->eta[j]))
+        return err_set(e, ERR_INPUT, "study '%s': grid.eta[%lld]: duplicate value",
+                       s->name, (long long)j);
   return 0;
 }
 
@@ -431,253 +854,39 @@ static int64_t mul_capped(int64_t a, int64_t b)
   return a * b;
 }
 
-static int build_study(struct msg *m, const struct y_study *y,
-                       struct study_store *s, const struct spec *spec,
+/* Build study number index of spec from its YAML, piece by piece, each
+ * piece in the order of the checks a user sees (the first failure is
+ * the one reported).  What is built so far is s's, freed by
+ * spec_destroy. */
+static int build_study(struct err *e, const struct y_study *y,
+                       struct study *s, const struct spec *spec,
                        int index)
 {
-  const char *nm = y->name ? y->name : "";
-  if (!y->name)
-    return errorf(m, "studies[%d]: missing key 'name'", index);
-  if (!valid_name(y->name, SPEC_MAX_NAME))
-    return errorf(m,
-                  "studies[%d]: name: '%.80s%s' must be 1 to 64 letters, "
-                  "digits, '-' or '_'",
-                  index, y->name, strlen(y->name) > 80 ? "..." : "");
-  for (int i = 0; i < index; i++)
-    if (strcmp(spec->studies[i].name, y->name) == 0)
-      return errorf(m, "study '%s': name: duplicate study name", nm);
-  if (!(s->name = strdup(y->name)))
-    return errorf(m, "out of memory");
+  int rc;
+  if ((rc = study_name(e, y, s, spec, index)))
+    return rc;
+  if ((rc = required_keys(e, y, s->name)))
+    return rc;
+  if ((rc = parse_scalars(e, y, s)))
+    return rc;
+  if ((rc = parse_scale_rewards(e, y, s)))
+    return rc;
+  if ((rc = alloc_axes(e, y->grid, s)))
+    return rc;
+  if ((rc = parse_grid(e, y->grid, s)))
+    return rc;
+  if ((rc = parse_eta(e, y, s)))
+    return rc;
+  if ((rc = check_estimators(e, s)))
+    return rc;
+  if ((rc = parse_reward_values(e, y, s)))
+    return rc;
+  if ((rc = check_duplicates(e, s)))
+    return rc;
   struct spec_study *st = &s->pub;
-  st->name = s->name;
-
-  static const char *const required[] = {"iterations", "scale", "rewards",
-                                         "seeds", "grid"};
-  const void *present[] = {y->iterations, y->scale, y->rewards, y->seeds,
-                           y->grid};
-  for (int i = 0; i < 5; i++)
-    if (!present[i])
-      return errorf(m, "study '%s': missing key '%s'", nm, required[i]);
-  const struct y_grid *g = y->grid;
-  static const char *const axes[] = {"regime", "arms", "beta", "sigma"};
-  const unsigned counts[] = {g->regime_count, g->arms_count, g->beta_count,
-                             g->sigma_count};
-  const void *axis_ptrs[] = {g->regime, g->arms, g->beta, g->sigma};
-  for (int i = 0; i < 4; i++) {
-    if (!axis_ptrs[i])
-      return errorf(m, "study '%s': grid: missing key '%s'", nm, axes[i]);
-    if (counts[i] == 0)
-      return errorf(m, "study '%s': grid.%s: empty list", nm, axes[i]);
-  }
-  if (g->samples && g->samples_count == 0)
-    return errorf(m, "study '%s': grid.samples: empty list", nm);
-  if (g->eta && g->eta_count == 0)
-    return errorf(m, "study '%s': grid.eta: empty list", nm);
-
-  struct bandit_params p = baseline();
-  /* iterations, record_every, seeds */
-  int64_t seeds;
-  st->record_every = 1;
-  if (int_word(m, nm, "iterations", -1, y->iterations, &st->iterations) ||
-      (y->record_every &&
-       int_word(m, nm, "record_every", -1, y->record_every, &st->record_every)) ||
-      int_word(m, nm, "seeds", -1, y->seeds, &seeds))
-    return -1;
-  p.iterations = st->iterations;
-  if (check_value(m, nm, &p, "iterations", -1))
-    return -1;
-  p.record_every = st->record_every;
-  if (check_value(m, nm, &p, "record_every", -1))
-    return -1;
-  p = baseline();
-  if (seeds < 1 || seeds > SPEC_MAX_TASKS)
-    return errorf(m, "study '%s': seeds: must be between 1 and 2147483648 "
-                     "(got %lld)",
-                  nm, (long long)seeds);
-  st->len[SPEC_AXIS_SEED] = seeds;
-
-  /* scale */
-  if (bandit_scale_parse(y->scale, &st->scale) != 0)
-    return errorf(m, "study '%s': scale: unknown scale '%.40s' (theory, "
-                     "normalized)",
-                  nm, y->scale);
-
-  /* rewards */
-  if (strcmp(y->rewards, "explicit") == 0) {
-    st->rewards = BANDIT_REWARDS_EXPLICIT;
-    if (!y->reward_values)
-      return errorf(m, "study '%s': reward_values: missing (rewards: "
-                       "explicit needs a list)",
-                    nm);
-  } else if (bandit_rewards_parse(y->rewards, &st->rewards) != 0) {
-    return errorf(m, "study '%s': rewards: unknown distribution '%.40s' "
-                     "(uniform, normal, explicit)",
-                  nm, y->rewards);
-  } else if (y->reward_values) {
-    return errorf(m, "study '%s': reward_values: only with rewards: "
-                     "explicit",
-                  nm);
-  }
-
-  /* The axes. */
-  st->len[SPEC_AXIS_REGIME] = (int)g->regime_count;
-  st->len[SPEC_AXIS_ARMS] = (int)g->arms_count;
-  st->len[SPEC_AXIS_BETA] = (int)g->beta_count;
-  st->len[SPEC_AXIS_SIGMA] = (int)g->sigma_count;
-  st->len[SPEC_AXIS_SAMPLES] = g->samples ? (int)g->samples_count : 1;
-  st->len[SPEC_AXIS_ETA] = g->eta ? (int)g->eta_count : 1;
-  s->regime = calloc((size_t)st->len[SPEC_AXIS_REGIME], sizeof *s->regime);
-  s->arms = calloc((size_t)st->len[SPEC_AXIS_ARMS], sizeof *s->arms);
-  s->beta = calloc((size_t)st->len[SPEC_AXIS_BETA], sizeof *s->beta);
-  s->sigma = calloc((size_t)st->len[SPEC_AXIS_SIGMA], sizeof *s->sigma);
-  s->samples = calloc((size_t)st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples);
-  s->eta = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta);
-  s->eta_theory = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta_theory);
-  if (!s->regime || !s->arms || !s->beta || !s->sigma || !s->samples ||
-      !s->eta || !s->eta_theory)
-    return errorf(m, "out of memory");
-  st->regime = s->regime;
-  st->arms = s->arms;
-  st->beta = s->beta;
-  st->sigma = s->sigma;
-  st->samples = s->samples;
-  st->eta = s->eta;
-  st->eta_theory = s->eta_theory;
-
-  for (int i = 0; i < st->len[SPEC_AXIS_REGIME]; i++)
-    if (bandit_regime_parse(g->regime[i], &s->regime[i]) != 0)
-      return errorf(m, "study '%s': grid.regime[%d]: unknown regime '%.40s' "
-                       "(uniform, mix-r, mix-p, mix-p-clip, on-policy, "
-                       "hybrid, reference)",
-                    nm, i, g->regime[i]);
-  int max_arms = 0;
-  for (int i = 0; i < st->len[SPEC_AXIS_ARMS]; i++) {
-    int64_t k;
-    if (int_word(m, nm, "grid.arms", i, g->arms[i], &k))
-      return -1;
-    if (k < 2 || k > BANDIT_MAX_ARMS)
-      return errorf(m, "study '%s': grid.arms[%d]: must be between 2 and "
-                       "1000000 (got %lld)",
-                    nm, i, (long long)k);
-    s->arms[i] = (int)k;
-    max_arms = s->arms[i] > max_arms ? s->arms[i] : max_arms;
-  }
-  st->max_arms = max_arms;
-  for (int i = 0; i < st->len[SPEC_AXIS_BETA]; i++) {
-    p = baseline();
-    if (number_word(m, nm, "grid.beta", i, g->beta[i], &s->beta[i]))
-      return -1;
-    p.beta = s->beta[i];
-    if (check_value(m, nm, &p, "grid.beta", i))
-      return -1;
-  }
-  for (int i = 0; i < st->len[SPEC_AXIS_SIGMA]; i++) {
-    p = baseline();
-    if (number_word(m, nm, "grid.sigma", i, g->sigma[i], &s->sigma[i]))
-      return -1;
-    p.sigma = s->sigma[i];
-    if (check_value(m, nm, &p, "grid.sigma", i))
-      return -1;
-  }
-  for (int i = 0; i < st->len[SPEC_AXIS_SAMPLES]; i++) {
-    p = baseline();
-    s->samples[i] = 0;
-    if (g->samples && int_word(m, nm, "grid.samples", i, g->samples[i],
-                               &s->samples[i]))
-      return -1;
-    p.samples = s->samples[i];
-    if (check_value(m, nm, &p, "grid.samples", i))
-      return -1;
-  }
-  /* eta: one study value or a grid axis, each 'theory' or a number. */
-  if (y->eta && g->eta)
-    return errorf(m, "study '%s': eta: given both as a study key and as a "
-                     "grid axis; keep one",
-                  nm);
-  if (!y->eta && !g->eta)
-    return errorf(m, "study '%s': missing key 'eta' (a number or 'theory', "
-                     "or a grid axis eta)",
-                  nm);
-  for (int i = 0; i < st->len[SPEC_AXIS_ETA]; i++) {
-    const char *word = g->eta ? g->eta[i] : y->eta;
-    const char *key = g->eta ? "grid.eta" : "eta";
-    long pos = g->eta ? i : -1;
-    p = baseline();
-    p.scale = st->scale;
-    if (strcmp(word, "theory") == 0) {
-      s->eta_theory[i] = 1;
-      p.eta_theory = 1;
-    } else if (text_parse_double(word, &s->eta[i]) != 0) {
-      if (pos >= 0)
-        return errorf(m, "study '%s': %s[%ld]: not a number or 'theory': "
-                         "'%.40s'",
-                      nm, key, pos, word);
-      return errorf(m, "study '%s': %s: not a number or 'theory': '%.40s'", nm,
-                    key, word);
-    } else {
-      p.eta = s->eta[i];
-    }
-    if (check_value(m, nm, &p, key, pos))
-      return -1;
-  }
-  /* Cross-axis rules. */
-  for (int i = 0; i < st->len[SPEC_AXIS_SIGMA]; i++)
-    for (int j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
-      if (s->sigma[i] > 0.0 && s->samples[j] > 0)
-        return errorf(m, "study '%s': grid.samples[%d]: %lld pairs with "
-                         "grid.sigma[%d] = %g > 0 in one task; a task uses "
-                         "one estimator (split into two studies)",
-                      nm, j, (long long)s->samples[j], i, s->sigma[i]);
-  if (st->rewards == BANDIT_REWARDS_EXPLICIT) {
-    unsigned nv = y->reward_values_count;
-    if (!(s->reward_values = malloc(nv * sizeof *s->reward_values)))
-      return errorf(m, "out of memory");
-    for (unsigned i = 0; i < nv; i++)
-      if (number_word(m, nm, "reward_values", (long)i, y->reward_values[i],
-                      &s->reward_values[i]))
-        return -1;
-    for (int i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
-      if ((unsigned)s->arms[i] != nv)
-        return errorf(m, "study '%s': grid.arms[%d]: is %d but reward_values "
-                         "lists %u values",
-                      nm, i, s->arms[i], nv);
-    st->reward_values = s->reward_values;
-    p = baseline();
-    p.arms = (int)nv;
-    p.rewards = BANDIT_REWARDS_EXPLICIT;
-    p.reward_values = s->reward_values;
-    if (check_value(m, nm, &p, "reward_values", -1))
-      return -1;
-  }
-  /* Duplicate values would make identical tasks. */
-  struct {
-    const char *key;
-    const void *v;
-    int n;
-    size_t size;
-  } dup[] = {
-    {"regime", s->regime, st->len[SPEC_AXIS_REGIME], sizeof *s->regime},
-    {"arms", s->arms, st->len[SPEC_AXIS_ARMS], sizeof *s->arms},
-    {"beta", s->beta, st->len[SPEC_AXIS_BETA], sizeof *s->beta},
-    {"sigma", s->sigma, st->len[SPEC_AXIS_SIGMA], sizeof *s->sigma},
-    {"samples", s->samples, st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples},
-  };
-  for (size_t i = 0; i < sizeof dup / sizeof dup[0]; i++) {
-    int j = has_duplicate(dup[i].v, (size_t)dup[i].n, dup[i].size);
-    if (j)
-      return errorf(m, "study '%s': grid.%s[%d]: duplicate value", nm,
-                    dup[i].key, j);
-  }
-  for (int i = 0; i < st->len[SPEC_AXIS_ETA]; i++)
-    for (int j = i + 1; j < st->len[SPEC_AXIS_ETA]; j++)
-      if (s->eta_theory[i] == s->eta_theory[j] &&
-          (s->eta_theory[i] || s->eta[i] == s->eta[j]))
-        return errorf(m, "study '%s': grid.eta[%d]: duplicate value", nm, j);
-
-  int64_t n = 1;
+  st->ntasks = 1;
   for (int a = 0; a < SPEC_NAXES; a++)
-    n = mul_capped(n, st->len[a]);
-  st->ntasks = n;
+    st->ntasks = mul_capped(st->ntasks, st->len[a]);
   st->nrec = bandit_nrec(st->iterations, st->record_every);
   return 0;
 }
@@ -695,6 +904,47 @@ void spec_sha256_hex(const void *data, size_t len, char out[65])
     snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
+/* One study of the canonical text: every key, in schema order. */
+static void canonical_study(FILE *f, const struct spec_study *st)
+{
+  /* Names are quoted: "-" alone would read as a list. */
+  fprintf(f, "  - name: '%s'\n    iterations: %lld\n    record_every: %lld\n",
+          st->name, (long long)st->iterations, (long long)st->record_every);
+  fprintf(f, "    scale: %s\n    rewards: %s\n", bandit_scale_name(st->scale),
+          bandit_rewards_name(st->rewards));
+  if (st->rewards == BANDIT_REWARDS_EXPLICIT) {
+    fprintf(f, "    reward_values: [");
+    for (int j = 0; j < st->max_arms; j++)
+      fprintf(f, "%s%.17g", j ? ", " : "", st->reward_values[j]);
+    fprintf(f, "]\n");
+  }
+  fprintf(f, "    seeds: %lld\n    grid:\n      regime: [",
+          (long long)st->len[SPEC_AXIS_SEED]);
+  for (int j = 0; j < st->len[SPEC_AXIS_REGIME]; j++)
+    fprintf(f, "%s%s", j ? ", " : "", bandit_regime_name(st->regime[j]));
+  fprintf(f, "]\n      arms: [");
+  for (int j = 0; j < st->len[SPEC_AXIS_ARMS]; j++)
+    fprintf(f, "%s%d", j ? ", " : "", st->arms[j]);
+  fprintf(f, "]\n      beta: [");
+  for (int j = 0; j < st->len[SPEC_AXIS_BETA]; j++)
+    fprintf(f, "%s%.17g", j ? ", " : "", st->beta[j]);
+  fprintf(f, "]\n      sigma: [");
+  for (int j = 0; j < st->len[SPEC_AXIS_SIGMA]; j++)
+    fprintf(f, "%s%.17g", j ? ", " : "", st->sigma[j]);
+  fprintf(f, "]\n      samples: [");
+  for (int j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
+    fprintf(f, "%s%lld", j ? ", " : "", (long long)st->samples[j]);
+  fprintf(f, "]\n      eta: [");
+  for (int j = 0; j < st->len[SPEC_AXIS_ETA]; j++) {
+    if (st->eta_theory[j])
+      fprintf(f, "%stheory", j ? ", " : "");
+    else
+      fprintf(f, "%s%.17g", j ? ", " : "", st->eta[j]);
+  }
+  fprintf(f, "]\n");
+}
+
+/* The canonical text (a new string), or NULL when memory runs out. */
 static char *canonical_text(const struct spec *s)
 {
   char *buf = NULL;
@@ -702,46 +952,14 @@ static char *canonical_text(const struct spec *s)
   FILE *f = open_memstream(&buf, &len);
   if (!f)
     return NULL;
-  /* Names are quoted: "-" alone would read as a list. */
   fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", s->name,
           (unsigned long long)s->master_seed);
-  for (int i = 0; i < s->nstudies; i++) {
-    const struct spec_study *st = &s->studies[i].pub;
-    fprintf(f, "  - name: '%s'\n    iterations: %lld\n    record_every: %lld\n",
-            st->name, (long long)st->iterations, (long long)st->record_every);
-    fprintf(f, "    scale: %s\n    rewards: %s\n", bandit_scale_name(st->scale),
-            bandit_rewards_name(st->rewards));
-    if (st->rewards == BANDIT_REWARDS_EXPLICIT) {
-      fprintf(f, "    reward_values: [");
-      for (int j = 0; j < st->max_arms; j++)
-        fprintf(f, "%s%.17g", j ? ", " : "", st->reward_values[j]);
-      fprintf(f, "]\n");
-    }
-    fprintf(f, "    seeds: %lld\n    grid:\n      regime: [", (long long)st->len[SPEC_AXIS_SEED]);
-    for (int j = 0; j < st->len[SPEC_AXIS_REGIME]; j++)
-      fprintf(f, "%s%s", j ? ", " : "", bandit_regime_name(st->regime[j]));
-    fprintf(f, "]\n      arms: [");
-    for (int j = 0; j < st->len[SPEC_AXIS_ARMS]; j++)
-      fprintf(f, "%s%d", j ? ", " : "", st->arms[j]);
-    fprintf(f, "]\n      beta: [");
-    for (int j = 0; j < st->len[SPEC_AXIS_BETA]; j++)
-      fprintf(f, "%s%.17g", j ? ", " : "", st->beta[j]);
-    fprintf(f, "]\n      sigma: [");
-    for (int j = 0; j < st->len[SPEC_AXIS_SIGMA]; j++)
-      fprintf(f, "%s%.17g", j ? ", " : "", st->sigma[j]);
-    fprintf(f, "]\n      samples: [");
-    for (int j = 0; j < st->len[SPEC_AXIS_SAMPLES]; j++)
-      fprintf(f, "%s%lld", j ? ", " : "", (long long)st->samples[j]);
-    fprintf(f, "]\n      eta: [");
-    for (int j = 0; j < st->len[SPEC_AXIS_ETA]; j++) {
-      if (st->eta_theory[j])
-        fprintf(f, "%stheory", j ? ", " : "");
-      else
-        fprintf(f, "%s%.17g", j ? ", " : "", st->eta[j]);
-    }
-    fprintf(f, "]\n");
-  }
-  if (fclose(f) != 0) {
+  for (int i = 0; i < s->nstudies; i++)
+    canonical_study(f, &s->studies[i].pub);
+  /* A failed write (no memory) sets the error flag; fclose reports only
+   * the final flush. */
+  int failed = ferror(f);
+  if (fclose(f) != 0 || failed) {
     free(buf);
     return NULL;
   }
@@ -750,12 +968,13 @@ static char *canonical_text(const struct spec *s)
 
 /* ---- loading ---- */
 
-int spec_load_text(const char *text, size_t len, const char *label,
-                   struct spec **out, struct err *e)
+/* The document through the strict schema; a failure says where, with the
+ * label, line and column. */
+static int load_yaml(const char *text, size_t len, const char *label,
+                     struct y_spec **out, struct err *e)
 {
-  struct msg m = {e->msg, sizeof e->msg, label};
   struct cyaml_log log = {.n = 0};
-  cyaml_config_t cfg = {
+  const cyaml_config_t cfg = {
     .log_fn = log_collect,
     .log_ctx = &log,
     .mem_fn = cyaml_mem,
@@ -763,132 +982,194 @@ int spec_load_text(const char *text, size_t len, const char *label,
     .flags = CYAML_CFG_NO_ALIAS,
   };
   struct y_spec *y = NULL;
-  struct spec *s = NULL;
-  int status = ERR_INPUT;
+  cyaml_err_t code = cyaml_load_data((const uint8_t *)text, len, &cfg,
+                                     &y_spec_top, (cyaml_data_t **)&y, NULL);
+  if (code != CYAML_OK)
+    return cyaml_error(e, label, &log, code, text, len);
+  if (!y)
+    return err_set(e, ERR_INPUT, "%s: empty spec", label);
+  *out = y;
+  return 0;
+}
 
-  err_clear(e);
-  if (len == 0 || memchr(text, '\0', len)) {
-    errorf(&m, len == 0 ? "empty spec" : "not a text file (contains NUL bytes)");
+static void free_yaml(struct y_spec *y)
+{
+  const cyaml_config_t cfg = {
+    .mem_fn = cyaml_mem,
+    .log_level = CYAML_LOG_ERROR,
+  };
+  /* Freeing what libcyaml itself loaded cannot fail in a way we could act
+   * on. */
+  if (y)
+    cyaml_free(&cfg, &y_spec_top, y, 0);
+}
+
+/* The spec's own keys: name, master_seed, a non-empty studies list. */
+static int spec_keys(struct err *e, const struct y_spec *y, struct spec *s)
+{
+  if (!y->name)
+    return err_set(e, ERR_INPUT, "missing key 'name'");
+  if (!valid_name(y->name, 128))
+    return err_set(e, ERR_INPUT,
+                   "name: '%.80s' must be 1 to 128 letters, digits, '-' or "
+                   "'_'",
+                   y->name);
+  if (!y->master_seed)
+    return err_set(e, ERR_INPUT, "missing key 'master_seed'");
+  if (text_parse_u64(y->master_seed, &s->master_seed) != TEXT_OK)
+    return err_set(e, ERR_INPUT,
+                   "master_seed: must be an integer between 0 and "
+                   "18446744073709551615 (got '%.40s')",
+                   y->master_seed);
+  if (!y->studies || y->studies_count == 0)
+    return err_set(e, ERR_INPUT, "%s",
+                   y->studies ? "studies: empty list"
+                              : "missing key 'studies'");
+  if (!(s->name = strdup(y->name)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  return 0;
+}
+
+/* Every study, and the task count over all of them. */
+static int build_studies(struct err *e, const struct y_spec *y,
+                         struct spec *s)
+{
+  if (!(s->studies = calloc(y->studies_count, sizeof *s->studies)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (unsigned i = 0; i < y->studies_count; i++) {
+    s->nstudies = (int)i + 1; /* so destroy frees what was built */
+    int rc = build_study(e, &y->studies[i], &s->studies[i], s, (int)i);
+    if (rc)
+      return rc;
+    s->ntasks += s->studies[i].pub.ntasks;
+    if (s->ntasks > SPEC_MAX_TASKS)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': grid: the spec has more than 2^31 = "
+                     "2147483648 tasks in all (%lld so far); split it into "
+                     "several specs",
+                     s->studies[i].pub.name, (long long)s->ntasks);
+  }
+  return 0;
+}
+
+/* The spec from the loaded document, its text, canonical text and hash.
+ * Messages without the label (the caller adds it). */
+static int build_spec(struct err *e, const struct y_spec *y, const char *text,
+                      size_t len, struct spec **out)
+{
+  struct spec *s = calloc(1, sizeof *s);
+  int rc = ERR_RUNTIME;
+  if (!s) {
+    err_set(e, ERR_RUNTIME, "out of memory");
     goto out;
   }
-  cyaml_err_t ce = cyaml_load_data((const uint8_t *)text, len, &cfg,
-                                   &y_spec_top, (cyaml_data_t **)&y, NULL);
-  if (ce != CYAML_OK) {
-    format_cyaml_error(&m, &log, ce, text, len);
+  if ((rc = spec_keys(e, y, s)))
     goto out;
-  }
-  if (!y) {
-    errorf(&m, "empty spec");
-    goto out;
-  }
-  if (!(s = calloc(1, sizeof *s))) {
-    errorf(&m, "out of memory");
-    goto out;
-  }
-  if (!y->name) {
-    errorf(&m, "missing key 'name'");
-    goto out;
-  }
-  if (!valid_name(y->name, 128)) {
-    errorf(&m, "name: '%.80s' must be 1 to 128 letters, digits, '-' or '_'",
-           y->name);
-    goto out;
-  }
-  if (!y->master_seed) {
-    errorf(&m, "missing key 'master_seed'");
-    goto out;
-  }
-  if (text_parse_u64(y->master_seed, &s->master_seed) != 0) {
-    errorf(&m, "master_seed: must be an integer between 0 and "
-               "18446744073709551615 (got '%.40s')",
-           y->master_seed);
-    goto out;
-  }
-  if (!y->studies || y->studies_count == 0) {
-    errorf(&m, y->studies ? "studies: empty list" : "missing key 'studies'");
-    goto out;
-  }
-  s->name = strdup(y->name);
-  s->studies = calloc(y->studies_count, sizeof *s->studies);
-  s->text = malloc(len + 1);
-  if (!s->name || !s->studies || !s->text) {
-    errorf(&m, "out of memory");
+  if (!(s->text = malloc(len + 1))) {
+    rc = err_set(e, ERR_RUNTIME, "out of memory");
     goto out;
   }
   memcpy(s->text, text, len);
   s->text[len] = '\0';
-  for (unsigned i = 0; i < y->studies_count; i++) {
-    s->nstudies = (int)i + 1; /* so destroy frees what was built */
-    if (build_study(&m, &y->studies[i], &s->studies[i], s, (int)i) != 0)
-      goto out;
-    s->ntasks += s->studies[i].pub.ntasks;
-    if (s->ntasks > SPEC_MAX_TASKS) {
-      errorf(&m, "study '%s': grid: the spec has more than 2^31 = 2147483648 "
-                 "tasks in all (%lld so far); split it into several specs",
-             s->studies[i].pub.name, (long long)s->ntasks);
-      goto out;
-    }
-  }
+  if ((rc = build_studies(e, y, s)))
+    goto out;
   if (!(s->canonical = canonical_text(s))) {
-    errorf(&m, "out of memory");
+    rc = err_set(e, ERR_RUNTIME, "out of memory");
     goto out;
   }
   spec_sha256_hex(s->canonical, strlen(s->canonical), s->sha256);
   *out = s;
   s = NULL;
-  status = 0;
 out:
-  if (y)
-    cyaml_free(&cfg, &y_spec_top, y, 0);
   spec_destroy(&s);
-  if (status != 0)
-    e->code = ERR_INPUT;
-  return status;
+  return rc;
+}
+
+int spec_load_text(const char *text, size_t len, const char *label,
+                   struct spec **out, struct err *e)
+{
+  struct y_spec *y = NULL;
+  int rc;
+  err_clear(e);
+  if (len == 0 || memchr(text, '\0', len)) {
+    rc = err_set(e, ERR_INPUT, "%s: %s", label,
+                 len == 0 ? "empty spec"
+                          : "not a text file (contains NUL bytes)");
+    goto out;
+  }
+  if ((rc = load_yaml(text, len, label, &y, e)))
+    goto out;
+  if ((rc = build_spec(e, y, text, len, out)))
+    err_prefix(e, "%s: ", label);
+out:
+  free_yaml(y);
+  return rc;
+}
+
+/* A spec is small; refusing huge files keeps a wrong argument (a results
+ * file, /dev/zero) from eating memory. */
+#define SPEC_MAX_BYTES (64L << 20)
+
+/* The whole file, NUL-terminated, in *text (free() it); *len its size.
+ * Messages without the path (the caller adds it). */
+static int read_spec_file(const char *path, char **text, size_t *len,
+                          struct err *e)
+{
+  struct stat sb;
+  FILE *f = NULL;
+  char *buf = NULL;
+  int rc = ERR_INPUT;
+  if (stat(path, &sb) != 0) {
+    err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
+    goto out;
+  }
+  if (S_ISDIR(sb.st_mode)) {
+    err_set(e, ERR_INPUT, "cannot read spec: is a directory");
+    goto out;
+  }
+  if (!(f = fopen(path, "rb"))) {
+    err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
+    goto out;
+  }
+  if (!(buf = malloc((size_t)SPEC_MAX_BYTES + 1))) {
+    rc = err_set(e, ERR_RUNTIME, "out of memory");
+    goto out;
+  }
+  size_t n = fread(buf, 1, (size_t)SPEC_MAX_BYTES + 1, f);
+  if (ferror(f)) {
+    err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
+    goto out;
+  }
+  if (n > (size_t)SPEC_MAX_BYTES) {
+    err_set(e, ERR_INPUT, "spec larger than 64 MiB; is this the right file?");
+    goto out;
+  }
+  buf[n] = '\0';
+  *text = buf;
+  *len = n;
+  buf = NULL;
+  rc = 0;
+out:
+  /* Read-only: closing cannot lose data. */
+  if (f)
+    fclose(f);
+  free(buf);
+  return rc;
 }
 
 int spec_load_file(const char *path, struct spec **out, struct err *e)
 {
-  struct msg m = {e->msg, sizeof e->msg, path};
-  struct stat sb;
-  FILE *f = NULL;
   char *text = NULL;
-  int status = ERR_INPUT;
-  /* A spec is small; refusing huge files keeps a wrong argument (a
-   * results file, /dev/zero) from eating memory. */
-  const long max = 64L << 20;
-  if (stat(path, &sb) != 0) {
-    errorf(&m, "cannot read spec: %s", strerror(errno));
-    goto out;
+  size_t len = 0;
+  err_clear(e);
+  int rc = read_spec_file(path, &text, &len, e);
+  if (rc) {
+    err_prefix(e, "%s: ", path);
+    return rc;
   }
-  if (S_ISDIR(sb.st_mode)) {
-    errorf(&m, "cannot read spec: is a directory");
-    goto out;
-  }
-  if (!(f = fopen(path, "rb"))) {
-    errorf(&m, "cannot read spec: %s", strerror(errno));
-    goto out;
-  }
-  if (!(text = malloc((size_t)max + 1))) {
-    errorf(&m, "out of memory");
-    goto out;
-  }
-  size_t n = fread(text, 1, (size_t)max + 1, f);
-  if (ferror(f)) {
-    errorf(&m, "cannot read spec: %s", strerror(errno));
-    goto out;
-  }
-  if (n > (size_t)max) {
-    errorf(&m, "spec larger than 64 MiB; is this the right file?");
-    goto out;
-  }
-  status = spec_load_text(text, n, path, out, e);
-out:
-  if (f)
-    fclose(f);
+  rc = spec_load_text(text, len, path, out, e);
   free(text);
-  if (status != 0)
-    e->code = ERR_INPUT;
-  return status;
+  return rc;
 }
 
 void spec_destroy(struct spec **sp)
@@ -897,7 +1178,7 @@ void spec_destroy(struct spec **sp)
     return;
   struct spec *s = *sp;
   for (int i = 0; s->studies && i < s->nstudies; i++) {
-    struct study_store *t = &s->studies[i];
+    struct study *t = &s->studies[i];
     free(t->name);
     free(t->regime);
     free(t->arms);

@@ -1,12 +1,16 @@
-"""Bad input to `dposweep sim`: every case gets exit code 2 and one line on
-stderr that names the flag; good input gets the documented CSV.
+"""`dposweep sim` as its help text promises: bad input gets exit code 2
+and one line on stderr that names the flag (nothing on stdout); good input
+gets the documented CSV.
 
-Run: test_sim_args.py PATH/TO/dposweep
+Run: meson test -C build sim-args (pytest; $DPOSWEEP is the binary,
+tests/helpers on PYTHONPATH).
 """
-import subprocess
-import sys
+import re
 
-BIN = sys.argv[1]
+import pytest
+
+from sweeptest import run
+
 OK = ["--regime", "uniform", "--arms", "3", "--beta", "1", "--iterations", "2"]
 
 
@@ -67,55 +71,52 @@ BAD = [
     (OK[:-1], "--iterations", "needs a value"),
 ]
 
-failures = 0
 
-
-def check(cond, what):
-    global failures
-    if not cond:
-        failures += 1
-        print("FAIL:", what)
-
-
-for args, flag, word in BAD:
-    p = subprocess.run([BIN, "sim"] + args, capture_output=True, text=True)
+@pytest.mark.parametrize("args,flag,word", BAD,
+                         ids=[f"{i}:{flag}:{word}" for i, (_, flag, word) in enumerate(BAD)])
+def test_bad_input_is_one_line_naming_the_flag(args, flag, word):
+    p = run(["sim"] + args)
     err = p.stderr.strip()
-    what = f"{' '.join(args)!r}: rc={p.returncode} stderr={err!r}"
-    check(p.returncode == 2, "exit code 2 for " + what)
-    check(len(err.splitlines()) == 1, "one line for " + what)
-    check(err.startswith(f"dposweep sim: {flag}:"), f"names {flag}: " + what)
-    check(word in err, f"mentions {word!r}: " + what)
-    check(p.stdout == "", "nothing on stdout for " + what)
+    assert p.returncode == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"dposweep sim: {flag}:"), err
+    assert word in err, err
+    assert p.stdout == ""
 
-# Good input: the CSV header, 17 significant digits, T + 1 rows.
-p = subprocess.run([BIN, "sim"] + with_(iterations="5"), capture_output=True,
-                   text=True)
-check(p.returncode == 0, f"good run exits 0: {p.stderr}")
-lines = p.stdout.splitlines()
-check(lines[0].startswith("t,max_abs_delta,mean_abs_delta,value_gap"),
-      "CSV header")
-check(len(lines) == 7, f"7 lines for 5 iterations, got {len(lines)}")
-first = lines[1].split(",")
-check(first[0] == "0", "first row is t = 0")
-# printf's %.17g: 17 significant digits, trailing zeros dropped, so every
-# value reads back to the same double.
-for v in first[1:] + lines[-1].split(",")[1:]:
-    check("%.17g" % float(v) == v, f"17 significant digits: {v}")
-# --every with explicit rewards and without --arms.
-p = subprocess.run([BIN, "sim", "--regime", "mix-r", "--beta", "0.5",
-                    "--iterations", "10", "--every", "4",
-                    "--rewards", "0.1,0.7,0.3"], capture_output=True, text=True)
-check(p.returncode == 0, "explicit rewards run")
-check([l.split(",")[0] for l in p.stdout.splitlines()[1:]] == ["0", "4", "8", "10"],
-      "records every 4 and the last step: " + p.stdout)
 
-# --help documents every flag.
-p = subprocess.run([BIN, "sim", "--help"], capture_output=True, text=True)
-check(p.returncode == 0, "--help exits 0")
-for flag in ["--regime", "--arms", "--beta", "--sigma", "--samples",
-             "--iterations", "--eta", "--scale", "--rewards", "--seed",
-             "--master-seed", "--every", "--help"]:
-    check(flag in p.stdout, f"--help documents {flag}")
+def test_csv_has_a_header_and_one_row_per_step():
+    p = run(["sim"] + with_(iterations="5"), check=0)
+    lines = p.stdout.splitlines()
+    assert lines[0].startswith("t,max_abs_delta,mean_abs_delta,value_gap")
+    assert len(lines) == 7  # the header and t = 0 .. 5
+    first = lines[1].split(",")
+    assert first[0] == "0"
+    # printf's %.17g: 17 significant digits, trailing zeros dropped, so
+    # every value reads back to the same double.
+    for v in first[1:] + lines[-1].split(",")[1:]:
+        assert "%.17g" % float(v) == v
 
-print(f"{len(BAD)} bad-input cases; {failures} failures")
-sys.exit(1 if failures else 0)
+
+def test_every_with_explicit_rewards_and_no_arms():
+    p = run(["sim", "--regime", "mix-r", "--beta", "0.5", "--iterations", "10",
+             "--every", "4", "--rewards", "0.1,0.7,0.3"], check=0)
+    # Every 4th step and the last one.
+    assert [l.split(",")[0] for l in p.stdout.splitlines()[1:]] == ["0", "4", "8", "10"]
+
+
+HELP_FLAGS = ["--regime", "--arms", "--beta", "--sigma", "--samples",
+              "--iterations", "--eta", "--scale", "--rewards", "--seed",
+              "--master-seed", "--every", "--help"]
+
+
+@pytest.mark.parametrize("flag", HELP_FLAGS)
+def test_help_documents_every_flag(flag):
+    p = run(["sim", "--help"], check=0)
+    assert flag in p.stdout
+
+
+def test_help_points_to_the_projects_own_documents():
+    p = run(["sim", "--help"], check=0)
+    assert "docs/model.md" in p.stdout
+    # Every document the help names is one of the project's own.
+    assert all(d.startswith("docs/") for d in re.findall(r"[\w./-]+\.md", p.stdout))

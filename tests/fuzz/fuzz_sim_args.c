@@ -31,8 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   argv[argc] = NULL;
   struct cli_sim_args a;
-  int rc = cli_sim_parse(argc, argv, &a);
-  if (rc == ERR_EXIT_OK && !a.help) {
+  struct err e;
+  int rc = cli_sim_parse(argc, argv, &a, &e);
+  if (rc == 0 && !a.help) {
     const char *field;
     struct err why;
     if (bandit_params_check(&a.p, &field, &why) != 0)

@@ -303,6 +303,33 @@ START_TEST(test_bad_specs)
 }
 END_TEST
 
+/* Whole messages, to the byte: the file, line and column where libcyaml
+ * gives them, the study, the key, what is wrong. */
+static const struct {
+  const char *from, *to, *msg;
+} exact[] = {
+  {"beta: [0.5, 1.0]", "beta: [0.5, high]",
+   "t.yaml: study 'a': grid.beta[1]: invalid number 'high'"},
+  {"seeds: 4", "seeds: 4\n    colour: red",
+   "t.yaml:10:12: study 'a': unknown key 'colour'"},
+  {"arms: [2, 5, 9]", "arms: [2, 1]",
+   "t.yaml: study 'a': grid.arms[1]: must be between 2 and 1000000 (got 1)"},
+  {"sigma: [0]", "sigma: [0.2]",
+   "t.yaml: study 'b': grid.samples[1]: 64 pairs with grid.sigma[0] = 0.2 > 0 "
+   "in one task; a task uses one estimator (split into two studies)"},
+  {"master_seed: 7\n", "", "t.yaml: missing key 'master_seed'"},
+};
+
+START_TEST(test_exact_messages)
+{
+  char *text = edit(exact[_i].from, exact[_i].to);
+  char err[512] = "";
+  ck_assert_ptr_null(load(text, err, sizeof err));
+  ck_assert_str_eq(err, exact[_i].msg);
+  free(text);
+}
+END_TEST
+
 START_TEST(test_bad_documents)
 {
   char err[512];
@@ -317,7 +344,8 @@ START_TEST(test_bad_documents)
   ck_assert_int_eq(spec_load_text("a\0b", 3, "t.yaml", &s, &e), ERR_INPUT);
   ck_assert_ptr_nonnull(strstr(e.msg, "NUL"));
   ck_assert_int_eq(spec_load_file("/nonexistent/spec.yaml", &s, &e), ERR_INPUT);
-  ck_assert_ptr_nonnull(strstr(e.msg, "No such file"));
+  ck_assert_str_eq(e.msg, "/nonexistent/spec.yaml: cannot read spec: No such "
+                          "file or directory");
   ck_assert_int_eq(spec_load_file("/tmp", &s, &e), ERR_INPUT);
   ck_assert_ptr_nonnull(strstr(e.msg, "is a directory"));
   /* Too many tasks over all studies, each study under the limit. */
@@ -343,6 +371,8 @@ static Suite *spec_suite(void)
   tcase_add_test(tc, test_sha256_known_answer);
   tcase_add_test(tc, test_default_spec);
   tcase_add_loop_test(tc, test_bad_specs, 0, (int)(sizeof bad / sizeof bad[0]));
+  tcase_add_loop_test(tc, test_exact_messages, 0,
+                      (int)(sizeof exact / sizeof exact[0]));
   tcase_add_test(tc, test_bad_documents);
   return s;
 }
