@@ -216,11 +216,11 @@ def paper_figure(results: Results, outdir: str, name: str = "paper-figure",
         kind = "exact" if exact else "empirical"
         for curves in study.curves("mean_abs_delta", group):
             _, med, _ = stats.quantiles(curves.rows, axis=0)
-            name = PAPER_NAMES.get(curves.regime, curves.regime)
+            sampler = PAPER_NAMES.get(curves.regime, curves.regime)
             ax.plot(study.t, floored(med), color=color(curves.regime),
                     ls="--" if exact else "-",
                     lw=width(curves.regime) + 1 if exact else 1,
-                    label=f"{name} ({kind})")
+                    label=f"{sampler} ({kind})")
         ax.set_yscale("log")
         ax.set_xlabel("# Updates: $t$", fontsize=15)
         ax.set_ylabel("Param Diff", fontsize=15)

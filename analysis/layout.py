@@ -31,7 +31,7 @@ BASE_AXES = ("regime", "arms", "beta", "sigma", "samples", "eta")
 # A block read holds at most this many bytes of one dataset; rows closer
 # than GAP_BYTES are read together (HDF5's sieve buffer reads 64 KiB
 # windows of a contiguous dataset anyway).
-BLOCK_BYTES = 16 << 20
+BLOCK_BYTES = 2 << 20
 GAP_BYTES = 64 << 10
 
 # A results file: a path, or an h5py.File the caller opened (and closes).

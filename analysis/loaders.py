@@ -86,7 +86,8 @@ def _study_frame(layout: Layout, studies: list[str],
                                   column=layout.nrec - 1)
         columns[metric] = final
     columns["wall_seconds"] = layout.tasks("wall_seconds")[...]
-    return pd.DataFrame(columns)
+    # The arrays are ours: no copy into pandas' consolidated blocks.
+    return pd.DataFrame(columns, copy=False)
 
 
 def _coordinate(layout: Layout, axis: str, regimes: list[str]) -> Any:
