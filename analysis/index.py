@@ -41,6 +41,7 @@ def html_table(rows: Sequence[Row], study: Study) -> str:
     coordinates = set(study.group_axes)
 
     def td(row: Row, column: str) -> str:
+        """One cell."""
         value = row[column]
         text = html.escape(label(value)) if column in coordinates \
             else cell(value)

@@ -141,7 +141,8 @@ def select_positions(layout: Layout, select: Mapping[str, Any]
         wanted = select[axis]
         if isinstance(wanted, (str, bytes)) or np.ndim(wanted) == 0:
             wanted = [wanted]
-        out[axis] = np.unique([_position(layout, axis, v) for v in wanted])
+        out[axis] = np.unique(np.array(
+            [_position(layout, axis, v) for v in wanted], dtype=np.int64))
     return out
 
 

@@ -162,15 +162,21 @@ class Study:
         positions.update({a: np.array([p]) for a, p in
                           group.positions.items()})
         array = read_trajectories(self.layout, metric, positions)
+        # Plain numpy on the array's regime axis (the first): xarray's
+        # sel costs more than the read.
+        regimes = list(array["regime"].to_numpy())
+        values = array.to_numpy()
+        done_all, index_all = (array[c].to_numpy() for c in ("done",
+                                                              "index"))
         out = []
         for regime in group.regimes:
-            sub = array.sel(regime=regime)
-            done = sub["done"].to_numpy().ravel()
-            index = sub["index"].to_numpy().ravel()[done]
+            at = regimes.index(regime)
+            done = done_all[at].ravel()
+            index = index_all[at].ravel()[done]
             seed_at = self.layout.positions(index)["seed"]
             out.append(Curves(
                 regime=regime,
-                rows=sub.to_numpy().reshape(-1, self.layout.nrec)[done],
+                rows=values[at].reshape(-1, self.layout.nrec)[done],
                 index=index, seed=self.layout.labels["seed"][seed_at]))
         return out
 

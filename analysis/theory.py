@@ -81,6 +81,7 @@ class Violation:
     bound: float
 
     def __str__(self) -> str:
+        """The line the report prints after "VIOLATION: "."""
         return (f"study {self.study} task {self.index}: regime {self.regime}"
                 f" arms {self.arms} beta {self.beta:.15g} seed {self.seed}:"
                 f" max_abs_delta {self.value:.6g} > bound {self.bound:.6g}"
