@@ -107,7 +107,7 @@ def trajectories(source: Source, study: str, metric: str,
     """The trajectories of `metric` in `study` as a labelled array.
 
     Dimensions: the study's axes in index order (regime, arms, beta,
-    sigma, samples, eta, seed and any later axis), labelled with their
+    sigma, samples, eta, any later axis, seed), labelled with their
     values, then `t` (the recorded steps).  The eta labels are the steps
     used; a theory step (which depends on arms and beta) is labelled NaN
     and flagged by the coordinate `eta_theory`.  Entries of tasks that are
