@@ -1,7 +1,8 @@
-"""Entry point of `python3 -m analysis`."""
+"""Entry point of `python3 -m analysis` (see cli.main)."""
 
 import sys
 
 from .cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

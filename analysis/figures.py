@@ -1,32 +1,44 @@
-"""Convergence figures per study and the paper's two-panel figure."""
+"""Convergence figures per study and the paper's two-panel figure.
+
+Figures are matplotlib.figure.Figure objects saved straight to files:
+pyplot is never imported and the backend never chosen, so importing this
+module (or making a report from a notebook) leaves matplotlib as it was.
+"""
+
+from __future__ import annotations
 
 import math
 import os
 import textwrap
+from typing import Any, Iterable, Sequence
 
 import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-from matplotlib.lines import Line2D  # noqa: E402
-
-from . import stats, theory  # noqa: E402
-from .results import GROUP_AXES  # noqa: E402
+from . import stats, theory
+from .results import Group, Results, Study, label
 
 # One colour per regime in every figure (tab10, the authors' palette).
-COLORS = {r: plt.get_cmap("tab10")(i) for i, r in enumerate(
+COLORS = {r: matplotlib.colormaps["tab10"](i) for i, r in enumerate(
     ("uniform", "mix-r", "mix-p", "mix-p-clip", "on-policy", "hybrid",
      "reference"))}
 # Later regimes draw thinner, so that identical curves (uniform and
 # reference share S when theta_ref = 0) stay visible.
 WIDTHS = {r: 2.6 - 0.25 * i for i, r in enumerate(COLORS)}
+# A regime not listed above (a later one) draws in this style.
+OTHER_COLOR, OTHER_WIDTH = matplotlib.colormaps["tab10"](9), 1.0
 # The authors' names for the samplers, used in the paper's figure.
 PAPER_NAMES = {"uniform": "DPO-Unif", "mix-r": "DPO-Mix-R",
                "mix-p": "DPO-Mix-P", "mix-p-clip": "DPO-Mix-P*",
                "on-policy": "On-policy", "hybrid": "Hybrid",
                "reference": "Reference"}
+# Short names of the axes in titles; an axis not listed shows its name.
 AXIS_NAMES = {"arms": "K", "beta": "β", "sigma": "σ", "samples": "n",
               "eta": "η"}
+# Axis labels of the metrics; a metric not listed shows its name.
 METRIC_NAMES = {"max_abs_delta": "max |δ|", "mean_abs_delta": "mean |δ|",
                 "value_gap": "V* − V(π)"}
 # Log axes cannot show 0 (exact round-off) or negative round-off of
@@ -40,94 +52,109 @@ MAX_ROWS = 5
 DPI = 100
 
 
-def save(fig, outdir, name, dpi=DPI):
+def save(fig: Figure, outdir: str, name: str, dpi: int = DPI) -> str:
     """Write fig as name.pdf and name.png under outdir; return name."""
     for ext in ("pdf", "png"):
         fig.savefig(os.path.join(outdir, f"{name}.{ext}"), dpi=dpi,
                     bbox_inches="tight")
-    plt.close(fig)
     return name
 
 
-def describe(key, axes):
+def color(regime: str) -> Any:
+    """The colour of a regime in every figure."""
+    return COLORS.get(regime, OTHER_COLOR)
+
+
+def width(regime: str) -> float:
+    """The line width of a regime's median."""
+    return WIDTHS.get(regime, OTHER_WIDTH)
+
+
+def describe(group: Group, axes: Iterable[str]) -> str:
     """Short text for a group, e.g. "K=20, β=3" for the given axes."""
-    return ", ".join(f"{AXIS_NAMES[a]}={key[a]}" for a in axes)
+    return ", ".join(f"{AXIS_NAMES.get(a, a)}={label(group.shown(a))}"
+                     for a in axes)
 
 
-def floored(values):
+def floored(values: Any) -> Any:
     """Values raised to FLOOR, for a log axis."""
     return values.clip(min=FLOOR)
 
 
-def draw_panel(ax, study, rows, key, mask, metric):
-    """One panel: median and IQR per regime, and bounds where they apply."""
+def draw_panel(ax: Axes, study: Study, group: Group,
+               summaries: Sequence[stats.Summary], metric: str) -> bool:
+    """One panel: median and IQR per regime, and bounds where they apply.
+
+    Returns whether the panel shows bounds.
+    """
     show_bounds = (metric == "max_abs_delta"
-                   and theory.group_applies(study, key))
-    for regime in study.regimes(mask):
-        med, lo, hi = stats.band(rows[mask & (study.coords["regime"]
-                                              == regime)])
+                   and theory.group_applies(study, group))
+    for s in summaries:
+        lo, med, hi = s.band
         ax.fill_between(study.t, floored(lo), floored(hi),
-                        color=COLORS[regime], alpha=0.2, lw=0)
-        ax.plot(study.t, floored(med), color=COLORS[regime],
-                lw=WIDTHS[regime])
-        limit = theory.bound(regime, study.t) if show_bounds else None
+                        color=color(s.regime), alpha=0.2, lw=0)
+        ax.plot(study.t, floored(med), color=color(s.regime),
+                lw=width(s.regime))
+        limit = theory.bound(s.regime, study.t) if show_bounds else None
         if limit is not None:
             keep = limit >= FLOOR
-            ax.plot(study.t[keep], limit[keep], color=COLORS[regime],
+            ax.plot(study.t[keep], limit[keep], color=color(s.regime),
                     ls="--", lw=1)
     ax.set_yscale("log")
     ax.set_xlabel("step t")
-    ax.set_ylabel(METRIC_NAMES[metric])
+    ax.set_ylabel(METRIC_NAMES.get(metric, metric))
     ax.grid(True, which="major", alpha=0.3)
     return show_bounds
 
 
-def legend_handles(regimes, bounds):
+def legend_handles(regimes: Sequence[str], bounds: bool) -> list[Any]:
     """Legend entries: one line per regime, plus the bound's style."""
-    handles = [Line2D([], [], color=COLORS[r], lw=WIDTHS[r], label=r)
-               for r in regimes]
+    handles: list[Any] = [Line2D([], [], color=color(r), lw=width(r),
+                                 label=r) for r in regimes]
     if bounds:
         handles.append(Line2D([], [], color="grey", ls="--", lw=1,
                               label="theorem bound"))
-    handles.append(plt.Rectangle((0, 0), 1, 1, color="grey", alpha=0.2,
-                                 label="IQR over seeds"))
+    handles.append(Rectangle((0, 0), 1, 1, color="grey", alpha=0.2,
+                             label="IQR over seeds"))
     return handles
 
 
-def grid_shape(study, ngroups):
+def grid_shape(study: Study, ngroups: int) -> tuple[int, int]:
     """(columns, panels per figure) for a study's convergence figures."""
     varying = study.varying()
-    ncols = len(study.axes[varying[-1]]) if varying else 1
+    ncols = len(study.values(varying[-1])) if varying else 1
     ncols = min(ncols if ncols <= MAX_COLUMNS else 4, ngroups)
     return ncols, ncols * MAX_ROWS
 
 
-def convergence_figures(study, metric, outdir):
-    """Grids of panels, one panel per group (see grid_shape).
+def convergence_figures(
+        study: Study,
+        summaries: Sequence[tuple[Group, Sequence[stats.Summary]]],
+        metric: str, outdir: str) -> list[str]:
+    """Grids of panels, one panel per group (see grid_shape), from the
+    per-group, per-regime summaries of `metric` (report.summarize_study).
 
     Returns the names of the figures written (without extension).
     """
-    groups = study.groups()
-    if not groups:
+    if not summaries:
         return []
-    rows = study.metric(metric)
     varying = study.varying()
-    fixed = [a for a in GROUP_AXES if a not in varying]
-    ncols, per_page = grid_shape(study, len(groups))
-    pages = math.ceil(len(groups) / per_page)
+    fixed = [a for a in study.group_axes if a not in varying]
+    ncols, per_page = grid_shape(study, len(summaries))
+    pages = math.ceil(len(summaries) / per_page)
     names = []
     for page in range(pages):
-        chunk = groups[page * per_page:(page + 1) * per_page]
+        chunk = summaries[page * per_page:(page + 1) * per_page]
         nrows = math.ceil(len(chunk) / ncols)
         width, height = (4.2, 3.2) if ncols > 1 else (7, 4.5)
-        fig, axs = plt.subplots(nrows, ncols, squeeze=False,
-                                layout="constrained",
-                                figsize=(width * ncols, height * nrows + 0.6))
+        fig = Figure(figsize=(width * ncols, height * nrows + 0.6),
+                     layout="constrained")
+        axs = fig.subplots(nrows, ncols, squeeze=False)
         bounds = False
-        for ax, (key, mask) in zip(axs.flat, chunk):
-            bounds |= draw_panel(ax, study, rows, key, mask, metric)
+        for ax, (group, regimes) in zip(axs.flat, chunk):
+            bounds |= draw_panel(ax, study, group, regimes, metric)
             if varying:
-                ax.set_title(describe(key, varying), fontsize=10)
+                ax.set_title(describe(group, varying), fontsize=10)
         for ax in axs.flat[len(chunk):]:
             ax.remove()
         title = (f"{study.name}: {metric}, median over seeds"
@@ -146,29 +173,30 @@ def convergence_figures(study, metric, outdir):
     return names
 
 
-def paper_settings(results):
+def paper_settings(results: Results) -> list[tuple[str, Study, Group]]:
     """The exact and sampled settings for the paper's figure.
 
-    Returns [(title, study, key, mask)] for the panels found: the first
-    group of exact tasks (sigma 0, samples 0) and of sampled tasks
-    (samples > 0) among normalized-scale, normal-reward studies, preferring
-    the studies named authors-exact and authors-sampled.
+    Returns [(title, study, group)] for the panels found: the first group
+    of exact tasks (sigma 0, samples 0) and of sampled tasks (samples > 0)
+    among normalized-scale, normal-reward studies, preferring the studies
+    named authors-exact and authors-sampled.
     """
     candidates = [s for s in results.studies
                   if s.settings["scale"] == "normalized"
                   and s.settings["rewards"] == "normal"]
     candidates.sort(key=lambda s: not s.name.startswith("authors-"))
     panels = []
-    for title, wanted in (("exact", lambda k: float(k["sigma"]) == 0
-                           and float(k["samples"]) == 0),
-                          ("sampled", lambda k: float(k["samples"]) > 0)):
-        found = [(title, s, k, m) for s in candidates
-                 for k, m in s.groups() if wanted(k)]
+    for title, wanted in (("exact", lambda g: g.values["sigma"] == 0
+                           and g.values["samples"] == 0),
+                          ("sampled", lambda g: g.values["samples"] > 0)):
+        found = [(title, s, g) for s in candidates
+                 for g in s.groups() if wanted(g)]
         panels.extend(found[:1])
     return panels
 
 
-def paper_figure(results, outdir, name="paper-figure", dpi=DPI):
+def paper_figure(results: Results, outdir: str, name: str = "paper-figure",
+                 dpi: int = DPI) -> tuple[str | None, str | None]:
     """The authors' plot: Param Diff (mean_abs_delta) against t, log scale.
 
     Exact runs are drawn as thick dashed lines (thinning a little from
@@ -181,24 +209,23 @@ def paper_figure(results, outdir, name="paper-figure", dpi=DPI):
     if not panels:
         return None, ("paper figure skipped: no normalized-scale,"
                       " normal-reward study with done tasks")
-    fig, axs = plt.subplots(1, len(panels), squeeze=False,
-                            figsize=(8 * len(panels), 6))
-    for ax, (title, study, key, mask) in zip(axs.flat, panels):
-        rows = study.metric("mean_abs_delta")
+    fig = Figure(figsize=(8 * len(panels), 6))
+    axs = fig.subplots(1, len(panels), squeeze=False)
+    for ax, (title, study, group) in zip(axs.flat, panels):
         exact = title == "exact"
         kind = "exact" if exact else "empirical"
-        for regime in study.regimes(mask):
-            med, _, _ = stats.band(rows[mask & (study.coords["regime"]
-                                                == regime)])
-            ax.plot(study.t, floored(med), color=COLORS[regime],
+        for curves in study.curves("mean_abs_delta", group):
+            _, med, _ = stats.quantiles(curves.rows, axis=0)
+            sampler = PAPER_NAMES.get(curves.regime, curves.regime)
+            ax.plot(study.t, floored(med), color=color(curves.regime),
                     ls="--" if exact else "-",
-                    lw=WIDTHS[regime] + 1 if exact else 1,
-                    label=f"{PAPER_NAMES[regime]} ({kind})")
+                    lw=width(curves.regime) + 1 if exact else 1,
+                    label=f"{sampler} ({kind})")
         ax.set_yscale("log")
         ax.set_xlabel("# Updates: $t$", fontsize=15)
         ax.set_ylabel("Param Diff", fontsize=15)
         ax.set_title(f"{title} ({study.name}: "
-                     f"{describe(key, ('arms', 'beta', 'samples', 'eta'))})",
+                     f"{describe(group, ('arms', 'beta', 'samples', 'eta'))})",
                      fontsize=12)
         ax.legend(fontsize=11)
     fig.tight_layout()

@@ -1,10 +1,16 @@
 """The report's index page, DIR/index.html."""
 
+from __future__ import annotations
+
 import html
 import math
+from typing import TYPE_CHECKING, Any, Sequence
 
-from .results import STATUS_DONE, STATUS_FAILED
-from .tables import COLUMNS
+from .results import STATUS_DONE, STATUS_FAILED, Study, label
+from .tables import Row, columns
+
+if TYPE_CHECKING:  # report imports this module
+    from .report import Report
 
 STYLE = (
     "body{font-family:sans-serif;max-width:1400px;margin:1em auto;"
@@ -18,8 +24,8 @@ STYLE = (
     ".fail{color:#b00000;font-weight:bold}")
 
 
-def cell(value):
-    """Format a table value for HTML: short floats, text as is."""
+def cell(value: Any) -> str:
+    """Format a table statistic for HTML: short floats, text as is."""
     if isinstance(value, float):
         if math.isinf(value):
             return "never" if value > 0 else "-inf"
@@ -27,18 +33,27 @@ def cell(value):
     return html.escape(str(value))
 
 
-def html_table(rows):
-    """An HTML table of summary rows (without the constant columns)."""
-    columns = [c for c in COLUMNS if c not in ("study", "metric",
-                                                "threshold")]
-    head = "".join(f"<th>{c}</th>" for c in columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{cell(r[c])}</td>"
-                                      for c in columns) + "</tr>"
+def html_table(rows: Sequence[Row], study: Study) -> str:
+    """An HTML table of summary rows (without the constant columns):
+    coordinates in full, statistics short."""
+    shown = [c for c in columns(study) if c not in ("study", "metric",
+                                                     "threshold")]
+    coordinates = set(study.group_axes)
+
+    def td(row: Row, column: str) -> str:
+        """One cell."""
+        value = row[column]
+        text = html.escape(label(value)) if column in coordinates \
+            else cell(value)
+        return f"<td>{text}</td>"
+
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in shown)
+    body = "\n".join("<tr>" + "".join(td(r, c) for c in shown) + "</tr>"
                      for r in rows)
     return f"<table>\n<tr>{head}</tr>\n{body}\n</table>"
 
 
-def write_index(path, report):
+def write_index(path: str, report: Report) -> None:
     """Write the index page of a Report (see report.py)."""
     res = report.results
     e = html.escape
@@ -74,14 +89,14 @@ def write_index(path, report):
             parts.append(
                 f"<p>tables: <a href='tables/{e(study.name)}.csv'>CSV</a>,"
                 f" <a href='tables/{e(study.name)}.tex'>LaTeX</a></p>")
-            parts.append(html_table(rows))
+            parts.append(html_table(rows, study))
     parts.append(f"<details><summary>spec</summary><pre>{e(res.spec)}"
                  "</pre></details></body></html>")
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
 
 
-def figure_html(title, name):
+def figure_html(title: str | None, name: str) -> str:
     """An <img> of figures/name.png linking to its PDF."""
     name = html.escape(name)
     heading = f"<h2>{html.escape(title)}</h2>" if title else ""

@@ -1,114 +1,184 @@
-"""Read a dposweep results file (dposweep_format 1: the layout written by
-`dposweep run`, described under "HDF5 layout" in the design notes).
+"""The report's view of a results file: its studies, each with its tasks
+(from loaders.load), its groups and their curves (from the trajectories
+loader), read one group at a time.
 
-Only tasks whose status byte is 1 (done) are exposed: pending rows are NaN
-and failed rows stop at the divergence, so neither belongs in a summary.
+A group is one combination of the axes other than regime and seed (arms,
+beta, sigma, samples, eta and any later axis); its curves are the done
+tasks' trajectories, per regime.  Only done tasks are summarized: pending
+rows are NaN and failed rows stop at the divergence.
 """
 
+from __future__ import annotations
+
+import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import h5py
 import numpy as np
+import pandas as pd
 
-FORMAT = 1
-# The axes that, with regime and seed, make a task's coordinates; a "group"
-# is one combination of these values (all regimes and seeds together).
-GROUP_AXES = ("arms", "beta", "sigma", "samples", "eta")
-METRICS = ("max_abs_delta", "mean_abs_delta", "value_gap")
-STATUS_PENDING, STATUS_DONE, STATUS_FAILED = 0, 1, 2
+from .layout import (STATUS_DONE, STATUS_FAILED, STATUS_PENDING, Layout,
+                     NotResultsFile, open_handle, read_layout, root_text,
+                     study_names)
+from .loaders import load, read_trajectories
+
+__all__ = ["Curves", "Group", "NotResultsFile", "Results", "STATUS_DONE",
+           "STATUS_FAILED", "STATUS_PENDING", "Study", "label",
+           "open_results"]
+
+# The axes that are not part of a group.
+OUTER_AXES = ("regime", "seed")
 
 
-class NotResultsFile(Exception):
-    """The file is not a readable dposweep results file."""
-
-
-def text(value):
-    """Return an HDF5 string value as str.
-
-    Accepts str, bytes, numpy bytes, and the array of chars (int8) a long
-    text is stored in.
-    """
-    if isinstance(value, np.ndarray) and value.dtype.kind in "iu":
-        value = value.astype(np.uint8).tobytes()
-    elif isinstance(value, np.ndarray) and value.dtype.kind == "S":
-        value = value.tobytes()
-    if isinstance(value, (bytes, np.bytes_)):
-        return value.decode("utf-8", "replace").rstrip("\0")
+def label(value: Any) -> str:
+    """An axis value as tables and titles show it: up to 15 significant
+    digits (0.05 reads "0.05"), words and integers as they are."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.15g}"
     return str(value)
 
 
-def label(value):
-    """Format an axis value the way tables and titles show it.
+@dataclass
+class Group:
+    """One combination of the group axes with at least one done task.
 
-    Numbers print with up to 15 significant digits, so the 17-digit
-    canonical form of 0.05 reads "0.05"; words such as "theory" stay.
+    `positions` and `values` map each group axis to its position and
+    value (eta: the step, NaN for the theory step, see `eta_theory`);
+    `regimes` lists the regimes with a done task here, in spec order.
     """
-    value = text(value) if isinstance(value, (bytes, np.bytes_)) else value
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return f"{number:.15g}"
+
+    positions: dict[str, int]
+    values: dict[str, Any]
+    eta_theory: bool
+    regimes: list[str]
+
+    def shown(self, axis: str) -> Any:
+        """The value tables show: "theory" for the theory step."""
+        return "theory" if axis == "eta" and self.eta_theory else \
+            self.values[axis]
+
+
+@dataclass
+class Curves:
+    """The done tasks of one group and regime: their trajectories
+    `[tasks, nrec]`, task indices and seeds."""
+
+    regime: str
+    rows: np.ndarray
+    index: np.ndarray
+    seed: np.ndarray
 
 
 @dataclass
 class Study:
-    """One study: its settings, axes and the coordinates of its done tasks.
+    """One study: its layout and the tasks table of loaders.load()."""
 
-    `index` holds the file rows of the done tasks; `coords` maps "regime",
-    the GROUP_AXES and "seed" to arrays aligned with `index`, as labels
-    (str) except "seed" (int).
-    """
-
-    name: str
-    settings: dict
-    axes: dict
-    t: np.ndarray
-    status: np.ndarray
-    index: np.ndarray
-    coords: dict
-    group: h5py.Group = field(repr=False)
+    layout: Layout
+    tasks: pd.DataFrame = field(repr=False)
+    _groups: list[Group] | None = field(default=None, repr=False)
 
     @property
-    def ntasks(self):
+    def name(self) -> str:
+        """The study's name."""
+        return self.layout.name
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The study's attributes other than its axes (scale, rewards...)."""
+        return self.layout.settings
+
+    @property
+    def t(self) -> np.ndarray:
+        """The recorded steps."""
+        return self.layout.t
+
+    @property
+    def ntasks(self) -> int:
         """Number of tasks in the study's grid."""
-        return len(self.status)
+        return self.layout.ntasks
 
-    def count(self, status):
+    @property
+    def group_axes(self) -> tuple[str, ...]:
+        """The axes that make a group, in index order."""
+        return tuple(a for a in self.layout.axes if a not in OUTER_AXES)
+
+    def count(self, status: int) -> int:
         """Number of tasks with the given status byte."""
-        return int(np.count_nonzero(self.status == status))
+        return int(np.count_nonzero(self.tasks["status"].cat.codes.to_numpy()
+                                    == status))
 
-    def metric(self, name):
-        """Trajectories of `name` for the done tasks, [len(index), len(t)]."""
-        return self.group["traj"][name][...][self.index]
+    def varying(self) -> list[str]:
+        """The group axes with more than one value in the spec."""
+        return [a for a in self.group_axes if len(self.layout.labels[a]) > 1]
 
-    def groups(self):
-        """The study's groups in spec order, as (key, mask) pairs.
+    def values(self, axis: str) -> list[Any]:
+        """An axis's values as tables show them ("theory" for the theory
+        step)."""
+        labels = self.layout.labels[axis].tolist()
+        if axis == "eta":
+            return ["theory" if th else v
+                    for v, th in zip(labels, self.layout.eta_theory)]
+        return labels
 
-        key is a dict GROUP_AXES -> label, mask selects the done tasks of
-        the group (all regimes and seeds).
-        """
-        keys = list(zip(*(self.coords[a] for a in GROUP_AXES)))
-        unique = sorted(set(keys), key=self._order)
-        code = {k: i for i, k in enumerate(unique)}
-        codes = np.array([code[k] for k in keys], dtype=int)
-        return [(dict(zip(GROUP_AXES, k)), codes == i)
-                for i, k in enumerate(unique)]
+    def groups(self) -> list[Group]:
+        """The groups with at least one done task, in spec order."""
+        if self._groups is None:
+            self._groups = self._find_groups()
+        return self._groups
 
-    def regimes(self, mask=None):
-        """Regime names present among the (masked) done tasks, spec order."""
-        present = set(self.coords["regime"][mask if mask is not None else
-                                            slice(None)])
-        return [r for r in self.axes["regime"] if r in present]
+    def _find_groups(self) -> list[Group]:
+        """groups() without the cache."""
+        lay = self.layout
+        done = self.tasks["index"].to_numpy()[
+            self.tasks["status"].cat.codes.to_numpy() == STATUS_DONE]
+        pos = lay.positions(done)
+        axes = self.group_axes
+        lengths = [len(lay.labels[a]) for a in axes]
+        ids = np.ravel_multi_index([pos[a] for a in axes], lengths)
+        out = []
+        for gid in np.unique(ids):
+            at = dict(zip(axes, (int(p) for p in
+                                 np.unravel_index(gid, lengths))))
+            regimes = np.unique(pos["regime"][ids == gid])
+            out.append(Group(
+                positions=at,
+                values={a: lay.labels[a][p].item() for a, p in at.items()},
+                eta_theory=bool("eta" in at
+                                and lay.eta_theory[at["eta"]]),
+                regimes=[str(lay.labels["regime"][r]) for r in regimes]))
+        return out
 
-    def varying(self):
-        """The GROUP_AXES with more than one value in the spec."""
-        return [a for a in GROUP_AXES if len(self.axes[a]) > 1]
+    def regimes(self) -> list[str]:
+        """Regime names with a done task, in spec order."""
+        present = {r for g in self.groups() for r in g.regimes}
+        return [r for r in self.layout.labels["regime"] if r in present]
 
-    def _order(self, key):
-        """Sort key of a group: the positions of its values on the axes."""
-        return tuple(self.axes[a].index(v) if v in self.axes[a] else
-                     len(self.axes[a]) for a, v in zip(GROUP_AXES, key))
+    def curves(self, metric: str, group: Group) -> list[Curves]:
+        """The done tasks' trajectories of `metric` in `group`, per regime
+        (spec order); reads that group's rows only."""
+        positions = {a: np.arange(len(self.layout.labels[a]))
+                     for a in OUTER_AXES}
+        positions.update({a: np.array([p]) for a, p in
+                          group.positions.items()})
+        array = read_trajectories(self.layout, metric, positions)
+        # Plain numpy on the array's regime axis (the first): xarray's
+        # sel costs more than the read.
+        regimes = list(array["regime"].to_numpy())
+        values = array.to_numpy()
+        done_all, index_all = (array[c].to_numpy() for c in ("done",
+                                                              "index"))
+        out = []
+        for regime in group.regimes:
+            at = regimes.index(regime)
+            done = done_all[at].ravel()
+            index = index_all[at].ravel()[done]
+            seed_at = self.layout.positions(index)["seed"]
+            out.append(Curves(
+                regime=regime,
+                rows=values[at].reshape(-1, self.layout.nrec)[done],
+                index=index, seed=self.layout.labels["seed"][seed_at]))
+        return out
 
 
 @dataclass
@@ -119,45 +189,40 @@ class Results:
     name: str
     sha256: str
     spec: str
-    studies: list
+    studies: list[Study]
     handle: h5py.File = field(repr=False)
 
     @property
-    def ntasks(self):
+    def ntasks(self) -> int:
         """Number of tasks over all studies."""
         return sum(s.ntasks for s in self.studies)
 
-    def count(self, status):
+    def count(self, status: int) -> int:
         """Number of tasks with the given status byte over all studies."""
         return sum(s.count(status) for s in self.studies)
 
     @property
-    def partial(self):
+    def partial(self) -> bool:
         """True while some task is still pending (an interrupted sweep)."""
         return self.count(STATUS_PENDING) > 0
 
-    def close(self):
+    def close(self) -> None:
         """Close the HDF5 file."""
         self.handle.close()
 
 
-def open_results(path):
-    """Open and check a results file; raise NotResultsFile if it is not one."""
+def open_results(path: str | os.PathLike[str]) -> Results:
+    """Open and check a results file; raise NotResultsFile if it is not one.
+
+    The caller closes it (Results.close).
+    """
+    handle = open_handle(path)
     try:
-        handle = h5py.File(path, "r")
-    except OSError as err:
-        raise NotResultsFile(_reason(err)) from None
-    try:
-        if "dposweep_format" not in handle.attrs or "studies" not in handle:
-            raise NotResultsFile("HDF5 file without the dposweep attributes")
-        version = int(handle.attrs["dposweep_format"])
-        if version != FORMAT:
-            raise NotResultsFile(f"unsupported dposweep_format {version}")
-        order = [text(n) for n in handle["studies"].attrs["order"]]
-        studies = [_study(n, handle["studies"][n]) for n in order]
-        return Results(path=path, name=_root_text(handle, "name"),
-                       sha256=_root_text(handle, "spec_sha256"),
-                       spec=_root_text(handle, "spec"), studies=studies,
+        studies = [Study(read_layout(handle, name), load(handle, name))
+                   for name in study_names(handle)]
+        return Results(path=os.fspath(path), name=root_text(handle, "name"),
+                       sha256=root_text(handle, "spec_sha256"),
+                       spec=root_text(handle, "spec"), studies=studies,
                        handle=handle)
     except NotResultsFile:
         handle.close()
@@ -165,54 +230,3 @@ def open_results(path):
     except (KeyError, OSError, ValueError, TypeError) as err:
         handle.close()
         raise NotResultsFile(f"malformed dposweep file ({err})") from None
-
-
-def _reason(err):
-    """One-line reason why h5py could not open a file."""
-    message = str(err)
-    if isinstance(err, FileNotFoundError):
-        return "no such file"
-    if isinstance(err, IsADirectoryError):
-        return "is a directory"
-    if "truncated file" in message:
-        return "truncated HDF5 file"
-    if "signature not found" in message:
-        return "not an HDF5 file"
-    return "cannot open: " + " ".join(message.split())
-
-
-def _root_text(handle, key):
-    """A root attribute, or the dataset of chars a long value is stored in."""
-    if key in handle.attrs:
-        return text(handle.attrs[key])
-    if key in handle:
-        return text(handle[key][()])
-    return ""
-
-
-def _study(name, group):
-    """Load one study's settings, axes and done-task coordinates."""
-    attrs = group.attrs
-    settings = {k: text(attrs[k]) if isinstance(attrs[k], (bytes, np.bytes_))
-                else attrs[k].item()
-                for k in ("iterations", "record_every", "seeds", "scale",
-                          "rewards")}
-    axes = {a: [label(v) for v in attrs["axis_" + a]]
-            for a in ("regime",) + GROUP_AXES}
-    tasks = group["tasks"]
-    status = tasks["status"][...]
-    index = np.flatnonzero(status == STATUS_DONE)
-    names = [text(n) for n in tasks["regime"].attrs["names"]]
-    eta_theory = tasks["eta_theory"][...][index].astype(bool)
-    eta = np.array([label(e) for e in tasks["eta"][...][index]], dtype=object)
-    eta[eta_theory] = "theory"
-    coords = {"regime": np.array([names[r] for r in
-                                  tasks["regime"][...][index]], dtype=object),
-              "eta": eta,
-              "seed": tasks["seed"][...][index]}
-    for a in ("arms", "beta", "sigma", "samples"):
-        coords[a] = np.array([label(v) for v in tasks[a][...][index]],
-                             dtype=object)
-    return Study(name=name, settings=settings, axes=axes,
-                 t=group["traj"]["t"][...], status=status, index=index,
-                 coords=coords, group=group)

@@ -5,48 +5,62 @@ metric at the last recorded step, and of the first recorded step at which
 the metric is below a threshold (inf when a seed never gets there).
 """
 
+from __future__ import annotations
+
 import csv
 import math
-
-import numpy as np
+from typing import Any, Sequence
 
 from . import stats
-from .results import GROUP_AXES
+from .results import Group, Study, label
 
-COLUMNS = ("study", "regime") + GROUP_AXES + (
-    "seeds", "metric", "final_median", "final_q25", "final_q75",
-    "threshold", "reached", "step_median", "step_q25", "step_q75")
+# The columns after the study's coordinates.
+STAT_COLUMNS = ("seeds", "metric", "final_median", "final_q25", "final_q75",
+                "threshold", "reached", "step_median", "step_q25",
+                "step_q75")
 TEX_AXES = {"arms": "$K$", "beta": r"$\beta$", "sigma": r"$\sigma$",
             "samples": "$n$", "eta": r"$\eta$"}
 
+Row = dict[str, Any]
 
-def summary_rows(study, metric, threshold):
-    """The table rows of a study (dicts keyed by COLUMNS), spec order."""
-    values = study.metric(metric)
+
+def columns(study: Study) -> tuple[str, ...]:
+    """The columns of a study's table: study, regime, the group axes (in
+    index order), then STAT_COLUMNS."""
+    return ("study", "regime") + study.group_axes + STAT_COLUMNS
+
+
+def summary_rows(study: Study,
+                 summaries: Sequence[tuple[Group, Sequence[stats.Summary]]],
+                 metric: str, threshold: float) -> list[Row]:
+    """The table rows of a study (dicts keyed by columns(study)), in spec
+    order, from the per-group summaries of `metric` at `threshold`.
+
+    Coordinates are numbers, except eta "theory" for the theory step.
+    """
     out = []
-    for key, mask in study.groups():
-        for regime in study.regimes(mask):
-            rows = values[mask & (study.coords["regime"] == regime)]
-            steps = stats.first_below(rows, study.t, threshold)
-            q25, med, q75 = stats.quantiles(stats.final(rows))
-            s25, smed, s75 = stats.quantiles(steps)
-            out.append(dict(study=study.name, regime=regime, **key,
-                            seeds=len(rows), metric=metric, final_median=med,
-                            final_q25=q25, final_q75=q75, threshold=threshold,
-                            reached=int(np.isfinite(steps).sum()),
+    for group, regimes in summaries:
+        key = {a: group.shown(a) for a in study.group_axes}
+        for s in regimes:
+            q25, med, q75 = s.final
+            s25, smed, s75 = s.step
+            out.append(dict(study=study.name, regime=s.regime, **key,
+                            seeds=s.seeds, metric=metric, final_median=med,
+                            final_q25=q25, final_q75=q75,
+                            threshold=threshold, reached=s.reached,
                             step_median=smed, step_q25=s25, step_q75=s75))
     return out
 
 
-def write_csv(rows, path):
+def write_csv(rows: Sequence[Row], study: Study, path: str) -> None:
     """Write rows as CSV with a header line; floats at full precision."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        writer = csv.DictWriter(f, fieldnames=columns(study))
         writer.writeheader()
         writer.writerows(rows)
 
 
-def tex_number(x):
+def tex_number(x: float) -> str:
     """A float for LaTeX: $m \\times 10^{e}$, $0$, $\\infty$ or --."""
     if math.isnan(x):
         return "--"
@@ -55,24 +69,26 @@ def tex_number(x):
     if x == 0:
         return "$0$"
     mantissa, exponent = f"{x:.2e}".split("e")
-    exponent = int(exponent)
-    return f"${mantissa}$" if exponent == 0 else \
-        f"${mantissa} \\times 10^{{{exponent}}}$"
+    power = int(exponent)
+    return f"${mantissa}$" if power == 0 else \
+        f"${mantissa} \\times 10^{{{power}}}$"
 
 
-def tex_step(x):
+def tex_step(x: float) -> str:
     """A (median or quartile) step for LaTeX: integer-like, or $\\infty$."""
     if math.isnan(x):
         return "--"
     return r"$\infty$" if math.isinf(x) else f"{x:g}"
 
 
-def write_latex(rows, study, metric, threshold, path):
+def write_latex(rows: Sequence[Row], study: Study, metric: str,
+                threshold: float, path: str) -> None:
     """Write rows as a booktabs tabular, ready to \\input in a table."""
     varying = study.varying()
-    fixed = ", ".join(f"{a} = {study.axes[a][0]}" for a in GROUP_AXES
-                      if a not in varying)
-    header = (["regime"] + [TEX_AXES[a] for a in varying] +
+    fixed = ", ".join(f"{a} = {label(study.values(a)[0])}"
+                      for a in study.group_axes if a not in varying)
+    header = (["regime"] + [TEX_AXES.get(a, a.replace("_", r"\_"))
+                            for a in varying] +
               ["seeds", "final median", "final [Q1, Q3]",
                "step median", "step [Q1, Q3]"])
     lines = [
@@ -88,7 +104,7 @@ def write_latex(rows, study, metric, threshold, path):
         r"\midrule",
     ]
     for row in rows:
-        cells = ([row["regime"]] + [row[a] for a in varying] +
+        cells = ([row["regime"]] + [label(row[a]) for a in varying] +
                  [str(row["seeds"]), tex_number(row["final_median"]),
                   f"[{tex_number(row['final_q25'])}, "
                   f"{tex_number(row['final_q75'])}]",

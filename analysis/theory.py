@@ -1,6 +1,6 @@
 """The theorems' bounds on max_abs_delta(t) and the check of a results file.
 
-Conditions (model.md section 7): theory scale, rewards uniform on [0,1],
+Conditions (docs/model.md): theory scale, rewards uniform on [0,1],
 exact estimator (sigma 0 and samples 0), the default step eta = 1/(beta^2 K)
 and theta(0) = theta_ref.  Under them
 
@@ -9,9 +9,15 @@ and theta(0) = theta_ref.  Under them
     mix-p                max_abs_delta(t) <= 0.611^(2^t - 1)
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:  # the report's types, without an import cycle
+    from .results import Group, Results, Study
 
 # (base, quadratic): bound = base^t, or base^(2^t - 1) when quadratic.
 BOUNDS = {
@@ -24,7 +30,7 @@ REL_SLACK = 1e-9
 ROUNDOFF = 1e-13
 
 
-def bound(regime, t):
+def bound(regime: str, t: Sequence[float] | np.ndarray) -> np.ndarray | None:
     """The theorem's bound on max_abs_delta at steps t (array), or None."""
     if regime not in BOUNDS:
         return None
@@ -35,19 +41,19 @@ def bound(regime, t):
         return np.power(base, exponent)
 
 
-def study_applies(study):
+def study_applies(study: Study) -> bool:
     """Whether the study's settings meet the theorems' (scale, rewards)."""
     return (study.settings["scale"] == "theory"
             and study.settings["rewards"] == "uniform")
 
 
-def group_applies(study, key):
-    """Whether a group (GROUP_AXES -> label) meets the theorems' conditions."""
-    return (study_applies(study) and float(key["sigma"]) == 0
-            and int(float(key["samples"])) == 0 and key["eta"] == "theory")
+def group_applies(study: Study, group: Group) -> bool:
+    """Whether a group meets the theorems' conditions."""
+    return (study_applies(study) and group.values["sigma"] == 0
+            and group.values["samples"] == 0 and group.eta_theory)
 
 
-def first_violations(rows, limit):
+def first_violations(rows: np.ndarray, limit: np.ndarray) -> np.ndarray:
     """Per row, the index of the first step above `limit`, or -1 if none.
 
     A row is checked until its first value at or below ROUNDOFF: after that
@@ -67,16 +73,17 @@ class Violation:
     study: str
     index: int
     regime: str
-    arms: str
-    beta: str
+    arms: int
+    beta: float
     seed: int
     step: int
     value: float
     bound: float
 
-    def __str__(self):
+    def __str__(self) -> str:
+        """The line the report prints after "VIOLATION: "."""
         return (f"study {self.study} task {self.index}: regime {self.regime}"
-                f" arms {self.arms} beta {self.beta} seed {self.seed}:"
+                f" arms {self.arms} beta {self.beta:.15g} seed {self.seed}:"
                 f" max_abs_delta {self.value:.6g} > bound {self.bound:.6g}"
                 f" at step {self.step}")
 
@@ -85,15 +92,15 @@ class Violation:
 class TheoryCheck:
     """Outcome of the check: per regime (checked, violating) and the cases."""
 
-    counts: dict
-    violations: list
+    counts: dict[str, tuple[int, int]]
+    violations: list[Violation]
 
     @property
-    def passed(self):
+    def passed(self) -> bool:
         """True when no checked task violates its bound."""
         return not self.violations
 
-    def lines(self):
+    def lines(self) -> list[str]:
         """Summary lines, one per regime with checked tasks."""
         if not self.counts:
             return ["theory check: no done task meets a theorem's conditions"]
@@ -101,33 +108,33 @@ class TheoryCheck:
                 for r, (c, v) in self.counts.items()]
 
 
-def check(results):
-    """Check every done task that meets a theorem's conditions."""
+def check(results: Results) -> TheoryCheck:
+    """Check every done task that meets a theorem's conditions; reads the
+    max_abs_delta rows of those groups only."""
     counts = {r: [0, 0] for r in BOUNDS}
     violations = []
     for study in results.studies:
         if not study_applies(study):
             continue
-        rows = None
-        for key, mask in study.groups():
-            if not group_applies(study, key):
+        for group in study.groups():
+            if not group_applies(study, group):
                 continue
-            rows = study.metric("max_abs_delta") if rows is None else rows
-            for regime in study.regimes(mask):
-                limit = bound(regime, study.t)
+            for curves in study.curves("max_abs_delta", group):
+                limit = bound(curves.regime, study.t)
                 if limit is None:
                     continue
-                members = np.flatnonzero(mask & (study.coords["regime"]
-                                                 == regime))
-                steps = first_violations(rows[members], limit)
-                counts[regime][0] += len(members)
-                counts[regime][1] += int(np.count_nonzero(steps >= 0))
-                for i, step in zip(members[steps >= 0], steps[steps >= 0]):
+                steps = first_violations(curves.rows, limit)
+                counts[curves.regime][0] += len(curves.rows)
+                counts[curves.regime][1] += int(np.count_nonzero(steps >= 0))
+                for i in np.flatnonzero(steps >= 0):
                     violations.append(Violation(
-                        study=study.name, index=int(study.index[i]),
-                        regime=regime, arms=key["arms"], beta=key["beta"],
-                        seed=int(study.coords["seed"][i]),
-                        step=int(study.t[step]), value=float(rows[i][step]),
-                        bound=float(limit[step])))
-    return TheoryCheck(counts={r: tuple(c) for r, c in counts.items() if c[0]},
+                        study=study.name, index=int(curves.index[i]),
+                        regime=curves.regime, arms=group.values["arms"],
+                        beta=group.values["beta"],
+                        seed=int(curves.seed[i]),
+                        step=int(study.t[steps[i]]),
+                        value=float(curves.rows[i, steps[i]]),
+                        bound=float(limit[steps[i]])))
+    return TheoryCheck(counts={r: (c[0], c[1]) for r, c in counts.items()
+                               if c[0]},
                        violations=violations)

@@ -1,9 +1,15 @@
-"""Fixtures of the analysis tests: a small results file made by the real
-dposweep binary ($DPOSWEEP, else `dposweep` on the PATH) and helpers to run
-the report command."""
+"""Fixtures of the analysis tests: small results files made by the real
+dposweep binary ($DPOSWEEP, else `dposweep` on the PATH), one of them
+interrupted, and helpers to run the report command.
+
+tests/helpers/sweeptest.py (shared with the MPI and fault tests) runs the
+binary; synthetic.py here writes files with h5py.
+"""
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -12,6 +18,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)  # the tests import the analysis package too
+sys.path.insert(0, os.path.join(ROOT, "tests", "helpers"))
 
 # Four studies: the theorems' setting with a gaussian-noise axis (only
 # sigma = 0 is checked), an eta axis (only eta = theory is checked; eta =
@@ -117,3 +124,76 @@ def copy_of(results_file, tmp_path):
     path = tmp_path / "copy.h5"
     shutil.copy(results_file, path)
     return path
+
+
+# A sweep that fails some tasks and is interrupted with others pending:
+# eta = 1e6 diverges (failed); the sampled tasks (samples 4096) take long
+# enough that a SIGTERM lands mid-run; `small` is cheapest, so it runs last
+# and stays pending.
+INTERRUPTED_SPEC = """\
+name: interrupted
+master_seed: 11
+studies:
+  - name: grid
+    iterations: 2000
+    record_every: 250
+    scale: theory
+    rewards: uniform
+    seeds: 4
+    grid:
+      regime: [uniform, mix-r, mix-p]
+      arms: [30]
+      beta: [1.0, 2.0]
+      sigma: [0.0]
+      samples: [0, 4096]
+      eta: [theory, 1.0e6]
+  - name: small
+    iterations: 10
+    record_every: 5
+    scale: normalized
+    eta: 0.5
+    rewards: normal
+    seeds: 2
+    grid:
+      regime: [uniform]
+      arms: [3]
+      beta: [1.0]
+      sigma: [0.0]
+"""
+# The spec's axes per study, in index order (seed last), for expectations.
+INTERRUPTED_AXES = {
+    "grid": [("regime", ["uniform", "mix-r", "mix-p"]), ("arms", [30]),
+             ("beta", [1.0, 2.0]), ("sigma", [0.0]), ("samples", [0, 4096]),
+             ("eta", ["theory", 1.0e6]), ("seed", [0, 1, 2, 3])],
+    "small": [("regime", ["uniform"]), ("arms", [3]), ("beta", [1.0]),
+              ("sigma", [0.0]), ("samples", [0]), ("eta", [0.5]),
+              ("seed", [0, 1])],
+}
+# "dposweep run: 20/98 tasks (...), ..., 8 failed"
+PROGRESS = re.compile(r": (\d+)/(\d+) tasks .*?(?:, (\d+) failed)?$")
+
+
+@pytest.fixture(scope="session")
+def interrupted_file(tmp_path_factory):
+    """A results file of INTERRUPTED_SPEC, stopped by SIGTERM once at least
+    20 tasks finished, 2 of them failed: done, failed and pending tasks."""
+    from sweeptest import ENV
+    tmp = tmp_path_factory.mktemp("interrupted")
+    spec = tmp / "spec.yaml"
+    spec.write_text(INTERRUPTED_SPEC)
+    out = tmp / "interrupted.h5"
+    proc = subprocess.Popen(
+        [dposweep(), "run", str(spec), "-o", str(out), "--grace", "0",
+         "--progress-interval", "0.05", "--chunk-seconds", "0.05"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=ENV)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        m = PROGRESS.search(line.strip())
+        if m and int(m.group(1)) >= 20 and int(m.group(3) or 0) >= 2:
+            proc.send_signal(signal.SIGTERM)
+            break
+    seen.append(proc.stderr.read())
+    assert proc.wait(timeout=120) == 1, "".join(seen)  # 1: interrupted
+    return out

@@ -46,3 +46,36 @@ def test_quantiles_with_never():
 def test_first_below():
     rows = np.array([[1, 1e-3, 1e-7], [1, 1, 1]])
     assert list(stats.first_below(rows, [0, 10, 20], 1e-6)) == [20, math.inf]
+
+
+def test_quantiles_along_an_axis():
+    rng = np.random.default_rng(2)
+    x = rng.lognormal(size=(9, 5))
+    x[2, 1] = x[7, 1] = np.nan
+    got = stats.quantiles(x, axis=0)
+    assert got.shape == (3, 5)
+    assert got == pytest.approx(np.nanpercentile(x, [25, 50, 75], axis=0),
+                                rel=1e-12)
+    # The same implementation as the 1-D form, column by column.
+    for j in range(5):
+        assert list(got[:, j]) == stats.quantiles(x[:, j])
+
+
+def test_quantiles_along_an_axis_with_never_and_nothing():
+    inf, nan = math.inf, math.nan
+    x = np.array([[1, inf, nan], [2, inf, nan], [inf, 1, nan],
+                  [inf, 2, nan]])
+    got = stats.quantiles(x, axis=0)
+    assert got[:, 0].tolist() == [1.75, inf, inf]
+    assert got[:, 1].tolist() == [1.75, inf, inf]
+    assert np.isnan(got[:, 2]).all()
+
+
+def test_summarize():
+    rows = np.array([[1.0, 1e-3, 1e-7], [1.0, 1.0, 1.0], [1.0, 1e-8, 0]])
+    s = stats.summarize("mix-r", rows, np.array([0, 10, 20]), 1e-6)
+    assert s.regime == "mix-r" and s.seeds == 3 and s.reached == 2
+    assert s.band.shape == (3, 3)
+    assert list(s.band[1]) == [1.0, 1e-3, 1e-7]
+    assert s.final == stats.quantiles([1e-7, 1.0, 0])
+    assert s.step == stats.quantiles([20, math.inf, 10])
