@@ -56,7 +56,7 @@
  *                store_open, Allreduce MIN "opened"
  *   record_run   Gather host names to 0, Bcast "rank 0 is ready"
  *   (execute)    collective store_flush on TAG_FLUSH as above
- *   report       Reduce MAX peak memory (--stats only), store_close,
+ *   report_end   Reduce MAX peak memory (--stats only), store_close,
  *                Allreduce MIN "closed", Bcast the exit code
  */
 enum { TAG_REQUEST = 1, TAG_WORK = 2, TAG_FLUSH = 3 };
@@ -121,7 +121,7 @@ static int install_signals(double grace, struct err *e)
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
+  sigemptyset(&sa.sa_mask); /* cannot fail on a valid set */
   sa.sa_flags = SA_RESTART;
   for (size_t i = 0; i < sizeof drain / sizeof drain[0]; i++)
     if (sigaction(drain[i], &sa, NULL) != 0)
@@ -1033,7 +1033,7 @@ static void record_end(struct coordinator *c)
 
 /* Collective.  Statistics, the end of the run in the file, closing it,
  * and the exit code every rank returns. */
-static int report(struct run *r, struct coordinator *c, struct err *e)
+static int report_end(struct run *r, struct coordinator *c, struct err *e)
 {
   int rc = ERR_RUNTIME;
   if (r->o->stats && print_stats(c, e) != 0)
@@ -1076,7 +1076,7 @@ static int run_steps(struct run *r, const char *usage_error, struct err *e)
   rc = execute(r, &c, &w, e);
   if (rc != 0)
     goto out;
-  rc = report(r, &c, e);
+  rc = report_end(r, &c, e);
 out:
   worker_free(&w);
   sched_destroy(&c.sched);
