@@ -688,17 +688,17 @@ static void run_alone(struct coordinator *c, struct worker *w)
 static int read_spec_text(const struct sweep_options *o, char **text,
                           struct err *e)
 {
+  char *t = NULL;
   if (!o->spec_path) {
-    if (!(*text = strdup(spec_default_text())))
-      return err_set(e, ERR_RUNTIME, "out of memory");
-    return 0;
+    t = strdup(spec_default_text());
+  } else {
+    struct spec *s = NULL;
+    int rc = spec_load_file(o->spec_path, &s, e);
+    if (rc != 0)
+      return rc;
+    t = strdup(spec_text(s));
+    spec_destroy(&s);
   }
-  struct spec *s = NULL;
-  int rc = spec_load_file(o->spec_path, &s, e);
-  if (rc != 0)
-    return rc;
-  char *t = strdup(spec_text(s));
-  spec_destroy(&s);
   if (!t)
     return err_set(e, ERR_RUNTIME, "out of memory");
   *text = t;

@@ -77,7 +77,7 @@ struct sched;
 int sched_create(const struct spec *spec, double chunk_seconds, int workers,
                  struct sched **out, struct err *e);
 
-/* Accepts NULL; clears *s. */
+/* Free a sched; accepts NULL and clears *s. */
 void sched_destroy(struct sched **s);
 
 /* Take a study's status bytes as stored (spec_study(spec, study)->ntasks
@@ -104,6 +104,7 @@ void sched_report(struct sched *s, const struct sched_report *r);
 enum task_status sched_task_status(const struct sched *s, int study,
                                    int64_t index);
 
+/* Where the sweep stands, from the loaded status and the reports. */
 void sched_progress(const struct sched *s, struct sched_progress *p);
 
 /* Seconds still to go at the rate measured over elapsed wall seconds
