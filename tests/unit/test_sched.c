@@ -138,6 +138,26 @@ static void file_free(const struct spec *sp, uint8_t **file)
   free(file);
 }
 
+/* A sweep and its results file: the status bytes now and at the start. */
+struct world {
+  struct spec *spec;
+  uint8_t **file, **before;
+};
+
+static void world_open(struct world *w, const char *text, status_fn f)
+{
+  w->spec = load(text);
+  w->file = file_new(w->spec, f);
+  w->before = file_new(w->spec, f);
+}
+
+static void world_close(struct world *w)
+{
+  file_free(w->spec, w->before);
+  file_free(w->spec, w->file);
+  spec_destroy(&w->spec);
+}
+
 /* ---- the simulated run ---- */
 
 struct chunk {
@@ -397,19 +417,26 @@ static void check_finished(const struct sim *m)
   ck_assert_double_eq(sched_eta_seconds(m->s, 10.0), 0.0);
 }
 
+/* Run a started sim to the end and check that every task pending in
+ * `before` ran once and nothing else did. */
+static void check_whole_run(struct sim *m, uint8_t **before)
+{
+  sim_run_to_end(m);
+  check_all_once(m, before);
+  check_finished(m);
+}
+
 /* ---- the tests ---- */
 
 START_TEST(test_every_pending_task_once)
 {
-  struct spec *sp = load(sweep_text);
-  uint8_t **file = file_new(sp, some_done), **before = file_new(sp, some_done);
+  struct world w;
+  world_open(&w, sweep_text, some_done);
   struct sim m;
-  sim_start(&m, sp, file, WORKERS, CHUNK_S, SPC);
+  sim_start(&m, w.spec, w.file, WORKERS, CHUNK_S, SPC);
   ck_assert_int_gt(m.pending, 0);
-  ck_assert_int_lt(m.pending, spec_ntasks(sp));
-  sim_run_to_end(&m);
-  check_all_once(&m, before);
-  check_finished(&m);
+  ck_assert_int_lt(m.pending, spec_ntasks(w.spec));
+  check_whole_run(&m, w.before);
   /* The chunks followed the target, steady and then shrinking. */
   ck_assert_int_gt(m.nchunks, 50);
   ck_assert_int_ge(m.ntail, 5);
@@ -419,26 +446,20 @@ START_TEST(test_every_pending_task_once)
   ck_assert(near(p.cost_done, m.pending_cost));
   ck_assert(near(p.compute, m.pending_cost * SPC));
   sim_end(&m);
-  file_free(sp, before);
-  file_free(sp, file);
-  spec_destroy(&sp);
+  world_close(&w);
 }
 END_TEST
 
 START_TEST(test_new_file_all_tasks)
 {
-  struct spec *sp = load(sweep_text);
-  uint8_t **file = file_new(sp, all_pending), **before = file_new(sp, all_pending);
+  struct world w;
+  world_open(&w, sweep_text, all_pending);
   struct sim m;
-  sim_start(&m, sp, file, 1, 0.5, SPC);
-  ck_assert_int_eq(m.pending, spec_ntasks(sp));
-  sim_run_to_end(&m);
-  check_all_once(&m, before);
-  check_finished(&m);
+  sim_start(&m, w.spec, w.file, 1, 0.5, SPC);
+  ck_assert_int_eq(m.pending, spec_ntasks(w.spec));
+  check_whole_run(&m, w.before);
   sim_end(&m);
-  file_free(sp, before);
-  file_free(sp, file);
-  spec_destroy(&sp);
+  world_close(&w);
 }
 END_TEST
 
@@ -487,8 +508,10 @@ END_TEST
  * chunk; the next run, loaded from the file, hands out exactly the rest. */
 START_TEST(test_restart_after_drain)
 {
-  struct spec *sp = load(sweep_text);
-  uint8_t **file = file_new(sp, some_done), **before = file_new(sp, some_done);
+  struct world w;
+  world_open(&w, sweep_text, some_done);
+  const struct spec *sp = w.spec;
+  uint8_t **file = w.file;
   struct sim m;
   sim_start(&m, sp, file, WORKERS, CHUNK_S, SPC);
   while (m.cost_handed < 0.5 * m.pending_cost) {
@@ -534,13 +557,11 @@ START_TEST(test_restart_after_drain)
   ck_assert_int_eq(m2.pending, nleft);
   sched_progress(m2.s, &p);
   ck_assert_int_eq(p.done_before, spec_ntasks(sp) - nleft);
-  sim_run_to_end(&m2);
-  check_all_once(&m2, mid);
-  check_finished(&m2);
+  check_whole_run(&m2, mid);
   /* Together the two runs handed out each pending task once. */
   for (int s = 0; s < spec_nstudies(sp); s++)
     for (int64_t i = 0; i < spec_study(sp, s)->ntasks; i++) {
-      if (stored_done(before[s][i])) {
+      if (stored_done(w.before[s][i])) {
         ck_assert_int_eq(m.handed[s][i] + m2.handed[s][i], 0);
       } else if (stored_done(mid[s][i])) { /* finished by the first run */
         ck_assert_int_eq(m.handed[s][i], 1);
@@ -552,9 +573,7 @@ START_TEST(test_restart_after_drain)
   sim_end(&m2);
   sim_end(&m);
   file_free(sp, mid);
-  file_free(sp, before);
-  file_free(sp, file);
-  spec_destroy(&sp);
+  world_close(&w);
 }
 END_TEST
 
@@ -563,10 +582,10 @@ END_TEST
  * finished per elapsed second. */
 START_TEST(test_eta_and_remaining_cost)
 {
-  struct spec *sp = load(sweep_text);
-  uint8_t **file = file_new(sp, some_done);
+  struct world w;
+  world_open(&w, sweep_text, some_done);
   struct sim m;
-  sim_start(&m, sp, file, WORKERS, CHUNK_S, SPC);
+  sim_start(&m, w.spec, w.file, WORKERS, CHUNK_S, SPC);
   ck_assert(isnan(sched_eta_seconds(m.s, 5.0)));
   for (int round = 0; round < 40; round++) {
     while (m.nflight < m.workers)
@@ -582,8 +601,7 @@ START_TEST(test_eta_and_remaining_cost)
     ck_assert(isnan(sched_eta_seconds(m.s, 0.0)));
   }
   sim_end(&m);
-  file_free(sp, file);
-  spec_destroy(&sp);
+  world_close(&w);
 }
 END_TEST
 
@@ -603,17 +621,18 @@ static const char long_text[] =
 static void limits_run(const char *text, status_fn f, int *max_runs,
                        int64_t *max_tasks, double *max_bytes)
 {
-  struct spec *sp = load(text);
-  uint8_t **file = file_new(sp, f), **before = file_new(sp, f);
+  struct world w;
+  world_open(&w, text, f);
+  const struct spec_study *st = spec_study(w.spec, 0);
   struct sim m;
-  sim_start(&m, sp, file, 1, 1e3, 1e-9);
+  sim_start(&m, w.spec, w.file, 1, 1e3, 1e-9);
   *max_runs = 0;
   *max_tasks = 0;
   *max_bytes = 0;
   while (sim_hand(&m)) {
     const struct chunk *c = &m.flight[0];
     double bytes = (double)c->ntasks * 8.0 *
-                   (3.0 * (double)spec_study(sp, 0)->nrec + spec_study(sp, 0)->max_arms);
+                   (3.0 * (double)st->nrec + st->max_arms);
     if (m.nchunks > 1) { /* measured: the target is above every limit */
       ck_assert(c->cost < sched_target_cost(m.s) || m.exhausted);
       *max_runs = c->nr > *max_runs ? c->nr : *max_runs;
@@ -622,12 +641,10 @@ static void limits_run(const char *text, status_fn f, int *max_runs,
     }
     sim_report(&m, -1);
   }
-  check_all_once(&m, before);
+  check_all_once(&m, w.before);
   check_finished(&m);
   sim_end(&m);
-  file_free(sp, before);
-  file_free(sp, file);
-  spec_destroy(&sp);
+  world_close(&w);
 }
 
 START_TEST(test_chunk_limits)
