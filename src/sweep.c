@@ -1,13 +1,16 @@
-/* sweep: the coordinator and the workers of "dposweep run".
- * See include/dposweep/sweep.h. */
+/* sweep: the coordinator and the workers of "dposweep run": the MPI
+ * protocol and the job's life.  Which tasks go into a chunk is sched's
+ * business (include/dposweep/sched.h); see include/dposweep/sweep.h. */
 #include "dposweep/sweep.h"
 
 #include "dposweep/bandit.h"
 #include "dposweep/defaults.h"
 #include "dposweep/err.h"
+#include "dposweep/sched.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/text.h"
+#include "mpi_check.h"
 
 #include <errno.h>
 #include <math.h>
@@ -15,6 +18,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,27 +26,51 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Check an MPI call; on failure report file:line and abort the job (an
- * MPI failure leaves no way to agree on a clean exit). */
-#define MPICHECK(call)                                                         \
-  do {                                                                         \
-    int rc_ = (call);                                                          \
-    if (rc_ != MPI_SUCCESS) {                                                  \
-      char s_[MPI_MAX_ERROR_STRING];                                           \
-      int n_ = 0;                                                              \
-      MPI_Error_string(rc_, s_, &n_);                                          \
-      fprintf(stderr, "dposweep run: MPI failure at %s:%d: %s: %s\n",          \
-              __FILE__, __LINE__, #call, s_);                                  \
-      MPI_Abort(MPI_COMM_WORLD, 3);                                            \
-    }                                                                          \
-  } while (0)
-
+/* ---- the MPI protocol ----
+ *
+ * Point to point, during the execution (tags below):
+ *
+ *   tag          payload                     from -> to   when
+ *   TAG_REQUEST  struct report, as bytes     worker -> 0  at start (empty)
+ *                                                         and after each
+ *                                                         chunk or flush
+ *   TAG_WORK     struct sched_run[0..1024],  0 -> worker  the answer to a
+ *                as int64 triples (study,                 request: a chunk;
+ *                start, count)                            none: stop
+ *   TAG_FLUSH    nothing                     0 -> worker  the answer to a
+ *                                                         request when a
+ *                                                         flush is due: call
+ *                                                         store_flush, then
+ *                                                         request again
+ *
+ * A worker is answered once per request and stops at an empty TAG_WORK.
+ * Rank 0 flushes too once it has sent TAG_FLUSH to every worker; it stops
+ * starting flushes once it has stopped a worker, which would miss the
+ * collective.  Rank 0 never blocks in a receive (see coordinate).
+ *
+ * Collective, in this order on every rank:
+ *
+ *   load_spec    Bcast text length (-1: rank 0 could not read it), Bcast
+ *                text, Bcast whether rank 0 parsed it
+ *   open_output  Bcast rank 0's verdict on the output (0 or an exit code),
+ *                store_open, Allreduce MIN "opened"
+ *   record_run   Gather host names to 0, Bcast "rank 0 is ready"
+ *   (execute)    collective store_flush on TAG_FLUSH as above
+ *   report_end   Reduce MAX peak memory (--stats only), store_close,
+ *                Allreduce MIN "closed", Bcast the exit code
+ */
 enum { TAG_REQUEST = 1, TAG_WORK = 2, TAG_FLUSH = 3 };
 
-/* A chunk is at most this many tasks and this many bytes of results. */
-#define CHUNK_MAX_TASKS 65536
-#define CHUNK_MAX_BYTES (64 << 20)
-#define CHUNK_MAX_RUNS 1024
+/* TAG_REQUEST's payload: the chunk a worker just finished. */
+struct report {
+  struct sched_report work;
+  int32_t io_error; /* 1: writing failed (or memory); message in what */
+  char what[240];
+};
+
+/* TAG_WORK travels as int64 triples. */
+_Static_assert(sizeof(struct sched_run) == 3 * sizeof(int64_t),
+               "struct sched_run is three int64 values");
 
 /* ---- signals ---- */
 
@@ -60,6 +88,7 @@ static volatile sig_atomic_t g_first_signal_s = 0;
 static sig_atomic_t monotonic_seconds(void)
 {
   struct timespec ts;
+  /* CLOCK_MONOTONIC always exists on the systems we build for. */
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (sig_atomic_t)ts.tv_sec;
 }
@@ -82,25 +111,31 @@ static void on_signal(int sig)
   }
 }
 
-static void install_signals(double grace)
+/* Not collective.  SIGTERM, SIGINT, SIGUSR1 request a drain, SIGALRM ends
+ * the grace; SIGXFSZ is ignored: past a file-size limit (ulimit -f) a
+ * write should fail with EFBIG and be reported, not kill the rank. */
+static int install_signals(double grace, struct err *e)
 {
+  static const int drain[] = {SIGTERM, SIGINT, SIGUSR1, SIGALRM};
   g_grace = (sig_atomic_t)(grace < 0 ? 0 : (grace > 1e6 ? 1e6 : ceil(grace)));
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
+  sigemptyset(&sa.sa_mask); /* cannot fail on a valid set */
   sa.sa_flags = SA_RESTART;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGUSR1, &sa, NULL);
-  sigaction(SIGALRM, &sa, NULL);
-  /* Past a file-size limit (ulimit -f) a write should fail with EFBIG and
-   * be reported, not kill the rank. */
-  signal(SIGXFSZ, SIG_IGN);
+  for (size_t i = 0; i < sizeof drain / sizeof drain[0]; i++)
+    if (sigaction(drain[i], &sa, NULL) != 0)
+      return err_set(e, ERR_RUNTIME, "cannot install the handler of signal %d: %s",
+                     drain[i], strerror(errno));
+  if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+    return err_set(e, ERR_RUNTIME, "cannot ignore SIGXFSZ: %s", strerror(errno));
+  return 0;
 }
 
 /* ---- time ---- */
 
+/* clock_gettime on these clocks and getrusage(RUSAGE_SELF) cannot fail
+ * with valid arguments; an interrupted nanosleep only naps shorter. */
 static double now_mono(void)
 {
   struct timespec ts;
@@ -149,61 +184,55 @@ static void fmt_duration(double s, char *buf, size_t len)
     snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
 }
 
-/* ---- the job's shared state ---- */
+/* ---- the run's state ---- */
 
-/* What a worker reports with each request: the chunk it just finished. */
-struct report {
-  int64_t done;      /* tasks finished (status done or failed) */
-  int64_t failed;    /* of which diverged */
-  int64_t abandoned; /* tasks of the chunk not run (signal) */
-  double compute;    /* seconds spent computing them */
-  double cost;       /* their relative cost */
-  int32_t io_error;  /* 1: writing failed; message in what */
-  char what[240];
-};
-
-/* A cost class: the tasks of one study with one (arms, samples), which
- * all cost the same.  Its tasks are blocks of n_eta*seeds contiguous
- * indices, one block per (regime, beta, sigma). */
-struct cost_class {
-  int study, arms_i, samples_i;
-  double cost;
-  int64_t nblocks, block_len;
-};
-
-struct job {
+/* What every rank holds for the whole run. */
+struct run {
   int rank, size;
   const struct sweep_options *o;
   struct spec *spec;
   struct store *store;
-  /* rank 0: per study status; 3 marks "handed out" */
-  uint8_t **status;
-  struct cost_class *classes;
-  int nclasses, cls;
-  int64_t block, off;
-  int64_t total, done_before, handed, pending_at_start;
-  double pending_cost, cost_handed;
-  /* progress and statistics (rank 0) */
-  int64_t done_run, failed_run, abandoned_run;
-  double compute_run, cost_done, t_start, last_progress;
-  int tty, progress_len;
-  /* worker buffers */
-  double *traj, *theta, *wall, *finished;
+  int tty;          /* rank 0: stderr is a terminal */
+  int progress_len; /* rank 0: a progress line is open on the terminal */
+  /* The ranks' agreement: stop is set when they agreed to end before the
+   * execution, code is the exit code they agreed on. */
+  bool stop;
+  int code;
+};
+
+/* Rank 0: the schedule, and what the progress lines and the end say. */
+struct coordinator {
+  struct run *run;
+  struct sched *sched;
+  struct sched_run runs[SCHED_MAX_RUNS];
+  int slot;                  /* the run's row in /runs, -1: not recorded */
+  double t_start, last_progress;
+  bool drained, io_failed;   /* how the execution ended */
+  double wall, cpu;          /* its wall and CPU seconds */
+};
+
+/* A worker (every rank but 0, or the only rank): the chunk it runs and
+ * its result buffers, grown to the largest chunk so far. */
+struct worker {
+  struct run *run;
+  struct sched_run runs[SCHED_MAX_RUNS];
+  double *traj, *theta, *wall, *finished_at;
   int64_t *rows;
-  uint8_t *tstatus;
-  int32_t *trank;
+  uint8_t *status;
+  int32_t *rank_of;
   char *reason;
   size_t cap_tasks, cap_traj, cap_theta;
 };
 
-static void say(const struct job *j, const char *fmt, ...)
+static void say(struct run *r, const char *fmt, ...)
   __attribute__((format(printf, 2, 3)));
 
-static void say(const struct job *j, const char *fmt, ...)
+/* Rank 0 alone prints, one line, after an open progress line. */
+static void say(struct run *r, const char *fmt, ...)
 {
-  if (j->rank != 0)
+  if (r->rank != 0)
     return;
-  if (j->tty && j->progress_len)
+  if (r->tty && r->progress_len)
     fputc('\n', stderr);
   char msg[1024];
   va_list ap;
@@ -214,182 +243,56 @@ static void say(const struct job *j, const char *fmt, ...)
   fprintf(stderr, "dposweep run: %s\n", msg);
 }
 
-static int cmp_class(const void *pa, const void *pb)
+static void say_err(struct run *r, const struct err *e)
 {
-  const struct cost_class *a = pa, *b = pb;
-  if (a->cost != b->cost)
-    return a->cost > b->cost ? -1 : 1; /* largest first */
-  if (a->study != b->study)
-    return a->study - b->study;
-  if (a->arms_i != b->arms_i)
-    return a->arms_i - b->arms_i;
-  return a->samples_i - b->samples_i;
+  if (r->rank != 0)
+    return;
+  if (r->tty && r->progress_len)
+    fputc('\n', stderr);
+  err_print(e, "dposweep run");
 }
 
-static int plan_classes(struct job *j)
+static void stop_with(struct run *r, int code)
 {
-  int n = 0;
-  for (int s = 0; s < spec_nstudies(j->spec); s++) {
-    const struct spec_study *st = spec_study(j->spec, s);
-    n += (int)(st->len[SPEC_AXIS_ARMS] * st->len[SPEC_AXIS_SAMPLES]);
-  }
-  if (!(j->classes = calloc((size_t)n, sizeof *j->classes)))
-    return -1;
-  j->nclasses = 0;
-  for (int s = 0; s < spec_nstudies(j->spec); s++) {
-    const struct spec_study *st = spec_study(j->spec, s);
-    for (int a = 0; a < st->len[SPEC_AXIS_ARMS]; a++)
-      for (int m = 0; m < st->len[SPEC_AXIS_SAMPLES]; m++) {
-        struct cost_class *c = &j->classes[j->nclasses++];
-        struct spec_coords at = {{0}};
-        at.pos[SPEC_AXIS_ARMS] = a;
-        at.pos[SPEC_AXIS_SAMPLES] = m;
-        c->study = s;
-        c->arms_i = a;
-        c->samples_i = m;
-        c->cost = spec_task_cost(st, &at);
-        c->nblocks = st->len[SPEC_AXIS_REGIME] * st->len[SPEC_AXIS_BETA] *
-                     st->len[SPEC_AXIS_SIGMA];
-        c->block_len = st->len[SPEC_AXIS_ETA] * st->len[SPEC_AXIS_SEED];
-      }
-  }
-  qsort(j->classes, (size_t)j->nclasses, sizeof *j->classes, cmp_class);
-  return 0;
-}
-
-/* First index of block b of class c. */
-static int64_t block_start(const struct job *j, const struct cost_class *c,
-                           int64_t b)
-{
-  const struct spec_study *st = spec_study(j->spec, c->study);
-  struct spec_coords at = {{0}};
-  at.pos[SPEC_AXIS_SIGMA] = b % st->len[SPEC_AXIS_SIGMA];
-  at.pos[SPEC_AXIS_BETA] = (b / st->len[SPEC_AXIS_SIGMA]) % st->len[SPEC_AXIS_BETA];
-  at.pos[SPEC_AXIS_REGIME] =
-    b / (st->len[SPEC_AXIS_SIGMA] * st->len[SPEC_AXIS_BETA]);
-  at.pos[SPEC_AXIS_ARMS] = c->arms_i;
-  at.pos[SPEC_AXIS_SAMPLES] = c->samples_i;
-  return spec_index_of(st, &at);
-}
-
-static int cmp_run(const void *pa, const void *pb)
-{
-  const int64_t *a = pa, *b = pb;
-  if (a[0] != b[0])
-    return a[0] < b[0] ? -1 : 1;
-  return a[1] < b[1] ? -1 : (a[1] > b[1]);
-}
-
-/* Take pending tasks in cost order until the chunk reaches target cost,
- * as runs (study, start, count) sorted by study and start.  Returns the
- * number of runs (0: nothing left). */
-static int next_chunk(struct job *j, double target_cost, int64_t *runs,
-                      int64_t *ntasks)
-{
-  int nr = 0;
-  int64_t nt = 0;
-  double cost = 0.0, bytes = 0.0;
-  while (j->cls < j->nclasses) {
-    const struct cost_class *c = &j->classes[j->cls];
-    const struct spec_study *st = spec_study(j->spec, c->study);
-    const double task_bytes = 8.0 * (3.0 * (double)st->nrec + st->max_arms) + 128;
-    if (j->block >= c->nblocks) {
-      j->cls++;
-      j->block = j->off = 0;
-      continue;
-    }
-    if (j->off >= c->block_len) {
-      j->block++;
-      j->off = 0;
-      continue;
-    }
-    /* Stop before the chunk outgrows its limits (but take at least one). */
-    if (nt > 0 && (cost >= target_cost || nt >= CHUNK_MAX_TASKS ||
-                   bytes + task_bytes > CHUNK_MAX_BYTES))
-      break;
-    int64_t idx = block_start(j, c, j->block) + j->off;
-    j->off++;
-    if (j->status[c->study][idx] != TASK_PENDING)
-      continue;
-    j->status[c->study][idx] = TASK_HANDED;
-    if (nr > 0 && runs[3 * (nr - 1)] == c->study &&
-        runs[3 * (nr - 1) + 1] + runs[3 * (nr - 1) + 2] == idx) {
-      runs[3 * (nr - 1) + 2]++;
-    } else {
-      if (nr == CHUNK_MAX_RUNS) {
-        j->status[c->study][idx] = TASK_PENDING;
-        j->off--;
-        break;
-      }
-      runs[3 * nr] = c->study;
-      runs[3 * nr + 1] = idx;
-      runs[3 * nr + 2] = 1;
-      nr++;
-    }
-    nt++;
-    cost += c->cost;
-    bytes += task_bytes;
-  }
-  qsort(runs, (size_t)nr, 3 * sizeof *runs, cmp_run);
-  j->handed += nt;
-  j->cost_handed += cost;
-  *ntasks = nt;
-  return nr;
-}
-
-/* Target cost of the next chunk: guided self-scheduling on the measured
- * seconds per unit of cost.  Chunks of about chunk_seconds keep dispatch
- * overhead small; near the end they shrink so ranks finish together. */
-static double target_cost(const struct job *j, int workers)
-{
-  if (j->cost_done <= 0.0 || j->compute_run <= 0.0) {
-    /* No measurement yet: small first chunks. */
-    double left = j->pending_cost - j->cost_handed;
-    return fmax(left / (64.0 * workers), 1.0);
-  }
-  double spc = j->compute_run / j->cost_done;
-  double left_s = (j->pending_cost - j->cost_handed) * spc;
-  double want = fmin(j->o->chunk_seconds, left_s / (4.0 * workers));
-  want = fmax(want, fmin(0.02, j->o->chunk_seconds));
-  return want / spc;
+  r->stop = true;
+  r->code = code;
 }
 
 /* ---- progress ---- */
 
-static void progress(struct job *j, int final)
+static void progress(struct coordinator *c, bool final)
 {
-  if (j->rank != 0 || j->o->quiet)
+  struct run *r = c->run;
+  if (r->rank != 0 || r->o->quiet)
     return;
   double now = now_mono();
-  double every = j->tty ? 0.5 : j->o->progress_interval;
-  if (!final && now - j->last_progress < every)
+  double every = r->tty ? 0.5 : r->o->progress_interval;
+  if (!final && now - c->last_progress < every)
     return;
-  j->last_progress = now;
-  double el = now - j->t_start;
-  int64_t done = j->done_before + j->done_run;
-  double rate = el > 0 ? (double)j->done_run / el : 0.0;
-  /* ETA from the cost still to do at the measured cost rate. */
-  double eta = NAN;
-  if (j->cost_done > 0 && el > 0)
-    eta = (j->pending_cost - j->cost_done) / (j->cost_done / el);
+  c->last_progress = now;
+  struct sched_progress p;
+  sched_progress(c->sched, &p);
+  double el = now - c->t_start;
+  int64_t done = p.done_before + p.finished;
+  double rate = el > 0 ? (double)p.finished / el : 0.0;
   char e1[32], e2[32];
   fmt_duration(el, e1, sizeof e1);
-  fmt_duration(eta, e2, sizeof e2);
+  fmt_duration(sched_eta_seconds(c->sched, el), e2, sizeof e2);
   char line[256];
   int n = snprintf(line, sizeof line,
                    "%lld/%lld tasks (%.1f%%), %.1f tasks/s, elapsed %s, ETA %s",
-                   (long long)done, (long long)j->total,
-                   j->total ? 100.0 * (double)done / (double)j->total : 100.0,
-                   rate, e1, done >= j->total ? "0:00" : e2);
-  if (j->failed_run)
+                   (long long)done, (long long)p.total,
+                   p.total ? 100.0 * (double)done / (double)p.total : 100.0,
+                   rate, e1, e2);
+  if (p.failed)
     n += snprintf(line + n, sizeof line - (size_t)n, ", %lld failed",
-                  (long long)j->failed_run);
-  if (j->tty) {
+                  (long long)p.failed);
+  if (r->tty) {
     fprintf(stderr, "\r%s\033[K", line);
-    j->progress_len = n;
+    r->progress_len = n;
     if (final) {
       fputc('\n', stderr);
-      j->progress_len = 0;
+      r->progress_len = 0;
     }
   } else {
     fprintf(stderr, "dposweep run: %s\n", line);
@@ -399,101 +302,127 @@ static void progress(struct job *j, int final)
 
 /* ---- the worker side: run a chunk and write it ---- */
 
-static int ensure_buffers(struct job *j, size_t ntasks, size_t nrec,
+/* p grown to n elements of size bytes; on failure p itself (still valid,
+ * still owned) and *ok cleared. */
+static void *grown(void *p, size_t n, size_t size, bool *ok)
+{
+  void *q = realloc(p, n * size);
+  if (!q) {
+    *ok = false;
+    return p;
+  }
+  return q;
+}
+
+/* Buffers for ntasks tasks of nrec records and max_arms arms.  Returns 0
+ * or ERR_RUNTIME (out of memory; what was grown stays owned). */
+static int ensure_buffers(struct worker *w, size_t ntasks, size_t nrec,
                           size_t max_arms)
 {
-  if (ntasks > j->cap_tasks) {
-    size_t n = ntasks;
-    double *w = realloc(j->wall, n * sizeof *w);
-    if (w)
-      j->wall = w;
-    double *f = realloc(j->finished, n * sizeof *f);
-    if (f)
-      j->finished = f;
-    int64_t *r = realloc(j->rows, n * sizeof *r);
-    if (r)
-      j->rows = r;
-    uint8_t *s = realloc(j->tstatus, n);
-    if (s)
-      j->tstatus = s;
-    int32_t *k = realloc(j->trank, n * sizeof *k);
-    if (k)
-      j->trank = k;
-    char *re = realloc(j->reason, n * STORE_REASON_LEN);
-    if (re)
-      j->reason = re;
-    if (!w || !f || !r || !s || !k || !re)
-      return -1;
-    j->cap_tasks = n;
+  bool ok = true;
+  if (ntasks > w->cap_tasks) {
+    w->wall = grown(w->wall, ntasks, sizeof *w->wall, &ok);
+    w->finished_at = grown(w->finished_at, ntasks, sizeof *w->finished_at, &ok);
+    w->rows = grown(w->rows, ntasks, sizeof *w->rows, &ok);
+    w->status = grown(w->status, ntasks, sizeof *w->status, &ok);
+    w->rank_of = grown(w->rank_of, ntasks, sizeof *w->rank_of, &ok);
+    w->reason = grown(w->reason, ntasks, STORE_REASON_LEN, &ok);
+    if (!ok)
+      return ERR_RUNTIME;
+    w->cap_tasks = ntasks;
   }
-  if (ntasks * nrec * 3 > j->cap_traj) {
-    double *t = realloc(j->traj, ntasks * nrec * 3 * sizeof *t);
-    if (!t)
-      return -1;
-    j->traj = t;
-    j->cap_traj = ntasks * nrec * 3;
+  if (ntasks * nrec * 3 > w->cap_traj) {
+    w->traj = grown(w->traj, ntasks * nrec * 3, sizeof *w->traj, &ok);
+    if (!ok)
+      return ERR_RUNTIME;
+    w->cap_traj = ntasks * nrec * 3;
   }
-  if (ntasks * max_arms > j->cap_theta) {
-    double *t = realloc(j->theta, ntasks * max_arms * sizeof *t);
-    if (!t)
-      return -1;
-    j->theta = t;
-    j->cap_theta = ntasks * max_arms;
+  if (ntasks * max_arms > w->cap_theta) {
+    w->theta = grown(w->theta, ntasks * max_arms, sizeof *w->theta, &ok);
+    if (!ok)
+      return ERR_RUNTIME;
+    w->cap_theta = ntasks * max_arms;
   }
   return 0;
 }
 
-/* Run the tasks rows[0..n) of one study and write them. */
-static int run_group(struct job *j, int study, int64_t n, struct report *rep)
+static void worker_free(struct worker *w)
 {
-  const struct spec_study *st = spec_study(j->spec, study);
-  const size_t nrec = (size_t)st->nrec, ma = (size_t)st->max_arms;
-  double *maxd = j->traj, *meand = j->traj + n * nrec,
-         *gap = j->traj + 2 * n * nrec;
-  int64_t ran = 0;
-  for (int64_t i = 0; i < n; i++) {
-    if (g_abandon)
-      break;
-    struct bandit_params p;
-    spec_task_params(j->spec, study, j->rows[i], &p);
-    struct bandit *b = NULL;
-    double t0 = now_mono();
-    if (bandit_create(&p, &b) != 0) {
-      rep->io_error = 1;
-      snprintf(rep->what, sizeof rep->what,
-               "rank %d: out of memory for a task of %d arms", j->rank, p.arms);
-      break;
-    }
-    bandit_set_stop(b, &g_abandon);
-    double *th = j->theta + (size_t)i * ma;
-    for (size_t y = (size_t)p.arms; y < ma; y++)
-      th[y] = NAN;
-    struct bandit_trace tr = {maxd + (size_t)i * nrec, meand + (size_t)i * nrec,
-                              gap + (size_t)i * nrec, th};
-    int oc = bandit_run(b, &tr);
-    double t1 = now_mono();
-    char *why = j->reason + (size_t)i * STORE_REASON_LEN;
-    memset(why, 0, STORE_REASON_LEN);
-    if (oc == BANDIT_STOPPED) {
-      bandit_destroy(&b);
-      break;
-    }
-    if (oc == BANDIT_DIVERGED) {
-      snprintf(why, STORE_REASON_LEN, "%s", bandit_failure(b));
-      rep->failed++;
-    }
-    bandit_destroy(&b);
-    j->tstatus[i] = oc == BANDIT_OK ? TASK_DONE : TASK_FAILED;
-    j->trank[i] = j->rank;
-    j->wall[i] = t1 - t0;
-    j->finished[i] = now_wall();
-    rep->compute += t1 - t0;
-    rep->cost += bandit_cost(&p);
-    ran++;
+  free(w->traj);
+  free(w->theta);
+  free(w->wall);
+  free(w->finished_at);
+  free(w->rows);
+  free(w->status);
+  free(w->rank_of);
+  free(w->reason);
+}
+
+/* Run task i of the group (row w->rows[i] of study) into slot i of the
+ * buffers.  Returns false when it did not finish (a drain, or no memory:
+ * then rep says so). */
+static bool run_task(struct worker *w, int study, int64_t i, int64_t n,
+                     struct report *rep)
+{
+  const struct run *r = w->run;
+  const struct spec_study *st = spec_study(r->spec, study);
+  const size_t nrec = (size_t)st->nrec, max_arms = (size_t)st->max_arms;
+  struct bandit_params p;
+  spec_task_params(r->spec, study, w->rows[i], &p);
+  struct bandit *b = NULL;
+  double t0 = now_mono();
+  if (bandit_create(&p, &b) != 0) {
+    rep->io_error = 1;
+    snprintf(rep->what, sizeof rep->what,
+             "rank %d: out of memory for a task of %d arms", r->rank, p.arms);
+    return false;
   }
-  rep->abandoned += n - ran;
+  bandit_set_stop(b, &g_abandon);
+  double *theta = w->theta + (size_t)i * max_arms;
+  for (size_t y = (size_t)p.arms; y < max_arms; y++)
+    theta[y] = NAN;
+  double *traj = w->traj + (size_t)i * nrec;
+  const size_t plane = (size_t)n * nrec; /* max, mean, gap: n rows each */
+  struct bandit_trace tr = {traj, traj + plane, traj + 2 * plane, theta};
+  int outcome = bandit_run(b, &tr);
+  double t1 = now_mono();
+  char *why = w->reason + (size_t)i * STORE_REASON_LEN;
+  memset(why, 0, STORE_REASON_LEN);
+  if (outcome == BANDIT_STOPPED) {
+    bandit_destroy(&b);
+    return false;
+  }
+  if (outcome == BANDIT_DIVERGED) {
+    snprintf(why, STORE_REASON_LEN, "%s", bandit_failure(b));
+    rep->work.failed++;
+  }
+  bandit_destroy(&b);
+  struct spec_coords at;
+  spec_coords_of(st, w->rows[i], &at);
+  w->status[i] = outcome == BANDIT_OK ? TASK_DONE : TASK_FAILED;
+  w->rank_of[i] = r->rank;
+  w->wall[i] = t1 - t0;
+  w->finished_at[i] = now_wall();
+  rep->work.compute += t1 - t0;
+  rep->work.cost += spec_task_cost(st, &at); /* sched's accounting */
+  return true;
+}
+
+/* Run the tasks rows[0..n) of one study and write those that finished. */
+static void run_group(struct worker *w, int study, int64_t n,
+                      struct report *rep)
+{
+  const struct run *r = w->run;
+  const size_t nrec = (size_t)spec_study(r->spec, study)->nrec;
+  int64_t ran = 0;
+  for (; ran < n && !g_abandon; ran++)
+    if (!run_task(w, study, ran, n, rep))
+      break;
+  rep->work.abandoned += n - ran;
   if (ran == 0)
-    return 0;
+    return;
+  double *maxd = w->traj, *meand = w->traj + n * nrec,
+         *gap = w->traj + 2 * n * nrec;
   /* The buffers were laid out for n rows; a shorter write needs them
    * compacted to ran rows. */
   if (ran < n) {
@@ -502,553 +431,700 @@ static int run_group(struct job *j, int study, int64_t n, struct report *rep)
     memmove(meand + ran * nrec, gap, (size_t)ran * nrec * sizeof *gap);
     gap = meand + ran * nrec;
   }
-  struct store_rows r = {
+  struct store_rows rows = {
     .n = ran,
-    .rows = j->rows,
+    .rows = w->rows,
     .max_abs_delta = maxd,
     .mean_abs_delta = meand,
     .value_gap = gap,
-    .theta = j->theta,
-    .status = j->tstatus,
-    .rank = j->trank,
-    .wall_seconds = j->wall,
-    .finished_at = j->finished,
-    .reason = j->reason,
+    .theta = w->theta,
+    .status = w->status,
+    .rank = w->rank_of,
+    .wall_seconds = w->wall,
+    .finished_at = w->finished_at,
+    .reason = w->reason,
   };
   struct err e;
-  if (store_write_rows(j->store, study, &r, &e) != 0) {
+  if (store_write_rows(r->store, study, &rows, &e) != 0) {
     rep->io_error = 1;
     snprintf(rep->what, sizeof rep->what, "rank %d: cannot write results to %s: %s",
-             j->rank, j->o->output, e.msg);
-    return -1;
+             r->rank, r->o->output, e.msg);
+    return;
   }
-  rep->done += ran;
-  return 0;
+  rep->work.finished += ran;
 }
 
-/* Run a chunk: runs sorted by (study, start), grouped per study. */
-static void run_chunk(struct job *j, const int64_t *runs, int nruns,
-                      struct report *rep)
+/* Run a chunk: runs sorted by (study, start), grouped per study.  After a
+ * failure or in a drain the rest of the chunk is abandoned. */
+static void run_chunk(struct worker *w, int nruns, struct report *rep)
 {
   memset(rep, 0, sizeof *rep);
-  for (int r = 0; r < nruns;) {
-    int study = (int)runs[3 * r];
+  for (int q = 0; q < nruns;) {
+    const int study = (int)w->runs[q].study;
     int64_t n = 0;
-    int e = r;
-    while (e < nruns && runs[3 * e] == study)
-      n += runs[3 * e + 2], e++;
-    const struct spec_study *st = spec_study(j->spec, study);
-    if (rep->io_error || g_abandon ||
-        ensure_buffers(j, (size_t)n, (size_t)st->nrec, (size_t)st->max_arms)) {
-      if (!rep->io_error && !g_abandon) {
-        rep->io_error = 1;
-        snprintf(rep->what, sizeof rep->what, "rank %d: out of memory",
-                 j->rank);
-      }
-      rep->abandoned += n;
-      r = e;
+    int end = q;
+    while (end < nruns && w->runs[end].study == study)
+      n += w->runs[end++].count;
+    const struct spec_study *st = spec_study(w->run->spec, study);
+    if (rep->io_error || g_abandon) {
+      rep->work.abandoned += n;
+      q = end;
+      continue;
+    }
+    if (ensure_buffers(w, (size_t)n, (size_t)st->nrec, (size_t)st->max_arms)) {
+      rep->io_error = 1;
+      snprintf(rep->what, sizeof rep->what, "rank %d: out of memory",
+               w->run->rank);
+      rep->work.abandoned += n;
+      q = end;
       continue;
     }
     int64_t k = 0;
-    for (int q = r; q < e; q++)
-      for (int64_t i = 0; i < runs[3 * q + 2]; i++)
-        j->rows[k++] = runs[3 * q + 1] + i;
-    run_group(j, study, n, rep);
-    r = e;
+    for (; q < end; q++)
+      for (int64_t i = 0; i < w->runs[q].count; i++)
+        w->rows[k++] = w->runs[q].start + i;
+    run_group(w, study, n, rep);
   }
 }
 
-/* ---- the coordinator ---- */
-
-static void account(struct job *j, const struct report *rep)
+/* Collective (with coordinate): ask for work until told to stop. */
+static int work(struct worker *w, struct err *e)
 {
-  j->done_run += rep->done;
-  j->failed_run += rep->failed;
-  j->abandoned_run += rep->abandoned;
-  j->compute_run += rep->compute;
-  j->cost_done += rep->cost;
-}
-
-/* Returns 1 if the run stopped early because of a failure. */
-static int coordinate(struct job *j, int *io_failed)
-{
-  const int workers = j->size - 1;
-  int active = workers, stopped_any = 0;
-  int flush_pending = 0, flushed = 0, draining = 0;
-  double next_flush = now_mono() + j->o->flush_interval;
-  double nap = 0.0, last_msg = now_mono();
-  int64_t *runs = malloc(3 * CHUNK_MAX_RUNS * sizeof *runs);
-  if (!runs) {
-    say(j, "out of memory");
-    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
-  }
-  while (active > 0) {
-    if (g_signals && !draining) {
-      draining = 1;
-      say(j, "signal received: finishing the tasks in flight (a second "
-             "signal, or %g s, abandons them)",
-          j->o->grace);
-    }
-    if (!flush_pending && !stopped_any && now_mono() >= next_flush) {
-      flush_pending = 1;
-      flushed = 0;
-    }
-    int flag = 0;
-    MPI_Status ms;
-    MPICHECK(MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD, &flag, &ms));
-    if (!flag) {
-      /* Never block in MPI_Recv: Open MPI's blocking receive busy-polls a
-       * core that a worker could use.  Right after a message more usually
-       * follow, so yield for 200 us; then sleep, backing off to 1 ms
-       * (1000 cheap wake-ups a second while the workers compute). */
-      double idle = now_mono() - last_msg;
-      if (idle < 200e-6) {
-        sched_yield();
-      } else {
-        nap = nap <= 0.0 ? 50e-6 : fmin(nap * 2.0, 1e-3);
-        sleep_seconds(nap);
-      }
-      progress(j, 0);
-      continue;
-    }
-    nap = 0.0;
-    last_msg = now_mono();
-    struct report rep;
-    MPICHECK(MPI_Recv(&rep, sizeof rep, MPI_BYTE, ms.MPI_SOURCE, TAG_REQUEST,
-                      MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    account(j, &rep);
-    if (rep.io_error) {
-      if (!*io_failed)
-        say(j, "%s", rep.what);
-      *io_failed = 1;
-      draining = 1;
-    }
-    if (flush_pending) {
-      /* Everyone flushes together; nobody has been stopped, so all ranks
-       * reach the collective. */
-      MPICHECK(MPI_Send(NULL, 0, MPI_INT64_T, ms.MPI_SOURCE, TAG_FLUSH,
-                        MPI_COMM_WORLD));
-      if (++flushed == workers) {
-        struct err e;
-        if (store_flush(j->store, &e) != 0 && !*io_failed) {
-          say(j, "cannot flush the results file");
-          *io_failed = 1;
-          draining = 1;
-        }
-        flush_pending = 0;
-        next_flush = now_mono() + j->o->flush_interval;
-      }
-      continue;
-    }
-    int64_t nt = 0;
-    int nr = draining ? 0 : next_chunk(j, target_cost(j, workers), runs, &nt);
-    MPICHECK(MPI_Send(runs, 3 * nr, MPI_INT64_T, ms.MPI_SOURCE, TAG_WORK,
-                      MPI_COMM_WORLD));
-    if (nr == 0) {
-      active--;
-      stopped_any = 1;
-    }
-    progress(j, 0);
-  }
-  free(runs);
-  return draining;
-}
-
-static void work(struct job *j)
-{
+  int rc = ERR_RUNTIME;
   struct report rep;
   memset(&rep, 0, sizeof rep);
-  int64_t *runs = malloc(3 * CHUNK_MAX_RUNS * sizeof *runs);
-  if (!runs) {
-    fprintf(stderr, "dposweep run: rank %d: out of memory\n", j->rank);
-    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
-  }
   for (;;) {
-    MPICHECK(MPI_Send(&rep, sizeof rep, MPI_BYTE, 0, TAG_REQUEST,
-                      MPI_COMM_WORLD));
+    MPI_CHECK(e, out, MPI_Send(&rep, sizeof rep, MPI_BYTE, 0, TAG_REQUEST,
+                               MPI_COMM_WORLD));
     MPI_Status ms;
-    MPICHECK(MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &ms));
+    MPI_CHECK(e, out, MPI_Probe(0, MPI_ANY_TAG, MPI_COMM_WORLD, &ms));
     int count = 0;
-    MPICHECK(MPI_Get_count(&ms, MPI_INT64_T, &count));
-    MPICHECK(MPI_Recv(runs, 3 * CHUNK_MAX_RUNS, MPI_INT64_T, 0, ms.MPI_TAG,
-                      MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    MPI_CHECK(e, out, MPI_Get_count(&ms, MPI_INT64_T, &count));
+    MPI_CHECK(e, out, MPI_Recv(w->runs, 3 * SCHED_MAX_RUNS, MPI_INT64_T, 0,
+                               ms.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
     memset(&rep, 0, sizeof rep);
     if (ms.MPI_TAG == TAG_FLUSH) {
-      struct err e;
-      if (store_flush(j->store, &e) != 0) {
+      struct err fe;
+      if (store_flush(w->run->store, &fe) != 0) {
         rep.io_error = 1;
-        snprintf(rep.what, sizeof rep.what, "rank %d: cannot flush", j->rank);
+        snprintf(rep.what, sizeof rep.what, "rank %d: cannot flush",
+                 w->run->rank);
       }
       continue;
     }
     if (count == 0)
       break;
-    run_chunk(j, runs, count / 3, &rep);
+    run_chunk(w, count / 3, &rep);
   }
-  free(runs);
+  rc = 0;
+out:
+  return rc;
 }
 
-/* One process does everything. */
-static int run_alone(struct job *j, int *io_failed)
+/* ---- the coordinator ---- */
+
+/* The coordinator's loop state. */
+struct dispatch {
+  int workers, active;     /* workers, and those not yet told to stop */
+  bool stopped_any;        /* then no more flushes: it would miss them */
+  bool flush_pending;      /* answer requests with TAG_FLUSH */
+  int flushed;             /* workers told to flush so far */
+  bool draining;           /* hand out no more work */
+  double next_flush, nap, last_msg;
+};
+
+/* Account a worker's report; an I/O failure starts a drain. */
+static void take_report(struct coordinator *c, struct dispatch *d,
+                        const struct report *rep)
 {
-  int64_t *runs = malloc(3 * CHUNK_MAX_RUNS * sizeof *runs);
-  int drained = 0;
-  double next_flush = now_mono() + j->o->flush_interval;
-  if (!runs) {
-    say(j, "out of memory");
-    *io_failed = 1;
-    return 1;
+  sched_report(c->sched, &rep->work);
+  if (rep->io_error) {
+    if (!c->io_failed)
+      say(c->run, "%s", rep->what);
+    c->io_failed = true;
+    d->draining = true;
   }
+}
+
+/* Answer the request of worker `to`: a flush, a chunk, or stop. */
+static int answer(struct coordinator *c, struct dispatch *d, int to,
+                  struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  if (d->flush_pending) {
+    /* Everyone flushes together; nobody has been stopped, so all ranks
+     * reach the collective. */
+    MPI_CHECK(e, out, MPI_Send(NULL, 0, MPI_INT64_T, to, TAG_FLUSH,
+                               MPI_COMM_WORLD));
+    if (++d->flushed == d->workers) {
+      struct err fe;
+      if (store_flush(c->run->store, &fe) != 0 && !c->io_failed) {
+        say(c->run, "cannot flush the results file");
+        c->io_failed = true;
+        d->draining = true;
+      }
+      d->flush_pending = false;
+      d->next_flush = now_mono() + c->run->o->flush_interval;
+    }
+    return 0;
+  }
+  int nr = d->draining ? 0 : sched_next_chunk(c->sched, c->runs, NULL, NULL);
+  MPI_CHECK(e, out, MPI_Send(c->runs, 3 * nr, MPI_INT64_T, to, TAG_WORK,
+                             MPI_COMM_WORLD));
+  if (nr == 0) {
+    d->active--;
+    d->stopped_any = true;
+  }
+  progress(c, false);
+  rc = 0;
+out:
+  return rc;
+}
+
+/* Nothing to receive: never block in MPI_Recv, Open MPI's blocking
+ * receive busy-polls a core that a worker could use.  Right after a
+ * message more usually follow, so yield for 200 us; then sleep, backing
+ * off to 1 ms (1000 cheap wake-ups a second while the workers compute). */
+static void idle(struct coordinator *c, struct dispatch *d)
+{
+  if (now_mono() - d->last_msg < 200e-6) {
+    sched_yield(); /* cannot fail on Linux */
+  } else {
+    d->nap = d->nap <= 0.0 ? 50e-6 : fmin(d->nap * 2.0, 1e-3);
+    sleep_seconds(d->nap);
+  }
+  progress(c, false);
+}
+
+/* Rank 0 of several.  Collective (with work): serve requests until every
+ * worker is stopped. */
+static int coordinate(struct coordinator *c, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  const struct sweep_options *o = c->run->o;
+  struct dispatch d = {.workers = c->run->size - 1,
+                       .active = c->run->size - 1,
+                       .next_flush = now_mono() + o->flush_interval,
+                       .last_msg = now_mono()};
+  while (d.active > 0) {
+    if (g_signals && !d.draining) {
+      d.draining = true;
+      say(c->run, "signal received: finishing the tasks in flight (a second "
+                  "signal, or %g s, abandons them)",
+          o->grace);
+    }
+    if (!d.flush_pending && !d.stopped_any && now_mono() >= d.next_flush) {
+      d.flush_pending = true;
+      d.flushed = 0;
+    }
+    int flag = 0;
+    MPI_Status ms;
+    MPI_CHECK(e, out, MPI_Iprobe(MPI_ANY_SOURCE, TAG_REQUEST, MPI_COMM_WORLD,
+                                 &flag, &ms));
+    if (!flag) {
+      idle(c, &d);
+      continue;
+    }
+    d.nap = 0.0;
+    d.last_msg = now_mono();
+    struct report rep;
+    MPI_CHECK(e, out, MPI_Recv(&rep, sizeof rep, MPI_BYTE, ms.MPI_SOURCE,
+                               TAG_REQUEST, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    take_report(c, &d, &rep);
+    if (answer(c, &d, ms.MPI_SOURCE, e) != 0)
+      goto out;
+  }
+  c->drained = d.draining;
+  rc = 0;
+out:
+  return rc;
+}
+
+/* One process does everything.  Not collective. */
+static void run_alone(struct coordinator *c, struct worker *w)
+{
+  struct run *r = c->run;
+  double next_flush = now_mono() + r->o->flush_interval;
   for (;;) {
     if (g_signals) {
-      drained = 1;
-      say(j, "signal received: stopping");
+      c->drained = true;
+      say(r, "signal received: stopping");
       break;
     }
-    int64_t nt;
-    int nr = next_chunk(j, target_cost(j, 1), runs, &nt);
+    int nr = sched_next_chunk(c->sched, w->runs, NULL, NULL);
     if (nr == 0)
       break;
     struct report rep;
-    run_chunk(j, runs, nr, &rep);
-    account(j, &rep);
+    run_chunk(w, nr, &rep);
+    sched_report(c->sched, &rep.work);
     if (rep.io_error) {
-      say(j, "%s", rep.what);
-      *io_failed = 1;
+      say(r, "%s", rep.what);
+      c->io_failed = true;
       break;
     }
-    if (rep.abandoned)
-      drained = 1;
+    if (rep.work.abandoned)
+      c->drained = true;
     if (now_mono() >= next_flush) {
-      struct err e;
-      if (store_flush(j->store, &e) != 0) {
-        say(j, "cannot flush the results file");
-        *io_failed = 1;
+      struct err fe;
+      if (store_flush(r->store, &fe) != 0) {
+        say(r, "cannot flush the results file");
+        c->io_failed = true;
         break;
       }
-      next_flush = now_mono() + j->o->flush_interval;
+      next_flush = now_mono() + r->o->flush_interval;
     }
-    progress(j, 0);
+    progress(c, false);
   }
-  free(runs);
-  return drained || *io_failed;
 }
 
-/* ---- setup ---- */
+/* ---- the steps of a run ----
+ *
+ * Each step returns 0 when the ranks agree how to go on (r->stop set when
+ * they agreed to end here with exit code r->code), or a negative err_code
+ * with e filled when this rank failed alone (MPI, memory) and cannot tell
+ * the others: sweep_main then aborts the job. */
 
-static char *read_spec_text(const char *path, size_t *len, char *err,
-                            size_t errlen)
+/* Not collective (rank 0): the spec's text, checked by loading it. */
+static int read_spec_text(const struct sweep_options *o, char **text,
+                          struct err *e)
 {
-  /* spec_load_file does the checks and messages; here we only need the
-   * text to broadcast.  Load once to validate, keep the text. */
-  struct spec *s = NULL;
-  struct err e;
-  if (spec_load_file(path, &s, &e) != 0) {
-    snprintf(err, errlen, "%s", e.msg);
-    return NULL;
+  char *t = NULL;
+  if (!o->spec_path) {
+    t = strdup(spec_default_text());
+  } else {
+    struct spec *s = NULL;
+    int rc = spec_load_file(o->spec_path, &s, e);
+    if (rc != 0)
+      return rc;
+    t = strdup(spec_text(s));
+    spec_destroy(&s);
   }
-  char *t = strdup(spec_text(s));
-  *len = t ? strlen(t) : 0;
   if (!t)
-    snprintf(err, errlen, "out of memory");
-  spec_destroy(&s);
-  return t;
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  *text = t;
+  return 0;
 }
 
-static void hosts_of_job(const struct job *j, char *out, size_t len)
+/* Collective.  Rank 0 reads and checks the spec, everyone parses the
+ * same text. */
+static int load_spec(struct run *r, struct err *e)
 {
-  char name[MPI_MAX_PROCESSOR_NAME] = {0};
-  int n = 0;
-  MPI_Get_processor_name(name, &n);
-  char *all = j->rank == 0 ? calloc((size_t)j->size, MPI_MAX_PROCESSOR_NAME)
-                           : NULL;
-  MPICHECK(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all,
-                      MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0, MPI_COMM_WORLD));
-  out[0] = '\0';
-  if (j->rank != 0 || !all)
-    return;
-  size_t used = 0;
-  for (int r = 0; r < j->size; r++) {
-    const char *h = all + (size_t)r * MPI_MAX_PROCESSOR_NAME;
-    int seen = 0;
-    for (int q = 0; q < r && !seen; q++)
-      seen = strcmp(h, all + (size_t)q * MPI_MAX_PROCESSOR_NAME) == 0;
-    if (seen)
-      continue;
-    int w = snprintf(out + used, len - used, "%s%s", used ? "," : "", h);
-    if (w < 0 || (size_t)w >= len - used)
-      break;
-    used += (size_t)w;
+  int rc = ERR_RUNTIME;
+  char *text = NULL;
+  long long len = 0;
+  if (r->rank == 0) {
+    struct err re;
+    if (read_spec_text(r->o, &text, &re) != 0)
+      say_err(r, &re);
+    len = text ? (long long)strlen(text) : -1;
   }
-  free(all);
+  MPI_CHECK(e, out, MPI_Bcast(&len, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
+  if (len < 0) {
+    stop_with(r, ERR_EXIT_USAGE);
+    rc = 0;
+    goto out;
+  }
+  if (r->rank != 0 && !(text = malloc((size_t)len + 1))) {
+    rc = err_set(e, ERR_RUNTIME, "out of memory for the spec");
+    goto out;
+  }
+  MPI_CHECK(e, out, MPI_Bcast(text, (int)len, MPI_CHAR, 0, MPI_COMM_WORLD));
+  text[len] = '\0';
+  struct err pe;
+  const int mine = spec_load_text(
+    text, (size_t)len, r->o->spec_path ? r->o->spec_path : "(default spec)",
+    &r->spec, &pe);
+  int parsed = mine; /* rank 0's result is everyone's */
+  MPI_CHECK(e, out, MPI_Bcast(&parsed, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  if (parsed != 0) {
+    say_err(r, &pe);
+    stop_with(r, ERR_EXIT_USAGE);
+  } else if (mine != 0) {
+    /* The same text failed here only: out of memory. */
+    *e = pe;
+    rc = mine;
+    goto out;
+  }
+  rc = 0;
+out:
+  free(text);
+  return rc;
 }
 
-/* Rank 0 decides what to do with the output; returns an exit code or -1
- * to go on. */
-static int prepare_output(struct job *j)
+/* Not collective (rank 0).  Make the output ready: resume a file of this
+ * spec, or create it (over another spec's file only with --force).
+ * Returns 0, ERR_INPUT when it refuses to touch the file, or ERR_RUNTIME;
+ * prints its --force notes itself. */
+static int prepare_output(struct run *r, struct err *e)
 {
+  const struct sweep_options *o = r->o;
   struct err what;
-  int found = store_probe(j->o->output, spec_sha256(j->spec), &what);
-  const char *msg = what.msg;
-  switch (found) {
+  switch (store_probe(o->output, spec_sha256(r->spec), &what)) {
   case STORE_MISSING:
     break;
   case STORE_SAME_SPEC:
-    if (!j->o->force) {
+    if (!o->force) {
       /* MPI-IO's own message for this is "invalid access mode". */
-      if (access(j->o->output, W_OK) != 0) {
-        say(j, "cannot open %s for writing: %s", j->o->output, strerror(errno));
-        return ERR_EXIT_RUNTIME;
-      }
-      return -1; /* resume */
+      if (access(o->output, W_OK) != 0)
+        return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
+                       o->output, strerror(errno));
+      return 0; /* resume */
     }
-    say(j, "--force: starting %s over", j->o->output);
+    say(r, "--force: starting %s over", o->output);
     break;
   case STORE_OTHER_SPEC:
-    if (!j->o->force) {
-      say(j, "%s; refusing to touch it (use another -o, or --force to start "
-             "over)",
-          msg);
-      return ERR_EXIT_USAGE;
-    }
-    say(j, "--force: replacing %s (it held another spec)", j->o->output);
+    if (!o->force)
+      return err_set(e, ERR_INPUT,
+                     "%s; refusing to touch it (use another -o, or --force to "
+                     "start over)",
+                     what.msg);
+    say(r, "--force: replacing %s (it held another spec)", o->output);
     break;
   default:
     /* Never replace what is not ours, even with --force. */
-    say(j, "%s; refusing to touch it", msg);
-    return ERR_EXIT_USAGE;
+    return err_set(e, ERR_INPUT, "%s; refusing to touch it", what.msg);
   }
-  struct err e;
-  if (store_create(j->o->output, j->spec, &e) != 0) {
-    say(j, "%s", e.msg);
+  /* Whatever store_create's reason, not creating the file is a runtime
+   * failure (exit 3). */
+  return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
+}
+
+/* Collective.  Rank 0 decides about the output, then everyone opens it;
+ * any rank's failure to open is everyone's. */
+static int open_output(struct run *r, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  int verdict = ERR_EXIT_OK; /* rank 0's: go on, or the exit code */
+  if (r->rank == 0) {
+    struct err pe;
+    int prepared = prepare_output(r, &pe);
+    if (prepared != 0)
+      say_err(r, &pe);
+    verdict = err_exit_code(prepared);
+  }
+  MPI_CHECK(e, out, MPI_Bcast(&verdict, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  if (verdict != ERR_EXIT_OK) {
+    stop_with(r, verdict);
+    rc = 0;
+    goto out;
+  }
+  struct err oe;
+  int opened = store_open(MPI_COMM_WORLD, r->o->output, r->spec, &r->store,
+                          &oe) == 0;
+  int all_opened = 0;
+  MPI_CHECK(e, out, MPI_Allreduce(&opened, &all_opened, 1, MPI_INT, MPI_MIN,
+                                  MPI_COMM_WORLD));
+  if (!all_opened) {
+    if (opened) {
+      say(r, "a rank cannot open the results file");
+      struct err ce;
+      store_close(&r->store, &ce); /* already failing: adds nothing */
+    } else {
+      say_err(r, &oe);
+    }
+    stop_with(r, ERR_EXIT_RUNTIME);
+  }
+  rc = 0;
+out:
+  return rc;
+}
+
+/* Collective.  The distinct host names of the job, comma separated, in
+ * out on rank 0 (empty elsewhere). */
+static int gather_hosts(const struct run *r, char *out, size_t len,
+                        struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  char name[MPI_MAX_PROCESSOR_NAME] = {0};
+  char *all = NULL;
+  int n = 0;
+  out[0] = '\0';
+  MPI_CHECK(e, fail, MPI_Get_processor_name(name, &n));
+  if (r->rank == 0 &&
+      !(all = calloc((size_t)r->size, MPI_MAX_PROCESSOR_NAME))) {
+    rc = err_set(e, ERR_RUNTIME, "out of memory for the host names");
+    goto fail;
+  }
+  MPI_CHECK(e, fail, MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all,
+                                MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+                                MPI_COMM_WORLD));
+  size_t used = 0;
+  for (int q = 0; all && q < r->size; q++) {
+    const char *h = all + (size_t)q * MPI_MAX_PROCESSOR_NAME;
+    bool seen = false;
+    for (int p = 0; p < q && !seen; p++)
+      seen = strcmp(h, all + (size_t)p * MPI_MAX_PROCESSOR_NAME) == 0;
+    if (seen)
+      continue;
+    int wrote = snprintf(out + used, len - used, "%s%s", used ? "," : "", h);
+    if (wrote < 0 || (size_t)wrote >= len - used)
+      break;
+    used += (size_t)wrote;
+  }
+  rc = 0;
+fail:
+  free(all);
+  return rc;
+}
+
+/* Not collective (rank 0).  The schedule over the tasks the file still
+ * has pending. */
+static int plan_schedule(struct coordinator *c, struct err *e)
+{
+  const struct run *r = c->run;
+  const int nstudies = spec_nstudies(r->spec);
+  const int workers = r->size > 1 ? r->size - 1 : 1;
+  int rc = sched_create(r->spec, r->o->chunk_seconds, workers, &c->sched, e);
+  if (rc != 0)
+    return rc;
+  /* One study at a time through one buffer: the sched keeps its copy. */
+  int64_t most = 0;
+  for (int s = 0; s < nstudies; s++)
+    most = spec_study(r->spec, s)->ntasks > most ? spec_study(r->spec, s)->ntasks
+                                                 : most;
+  uint8_t *status = malloc((size_t)most + 1);
+  if (!status)
+    return err_set(e, ERR_RUNTIME, "out of memory for the task list");
+  for (int s = 0; s < nstudies && rc == 0; s++) {
+    rc = store_read_status(r->store, s, status, e);
+    if (rc == 0)
+      rc = sched_load_status(c->sched, s, status, e);
+  }
+  free(status);
+  return rc;
+}
+
+/* Not collective (rank 0).  Say what this run does and record it. */
+static void announce(struct coordinator *c, const char *hosts)
+{
+  struct run *r = c->run;
+  struct sched_progress p;
+  sched_progress(c->sched, &p);
+  if (p.done_before > 0)
+    say(r, "resuming %s: %lld of %lld tasks already done, %lld to run",
+        r->o->output, (long long)p.done_before, (long long)p.total,
+        (long long)p.pending_at_start);
+  else
+    say(r, "%s: %lld tasks in %d studies on %d rank%s (%s)", r->o->output,
+        (long long)p.total, spec_nstudies(r->spec), r->size,
+        r->size > 1 ? "s" : "", hosts);
+  struct err re;
+  if (store_run_begin(r->store, now_wall(), r->size, hosts, p.done_before,
+                      &c->slot, &re) != 0) {
+    c->slot = -1;
+    say(r, "warning: cannot record this run in the file: %s", re.msg);
+  }
+}
+
+/* Collective.  Rank 0 plans the schedule and records the run in the
+ * file; everyone learns whether it could. */
+static int record_run(struct run *r, struct coordinator *c, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  char hosts[STORE_HOSTS_LEN];
+  if (gather_hosts(r, hosts, sizeof hosts, e) != 0)
+    goto out;
+  int ready = 1;
+  if (r->rank == 0) {
+    struct err pe;
+    if (plan_schedule(c, &pe) != 0) {
+      say_err(r, &pe);
+      ready = 0;
+    } else {
+      announce(c, hosts);
+    }
+  }
+  MPI_CHECK(e, out, MPI_Bcast(&ready, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  if (!ready) {
+    struct err ce;
+    store_close(&r->store, &ce); /* already failing: its error adds nothing */
+    stop_with(r, ERR_EXIT_RUNTIME);
+  }
+  rc = 0;
+out:
+  return rc;
+}
+
+/* Collective.  Alone, coordinate, or work. */
+static int execute(struct run *r, struct coordinator *c, struct worker *w,
+                   struct err *e)
+{
+  c->t_start = c->last_progress = now_mono();
+  double cpu0 = cpu_seconds();
+  int rc = 0;
+  if (r->size == 1)
+    run_alone(c, w);
+  else if (r->rank == 0)
+    rc = coordinate(c, e);
+  else
+    rc = work(w, e);
+  c->wall = now_mono() - c->t_start;
+  c->cpu = cpu_seconds() - cpu0;
+  return rc;
+}
+
+/* Collective (a reduction).  --stats: wall, CPU, efficiency, memory. */
+static int print_stats(struct coordinator *c, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  struct run *r = c->run;
+  /* Peak memory of the coordinator and of the largest worker. */
+  double mine = peak_rss_mb(), workers_mb = 0.0;
+  double send = r->rank == 0 && r->size > 1 ? 0.0 : mine;
+  MPI_CHECK(e, out, MPI_Reduce(&send, &workers_mb, 1, MPI_DOUBLE, MPI_MAX, 0,
+                               MPI_COMM_WORLD));
+  if (r->rank == 0) {
+    struct sched_progress p;
+    sched_progress(c->sched, &p);
+    int w = r->size > 1 ? r->size - 1 : 1;
+    double wall = c->wall, cpu = c->cpu;
+    say(r, "stats: wall %.3f s, rank 0 cpu %.3f s (%.2f%% of wall), %lld "
+           "tasks in %.3f s of compute, efficiency %.3f over %d worker%s, "
+           "peak memory rank 0 %.1f MB, workers %.1f MB",
+        wall, cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, (long long)p.finished,
+        p.compute, wall > 0 ? p.compute / (w * wall) : 0.0, w,
+        w == 1 ? "" : "s", mine, workers_mb);
+  }
+  rc = 0;
+out:
+  return rc;
+}
+
+/* Not collective (rank 0).  The verdict on the run. */
+static int conclude(struct coordinator *c, bool all_closed)
+{
+  struct run *r = c->run;
+  struct sched_progress p;
+  sched_progress(c->sched, &p);
+  const int64_t done = p.done_before + p.finished, left = p.total - done;
+  if (!all_closed)
+    say(r, "closing %s failed", r->o->output);
+  if (c->io_failed || !all_closed) {
+    say(r, "stopped by an error: %lld of %lld tasks done, %lld remain; "
+           "what was flushed is kept",
+        (long long)done, (long long)p.total, (long long)left);
     return ERR_EXIT_RUNTIME;
   }
-  return -1;
-}
-
-static int load_pending(struct job *j, char *err, size_t len)
-{
-  int n = spec_nstudies(j->spec);
-  if (!(j->status = calloc((size_t)n, sizeof *j->status)))
-    goto oom;
-  for (int s = 0; s < n; s++) {
-    const struct spec_study *st = spec_study(j->spec, s);
-    if (!(j->status[s] = malloc((size_t)st->ntasks)))
-      goto oom;
-    struct err e;
-    if (store_read_status(j->store, s, j->status[s], &e) != 0) {
-      snprintf(err, len, "%s", e.msg);
-      return -1;
-    }
-    for (int64_t i = 0; i < st->ntasks; i++) {
-      if (j->status[s][i] == TASK_PENDING) {
-        struct spec_coords c;
-        spec_coords_of(st, i, &c);
-        j->pending_cost += spec_task_cost(st, &c);
-        j->pending_at_start++;
-      } else if (j->status[s][i] != TASK_DONE &&
-                 j->status[s][i] != TASK_FAILED) {
-        j->status[s][i] = TASK_PENDING; /* unknown byte: redo */
-        j->pending_at_start++;
-      }
-    }
+  if (c->drained || left > 0) {
+    say(r, "interrupted: %lld of %lld tasks done, %lld remain; run the "
+           "same command again to continue",
+        (long long)done, (long long)p.total, (long long)left);
+    return ERR_EXIT_INCOMPLETE;
   }
-  j->done_before = j->total - j->pending_at_start;
-  return 0;
-oom:
-  snprintf(err, len, "out of memory for the task list");
-  return -1;
+  say(r, "complete: %lld tasks (%lld failed) in %s", (long long)p.total,
+      (long long)p.failed, r->o->output);
+  return ERR_EXIT_OK;
 }
 
-static void job_free(struct job *j)
+/* Not collective (rank 0).  The last progress line and the run's end in
+ * /runs; a failure there only costs the record, so it is a warning. */
+static void record_end(struct coordinator *c)
 {
-  if (j->status)
-    for (int s = 0; s < spec_nstudies(j->spec); s++)
-      free(j->status[s]);
-  free(j->status);
-  free(j->classes);
-  free(j->traj);
-  free(j->theta);
-  free(j->wall);
-  free(j->finished);
-  free(j->rows);
-  free(j->tstatus);
-  free(j->trank);
-  free(j->reason);
-  spec_destroy(&j->spec);
+  progress(c, true);
+  struct sched_progress p;
+  sched_progress(c->sched, &p);
+  struct err re;
+  if (c->slot >= 0 &&
+      store_run_end(c->run->store, c->slot, now_wall(),
+                    p.done_before + p.finished, &re) != 0)
+    say(c->run, "warning: cannot record the end of this run in the file: %s",
+        re.msg);
 }
 
-/* Agree on an exit code decided by rank 0. */
-static int bcast_code(int code)
+/* Collective.  Statistics, the end of the run in the file, closing it,
+ * and the exit code every rank returns. */
+static int report_end(struct run *r, struct coordinator *c, struct err *e)
 {
-  MPICHECK(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));
-  return code;
+  int rc = ERR_RUNTIME;
+  if (r->o->stats && print_stats(c, e) != 0)
+    goto out;
+  if (r->rank == 0)
+    record_end(c);
+  struct err ce;
+  int closed = store_close(&r->store, &ce) == 0;
+  int all_closed = 0;
+  MPI_CHECK(e, out, MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN,
+                                  MPI_COMM_WORLD));
+  int code = r->rank == 0 ? conclude(c, all_closed) : ERR_EXIT_OK;
+  MPI_CHECK(e, out, MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  r->code = code;
+  rc = 0;
+out:
+  return rc;
+}
+
+/* Collective.  The steps in order; see "the steps of a run". */
+static int run_steps(struct run *r, const char *usage_error, struct err *e)
+{
+  struct coordinator c = {.run = r, .slot = -1};
+  struct worker w = {.run = r};
+  int rc = 0;
+  if (usage_error) {
+    say(r, "%s", usage_error);
+    stop_with(r, ERR_EXIT_USAGE);
+    goto out;
+  }
+  rc = load_spec(r, e);
+  if (rc != 0 || r->stop)
+    goto out;
+  rc = open_output(r, e);
+  if (rc != 0 || r->stop)
+    goto out;
+  rc = record_run(r, &c, e);
+  if (rc != 0 || r->stop)
+    goto out;
+  rc = execute(r, &c, &w, e);
+  if (rc != 0)
+    goto out;
+  rc = report_end(r, &c, e);
+out:
+  worker_free(&w);
+  sched_destroy(&c.sched);
+  return rc;
 }
 
 int sweep_main(const struct sweep_options *o, const char *usage_error)
 {
-  struct job j;
-  memset(&j, 0, sizeof j);
-  j.o = o;
-  int code = ERR_EXIT_OK;
+  struct run r = {.o = o, .code = ERR_EXIT_OK};
+  struct err e;
+  err_clear(&e);
   /* Handlers before MPI_Init, so a signal during start-up is a drain
    * request too, not the default action; and again after, in case the MPI
-   * library installed its own. */
-  install_signals(o->grace);
-  MPICHECK(MPI_Init(NULL, NULL));
-  install_signals(o->grace);
-  MPICHECK(MPI_Comm_rank(MPI_COMM_WORLD, &j.rank));
-  MPICHECK(MPI_Comm_size(MPI_COMM_WORLD, &j.size));
-  j.tty = j.rank == 0 && isatty(STDERR_FILENO);
-  if (usage_error) {
-    say(&j, "%s", usage_error);
-    code = ERR_EXIT_USAGE;
-    goto finalize;
+   * library installed its own.  A failure is reported once MPI is up. */
+  struct err se;
+  int signals_rc = install_signals(o->grace, &se);
+  int rc = MPI_Init(NULL, NULL);
+  if (rc != MPI_SUCCESS) {
+    /* No job to abort yet: every process fails on its own. */
+    mpi_check_fail(&e, rc, "MPI_Init", __FILE__, __LINE__);
+    err_print(&e, "dposweep run");
+    return ERR_EXIT_RUNTIME;
   }
-
-  /* The spec: rank 0 reads and checks it, everyone parses the same text. */
-  char err[1024] = "";
-  char *text = NULL;
-  long long tlen = 0;
-  if (j.rank == 0) {
-    size_t n = 0;
-    if (o->spec_path)
-      text = read_spec_text(o->spec_path, &n, err, sizeof err);
-    else if ((text = strdup(spec_default_text())))
-      n = strlen(text);
-    if (!text)
-      say(&j, "%s", err[0] ? err : "out of memory");
-    tlen = text ? (long long)n : -1;
+  if (signals_rc == 0)
+    signals_rc = install_signals(o->grace, &se);
+  if (signals_rc != 0) {
+    e = se;
+    rc = signals_rc;
+    goto fatal;
   }
-  MPICHECK(MPI_Bcast(&tlen, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD));
-  if (tlen < 0) {
-    code = ERR_EXIT_USAGE;
-    goto finalize;
-  }
-  if (j.rank != 0 && !(text = malloc((size_t)tlen + 1)))
-    MPI_Abort(MPI_COMM_WORLD, ERR_EXIT_RUNTIME);
-  MPICHECK(MPI_Bcast(text, (int)tlen, MPI_CHAR, 0, MPI_COMM_WORLD));
-  text[tlen] = '\0';
-  struct err pe;
-  int parsed = spec_load_text(text, (size_t)tlen,
-                              o->spec_path ? o->spec_path : "(default spec)",
-                              &j.spec, &pe);
-  snprintf(err, sizeof err, "%s", pe.msg);
-  free(text);
-  if (bcast_code(parsed) != 0) {
-    say(&j, "%s", err);
-    code = ERR_EXIT_USAGE;
-    goto finalize;
-  }
-  j.total = spec_ntasks(j.spec);
-
-  code = bcast_code(j.rank == 0 ? prepare_output(&j) : 0);
-  if (code >= 0)
-    goto finalize;
-  code = ERR_EXIT_OK;
-
-  /* Everyone opens the file; any failure is everyone's. */
-  struct err oe;
-  int opened = store_open(MPI_COMM_WORLD, o->output, j.spec, &j.store, &oe) == 0;
-  snprintf(err, sizeof err, "%s", oe.msg);
-  int all_opened = 0;
-  MPICHECK(MPI_Allreduce(&opened, &all_opened, 1, MPI_INT, MPI_MIN,
-                         MPI_COMM_WORLD));
-  if (!all_opened) {
-    say(&j, "%s", opened ? "a rank cannot open the results file" : err);
-    if (opened)
-      store_close(&j.store, &oe);
-    code = ERR_EXIT_RUNTIME;
-    goto finalize;
-  }
-
-  char hosts[STORE_HOSTS_LEN];
-  hosts_of_job(&j, hosts, sizeof hosts);
-  int slot = -1, ok = 1;
-  if (j.rank == 0) {
-    if (load_pending(&j, err, sizeof err) != 0 || plan_classes(&j) != 0) {
-      say(&j, "%s", err[0] ? err : "out of memory");
-      ok = 0;
-    } else {
-      if (j.done_before > 0)
-        say(&j, "resuming %s: %lld of %lld tasks already done, %lld to run",
-            o->output, (long long)j.done_before, (long long)j.total,
-            (long long)j.pending_at_start);
-      else
-        say(&j, "%s: %lld tasks in %d studies on %d rank%s (%s)", o->output,
-            (long long)j.total, spec_nstudies(j.spec), j.size,
-            j.size > 1 ? "s" : "", hosts);
-      struct err re;
-      if (store_run_begin(j.store, now_wall(), j.size, hosts, j.done_before,
-                          &slot, &re) != 0)
-        say(&j, "warning: cannot record this run in the file: %s", re.msg);
-    }
-  }
-  if (!bcast_code(ok)) {
-    store_close(&j.store, &oe);
-    code = ERR_EXIT_RUNTIME;
-    goto finalize;
-  }
-
-  j.t_start = j.last_progress = now_mono();
-  double cpu0 = cpu_seconds();
-  int io_failed = 0, stopped = 0;
-  if (j.size == 1)
-    stopped = run_alone(&j, &io_failed);
-  else if (j.rank == 0)
-    stopped = coordinate(&j, &io_failed);
-  else
-    work(&j);
-  double wall = now_mono() - j.t_start, cpu = cpu_seconds() - cpu0;
-  if (o->stats) {
-    /* Peak memory of the coordinator and of the largest worker. */
-    double mine = peak_rss_mb(), workers_mb = 0.0;
-    double send = j.rank == 0 && j.size > 1 ? 0.0 : mine;
-    MPICHECK(MPI_Reduce(&send, &workers_mb, 1, MPI_DOUBLE, MPI_MAX, 0,
-                        MPI_COMM_WORLD));
-    int w = j.size > 1 ? j.size - 1 : 1;
-    say(&j, "stats: wall %.3f s, rank 0 cpu %.3f s (%.2f%% of wall), %lld "
-            "tasks in %.3f s of compute, efficiency %.3f over %d worker%s, "
-            "peak memory rank 0 %.1f MB, workers %.1f MB",
-        wall, cpu, wall > 0 ? 100.0 * cpu / wall : 0.0, (long long)j.done_run,
-        j.compute_run, wall > 0 ? j.compute_run / (w * wall) : 0.0, w,
-        w == 1 ? "" : "s", mine, workers_mb);
-  }
-
-  if (j.rank == 0) {
-    progress(&j, 1);
-    struct err re;
-    if (slot >= 0)
-      store_run_end(j.store, slot, now_wall(), j.done_before + j.done_run, &re);
-  }
-  int closed = store_close(&j.store, &oe) == 0;
-  int all_closed = 0;
-  MPICHECK(MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN,
-                         MPI_COMM_WORLD));
-  if (j.rank == 0) {
-    int64_t done = j.done_before + j.done_run;
-    int64_t left = j.total - done;
-    if (io_failed || !all_closed) {
-      if (!all_closed)
-        say(&j, "closing %s failed", o->output);
-      say(&j, "stopped by an error: %lld of %lld tasks done, %lld remain; "
-              "what was flushed is kept",
-          (long long)done, (long long)j.total, (long long)left);
-      code = ERR_EXIT_RUNTIME;
-    } else if (stopped || left > 0) {
-      say(&j, "interrupted: %lld of %lld tasks done, %lld remain; run the "
-              "same command again to continue",
-          (long long)done, (long long)j.total, (long long)left);
-      code = ERR_EXIT_INCOMPLETE;
-    } else {
-      say(&j, "complete: %lld tasks (%lld failed) in %s", (long long)j.total,
-          (long long)j.failed_run, o->output);
-      code = ERR_EXIT_OK;
-    }
-  }
-  code = bcast_code(code);
-finalize:
-  job_free(&j);
+  MPI_CHECK(&e, failed, MPI_Comm_rank(MPI_COMM_WORLD, &r.rank));
+  MPI_CHECK(&e, failed, MPI_Comm_size(MPI_COMM_WORLD, &r.size));
+  r.tty = r.rank == 0 && isatty(STDERR_FILENO);
+  rc = run_steps(&r, usage_error, &e);
+  if (rc != 0)
+    goto fatal;
+  spec_destroy(&r.spec);
+  /* Every result is closed and the verdict agreed: a failure to shut MPI
+   * down changes neither. */
   MPI_Finalize();
-  return code;
+  return r.code;
+failed:
+  rc = ERR_RUNTIME;
+fatal:
+  /* This rank failed alone; the others cannot learn of it and would wait
+   * for it forever.  Only ending the whole job is safe. */
+  err_prefix(&e, "rank %d: ", r.rank);
+  err_print(&e, "dposweep run");
+  MPI_Abort(MPI_COMM_WORLD, err_exit_code(rc));
+  return err_exit_code(rc);
 }

@@ -1,8 +1,10 @@
-/* sweep: "dposweep run" as one MPI job.  Rank 0 coordinates: it orders
- * the pending tasks by estimated cost, largest first, and hands out
- * chunks on request; the other ranks run them with the engine and write
- * their rows straight into the shared file.  With one rank, that rank
- * does both.  Only sweep_ and store_ include mpi.h. */
+/* sweep: "dposweep run" as one MPI job.  Rank 0 coordinates: it hands
+ * out chunks of pending tasks on request, cut by the scheduling policy
+ * (sched.h: largest cost first, chunks of about chunk_seconds, shrinking
+ * at the end); the other ranks run them with the engine and write their
+ * rows straight into the shared file.  With one rank, that rank does
+ * both.  The messages between the ranks are listed at the top of sweep.c.
+ * Only sweep_ and store_ include mpi.h. */
 #ifndef DPOSWEEP_SWEEP_H
 #define DPOSWEEP_SWEEP_H
 
