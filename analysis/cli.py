@@ -1,7 +1,8 @@
 """Command line: `python3 -m analysis report|export ...` and the
 `dposweep-report` command.
 
-Exit codes: 0 done, 1 report written but the theory check failed, 2 bad
+Exit codes: 0 done, 1 report written but the theory check failed (a task
+or a gaussian group above its bound), 2 bad
 arguments or not a dposweep results file, 3 the output could not be
 written.
 """
@@ -20,8 +21,9 @@ from .report import make_report
 # other dataset under traj/ that the file has.
 METRICS = ("max_abs_delta", "mean_abs_delta", "value_gap")
 EPILOG = ("exit codes: 0 report written, 1 report written but a task"
-          " violates a theorem's bound, 2 bad arguments or not a dposweep"
-          " results file, 3 the report could not be written")
+          " (or a group, for the gaussian theorem) violates a theorem's"
+          " bound, 2 bad arguments or not a dposweep results file, 3 the"
+          " report could not be written")
 EXPORT_EPILOG = ("exit codes: 0 written, 2 bad arguments or not a dposweep"
                  " results file, 3 a file could not be written")
 

@@ -1,4 +1,8 @@
-"""The results-file layout (dposweep_format 1), read generically.
+"""The results-file layout (dposweep_format 1 and 2), read generically.
+
+Format 2 is format 1 plus datasets this package does not need (the root
+attribute `numerics`, tasks/checksum, tasks/run, tasks/origin_*, /sources,
+/runs/nodes, /runs/isa): both are read the same way.
 
 A study's axes are its `axis_<name>` attributes (and `seed`), in the
 study's index order: task index i has its coordinates at positions
@@ -22,7 +26,8 @@ from typing import Any, Iterator, Mapping, Union
 import h5py
 import numpy as np
 
-FORMAT = 1
+# The dposweep_format values this package reads.
+FORMATS = (1, 2)
 STATUS_PENDING, STATUS_DONE, STATUS_FAILED = 0, 1, 2
 STATUS_NAMES = ("pending", "done", "failed")
 # The axes of format 1 in index order; seed comes last, any later axis
@@ -101,7 +106,7 @@ def check_file(handle: h5py.File) -> None:
         version = int(handle.attrs["dposweep_format"])
     except (TypeError, ValueError):
         version = None
-    if version != FORMAT:
+    if version not in FORMATS:
         raise NotResultsFile(
             f"unsupported dposweep_format {handle.attrs['dposweep_format']}")
 

@@ -4,6 +4,9 @@
     DIR/figures/<study>-<metric>[-<page>].pdf|png   convergence grids
     DIR/figures/paper-figure.pdf|png               the authors' two panels
     DIR/tables/<study>.csv|tex                      summary per group, regime
+    DIR/figures/<study>-samplers[-<page>].pdf|png  the samplers compared
+    DIR/tables/<study>-samplers.csv|tex             (the talk's tables)
+    DIR/tables/constants.csv|tex                    the theorems' constants
 
 Each study is read one group at a time (Study.curves), so a report needs
 memory for one group's trajectories, not for a whole study's.
@@ -15,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from . import figures, stats, tables, theory
+from . import figures, samplers, stats, tables, theory
 from .index import write_index
 from .results import (STATUS_DONE, STATUS_FAILED, STATUS_PENDING, Group,
                       Results, Study, open_results)
@@ -26,7 +29,9 @@ Summaries = list[tuple[Group, Sequence[stats.Summary]]]
 
 @dataclass
 class Report:
-    """What a report contains; `studies` holds (study, figures, rows)."""
+    """What a report contains; `studies` holds (study, figures, rows);
+    `samplers` maps a study's name to its comparison (figures, rows);
+    `constants` holds the constants table's rows (empty: not written)."""
 
     results: Results
     metric: str
@@ -37,6 +42,9 @@ class Report:
     paper: str | None = None
     notes: list[str] = field(default_factory=list)
     check: theory.TheoryCheck | None = None
+    samplers: dict[str, tuple[list[str], list[tables.Row]]] = field(
+        default_factory=dict)
+    constants: list[tables.Row] = field(default_factory=list)
 
     @property
     def index(self) -> str:
@@ -46,12 +54,15 @@ class Report:
     @property
     def nfigures(self) -> int:
         """Number of figures written (each as PDF and PNG)."""
-        return sum(len(f) for _, f, _ in self.studies) + bool(self.paper)
+        return (sum(len(f) for _, f, _ in self.studies) + bool(self.paper)
+                + sum(len(f) for f, _ in self.samplers.values()))
 
     @property
     def ntables(self) -> int:
         """Number of tables written (each as CSV and LaTeX)."""
-        return sum(1 for _, _, rows in self.studies if rows)
+        return (sum(1 for _, _, rows in self.studies if rows)
+                + sum(1 for _, rows in self.samplers.values() if rows)
+                + bool(self.constants))
 
     def status_line(self) -> str:
         """Done/total, with the pending and failed counts."""
@@ -100,11 +111,48 @@ def make_report(path: str, outdir: str, metric: str = "max_abs_delta",
             tables.write_csv(rows, study, base + ".csv")
             tables.write_latex(rows, study, metric, threshold, base + ".tex")
             report.studies.append((study, names, rows))
+            compare_samplers(report, study, figdir, tabdir)
         report.paper, note = figures.paper_figure(results, figdir)
         if note:
             report.notes.append(note)
         report.check = theory.check(results)
+        write_constants(report, tabdir)
         write_index(report.index, report)
         return report
     finally:
         results.close()
+
+
+def compare_samplers(report: Report, study: Study, figdir: str,
+                     tabdir: str) -> None:
+    """The samplers table and figure of a study that has at least two of
+    the talk's samplers (a note when its file lacks the metrics)."""
+    if not samplers.applies(study):
+        return
+    lacking = samplers.missing(study)
+    if lacking:
+        report.notes.append(
+            f"study {study.name}: samplers table skipped: no"
+            f" {' or '.join(lacking)} in the file (written before dposweep"
+            " recorded them)")
+        return
+    compared = samplers.compare(study)
+    names = samplers.figures(study, compared, figdir)
+    rows = samplers.rows(study, compared)
+    base = os.path.join(tabdir, f"{study.name}-samplers")
+    samplers.write_csv(rows, study, base + ".csv")
+    samplers.write_latex(rows, study, base + ".tex")
+    report.samplers[study.name] = (names, rows)
+
+
+def write_constants(report: Report, tabdir: str) -> None:
+    """The constants table, when some one-step factor was measured (a
+    note otherwise)."""
+    if not report.check.measured:
+        report.notes.append(
+            "constants table skipped: no done task in the theorems' exact"
+            " setting has two consecutive recorded steps before round-off")
+        return
+    report.constants = tables.constant_rows(report.check.factors)
+    tables.write_constants(report.constants,
+                           os.path.join(tabdir, "constants"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import h5py
 import numpy as np
@@ -72,10 +72,16 @@ class Curves:
 
 @dataclass
 class Study:
-    """One study: its layout and the tasks table of loaders.load()."""
+    """One study: its layout and the tasks table of loaders.load().
+
+    `explicit_reference` says that the file gives the reference policy's
+    logits (a `ref_logits` attribute of the study or of the file) rather
+    than drawing it (`ref_spread`; spread 0 is the uniform reference).
+    """
 
     layout: Layout
     tasks: pd.DataFrame = field(repr=False)
+    explicit_reference: bool = False
     _groups: list[Group] | None = field(default=None, repr=False)
 
     @property
@@ -154,23 +160,29 @@ class Study:
         present = {r for g in self.groups() for r in g.regimes}
         return [r for r in self.layout.labels["regime"] if r in present]
 
-    def curves(self, metric: str, group: Group) -> list[Curves]:
+    def curves(self, metric: str, group: Group,
+               regimes: Sequence[str] | None = None) -> list[Curves]:
         """The done tasks' trajectories of `metric` in `group`, per regime
-        (spec order); reads that group's rows only."""
-        positions = {a: np.arange(len(self.layout.labels[a]))
-                     for a in OUTER_AXES}
+        (spec order; only `regimes` when given); reads those rows only."""
+        names = list(self.layout.labels["regime"])
+        wanted = [r for r in group.regimes
+                  if regimes is None or r in regimes]
+        if not wanted:
+            return []
+        positions = {"seed": np.arange(len(self.layout.labels["seed"])),
+                     "regime": np.array([names.index(r) for r in wanted])}
         positions.update({a: np.array([p]) for a, p in
                           group.positions.items()})
         array = read_trajectories(self.layout, metric, positions)
         # Plain numpy on the array's regime axis (the first): xarray's
         # sel costs more than the read.
-        regimes = list(array["regime"].to_numpy())
+        read = list(array["regime"].to_numpy())
         values = array.to_numpy()
         done_all, index_all = (array[c].to_numpy() for c in ("done",
                                                               "index"))
         out = []
-        for regime in group.regimes:
-            at = regimes.index(regime)
+        for regime in wanted:
+            at = read.index(regime)
             done = done_all[at].ravel()
             index = index_all[at].ravel()[done]
             seed_at = self.layout.positions(index)["seed"]
@@ -191,6 +203,7 @@ class Results:
     spec: str
     studies: list[Study]
     handle: h5py.File = field(repr=False)
+    numerics: int | None = None
 
     @property
     def ntasks(self) -> int:
@@ -218,12 +231,20 @@ def open_results(path: str | os.PathLike[str]) -> Results:
     """
     handle = open_handle(path)
     try:
-        studies = [Study(read_layout(handle, name), load(handle, name))
-                   for name in study_names(handle)]
+        root_reference = "ref_logits" in handle.attrs
+        studies = []
+        for name in study_names(handle):
+            layout = read_layout(handle, name)
+            studies.append(Study(
+                layout, load(handle, name),
+                explicit_reference=(root_reference
+                                    or "ref_logits" in layout.settings)))
+        numerics = handle.attrs.get("numerics")
         return Results(path=os.fspath(path), name=root_text(handle, "name"),
                        sha256=root_text(handle, "spec_sha256"),
                        spec=root_text(handle, "spec"), studies=studies,
-                       handle=handle)
+                       handle=handle,
+                       numerics=None if numerics is None else int(numerics))
     except NotResultsFile:
         handle.close()
         raise

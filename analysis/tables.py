@@ -1,17 +1,21 @@
-"""Per-study summary tables (CSV and booktabs LaTeX).
+"""Per-study summary tables and the constants table (CSV and booktabs
+LaTeX).
 
-One row per group and regime: the median and quartiles over seeds of the
-metric at the last recorded step, and of the first recorded step at which
-the metric is below a threshold (inf when a seed never gets there).
+Summary tables: one row per group and regime, the median and quartiles
+over seeds of the metric at the last recorded step, and of the first
+recorded step at which the metric is below a threshold (inf when a seed
+never gets there).  The constants table: per regime of the theorems, the
+largest measured one-step factor next to the proven constant.  (The
+samplers tables are in samplers.py.)
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from . import stats
+from . import stats, theory
 from .results import Group, Study, label
 
 # The columns after the study's coordinates.
@@ -114,4 +118,64 @@ def write_latex(rows: Sequence[Row], study: Study, metric: str,
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# The constants table: per regime of the theorems, the largest measured
+# one-step factor next to the proven constant, and the task where it is.
+CONSTANT_COLUMNS = ("regime", "factor", "proven", "measured", "ratio",
+                    "tasks", "pairs", "study", "index", "arms", "beta",
+                    "seed", "t")
+
+
+def constant_rows(factors: Mapping[str, theory.Factor]) -> list[Row]:
+    """One row per regime (uniform, mix-r, mix-p-clip, mix-p): the factor
+    measured (NaN and no task when no pair of steps counted)."""
+    out = []
+    for f in factors.values():
+        found = f.pairs > 0
+        out.append(dict(
+            regime=f.regime,
+            factor="m(t+1)/m(t)^2" if f.quadratic else "m(t+1)/m(t)",
+            proven=f.constant, measured=f.value,
+            ratio=f.value / f.constant, tasks=f.tasks, pairs=f.pairs,
+            study=f.study if found else "", index=f.index if found else "",
+            arms=f.arms if found else "", beta=f.beta if found else "",
+            seed=f.seed if found else "", t=f.t if found else ""))
+    return out
+
+
+def write_constants(rows: Sequence[Row], base: str) -> None:
+    """Write the constants table as base.csv and base.tex."""
+    with open(base + ".csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CONSTANT_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        "% dposweep: the largest one-step factor of max|delta| measured"
+        " over the tasks of the theorems' setting (theory scale, uniform"
+        " rewards,",
+        "% exact estimator, eta theory, uniform reference), steps t, t+1"
+        " both recorded and before round-off (> "
+        f"{theory.ROUNDOFF:g}), next to the proven constant.",
+        "% Needs \\usepackage{booktabs}.",
+        r"\begin{tabular}{llrrrl}",
+        r"\toprule",
+        r"regime & factor & proven & measured & pairs & where \\",
+        r"\midrule",
+    ]
+    for row in rows:
+        factor = (r"$m_{t+1}/m_t^2$" if row["factor"].endswith("^2")
+                  else r"$m_{t+1}/m_t$")
+        where = (f"{row['study']} task {row['index']} ($K = {row['arms']}$,"
+                 f" $\\beta = {label(row['beta'])}$, seed {row['seed']},"
+                 f" $t = {row['t']}$)" if row["pairs"] else "--")
+        measured = ("--" if math.isnan(row["measured"])
+                    else f"{row['measured']:.4f}")
+        lines.append(" & ".join([row["regime"], factor,
+                                 f"{row['proven']:g}", measured,
+                                 str(row["pairs"]),
+                                 where.replace("_", r"\_")]) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    with open(base + ".tex", "w") as f:
         f.write("\n".join(lines) + "\n")

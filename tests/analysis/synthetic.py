@@ -24,12 +24,17 @@ def value(metric_number, index, k):
 
 
 def write_study(studies, name, axes, nrec, metrics, status,
-                index_order=None):
+                index_order=None, settings=None, data=None, t=None,
+                fmt=1):
     """Write one study under the group `studies`.
 
     axes: list of (axis, values) in index order, seed last; eta values are
     numbers or "theory".  status: uint8 array, one per task.  index_order:
     the attribute's text (default: the axes, as dposweep writes it).
+    settings: study attributes to set or replace (scale, rewards,
+    ref_logits, ...).  data: metric -> [ntasks, nrec] array written instead
+    of value().  t: the recorded steps (default 0, 1, ..., nrec - 1).
+    fmt: 2 adds the per-task datasets of dposweep_format 2.
     """
     names = [a for a, _ in axes]
     values = dict(axes)
@@ -43,6 +48,7 @@ def write_study(studies, name, axes, nrec, metrics, status,
                     "ntasks": np.int64(ntasks), "nrec": np.int64(nrec),
                     "max_arms": np.int32(max(values["arms"])),
                     "scale": "normalized", "rewards": "normal"})
+    g.attrs.update(settings or {})
     g.attrs["index_order"] = index_order or (
         ",".join(names) + " (seed fastest)")
     for axis, vals in axes:
@@ -78,11 +84,21 @@ def write_study(studies, name, axes, nrec, metrics, status,
     done = tasks["status"][...] == 1
     tasks["wall_seconds"] = np.where(done, np.arange(ntasks) * 1e-3, np.nan)
     tasks["rank"] = np.where(done, 1, -1).astype(np.int32)
+    if fmt >= 2:
+        tasks["checksum"] = np.arange(ntasks, dtype=np.uint64) * 2654435761
+        tasks["run"] = np.where(done, 0, -1).astype(np.int32)
+        tasks["origin_run"] = np.where(done, 0, -1).astype(np.int32)
+        tasks["origin_index"] = np.arange(ntasks, dtype=np.int64)
     traj = g.create_group("traj")
-    traj["t"] = np.arange(nrec, dtype=np.int64)
+    traj["t"] = (np.arange(nrec, dtype=np.int64) if t is None
+                 else np.asarray(t, dtype=np.int64))
+    assert traj["t"].shape == (nrec,)
     block = 1 << 14
     for m, metric in enumerate(metrics):
         d = traj.create_dataset(metric, (ntasks, nrec), dtype=float)
+        if data is not None and metric in data:
+            d[...] = data[metric]
+            continue
         for lo in range(0, ntasks, block):
             hi = min(ntasks, lo + block)
             rows = value(m, np.arange(lo, hi)[:, None], np.arange(nrec))
@@ -92,16 +108,26 @@ def write_study(studies, name, axes, nrec, metrics, status,
     return ntasks
 
 
-def write_file(path, studies):
+def write_file(path, studies, fmt=1, attrs=None):
     """A results file of studies: a list of dicts with write_study's
-    arguments (name, axes, nrec, metrics, status, index_order)."""
+    arguments (name, axes, nrec, metrics, status, index_order, settings,
+    data, t).  fmt: the dposweep_format (2 adds its datasets: the root
+    attribute numerics, per-task checksum, run and origin, /sources,
+    /runs/nodes and /runs/isa).  attrs: root attributes to set."""
     with h5py.File(path, "w") as f:
-        f.attrs.update({"dposweep_format": np.int32(1), "name": "synthetic",
+        f.attrs.update({"dposweep_format": np.int32(fmt), "name": "synthetic",
                         "spec": "synthetic", "spec_sha256": "0" * 64})
+        if fmt >= 2:
+            f.attrs["numerics"] = np.int32(2)
+            f.create_group("sources")["0"] = "synthetic.h5"
+            runs = f.create_group("runs")
+            runs["nodes"] = np.array([1], dtype=np.int32)
+            runs["isa"] = np.array([b"x86-64-v3"])
+        f.attrs.update(attrs or {})
         group = f.create_group("studies")
         group.attrs["order"] = [s["name"] for s in studies]
         for s in studies:
-            write_study(group, **s)
+            write_study(group, fmt=fmt, **s)
     return path
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, run_report
 
-from analysis import figures, theory
+from analysis import figures, samplers, theory
 
 STUDIES = ["theory", "eta_axis", "authors-exact", "authors-sampled"]
 AXES = ("arms", "beta", "sigma", "samples")
@@ -73,9 +73,38 @@ def groups(path, study):
     return len(set(zip(*(c[a] for a in AXES + ("eta",)))))
 
 
+def sampler_studies(path):
+    """The studies whose report gets a samplers table and figure: done
+    tasks of at least two of the talk's samplers, and a file that records
+    expected_reward and win_rate (dposweep after issue 11)."""
+    out = []
+    with h5py.File(path, "r") as f:
+        for study in STUDIES:
+            g = f["studies"][study]
+            names = [n.decode() for n in g["tasks/regime"].attrs["names"]]
+            done = g["tasks/status"][...] == 1
+            found = {names[r] for r in g["tasks/regime"][...][done]}
+            if (len(found & set(samplers.SAMPLERS)) >= 2
+                    and {"expected_reward", "win_rate"} <= set(g["traj"])):
+                out.append(study)
+    return out
+
+
+def table_count(path):
+    """The tables a report of path should hold: one per study with a done
+    task, the constants table (the study `theory` has the theorems'
+    setting) and the samplers tables."""
+    with h5py.File(path, "r") as f:
+        summaries = sum(
+            bool((f["studies"][s]["tasks/status"][...] == 1).any())
+            for s in STUDIES)
+    return summaries + 1 + len(sampler_studies(path))
+
+
 def figure_names(path, metric):
     """The figures a report of path should hold, without extension."""
-    names = {"paper-figure"}
+    names = {"paper-figure"} | {f"{s}-samplers"
+                                for s in sampler_studies(path)}
     for study in STUDIES:
         n = groups(path, study)
         if n == 0:
@@ -132,7 +161,9 @@ def test_report_figures_and_tables(report, results_file):
         got = {p.stem for p in (outdir / "figures").glob("*." + ext)}
         assert got == want
     assert int(match.group(2)) == len(want)
-    assert int(match.group(3)) == len(STUDIES)
+    assert int(match.group(3)) == len(STUDIES) + 1 + len(
+        sampler_studies(results_file))  # + constants and samplers tables
+    assert int(match.group(3)) == table_count(results_file)
     assert "PARTIAL" not in proc.stdout
 
 
@@ -240,7 +271,9 @@ def test_partial_file(copy_of, tmp_path):
     got = {p.stem for p in (outdir / "figures").glob("*.png")}
     assert got == figure_names(copy_of, "max_abs_delta")
     match = REPORT_LINE.search(proc.stdout)
-    assert int(match.group(3)) == len(STUDIES) - 1
+    assert int(match.group(3)) == table_count(copy_of)
+    assert int(match.group(3)) == len(STUDIES) - 1 + 1 + len(
+        sampler_studies(copy_of))  # + constants and samplers tables
 
 
 def test_wrapper_script(results_file, tmp_path):
