@@ -18,12 +18,18 @@
 #include <string.h>
 #include <time.h>
 
-static double now(void)
+static double clock_s(clockid_t c)
 {
   struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
+  clock_gettime(c, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+
+/* This process's CPU time: on a shared machine, the time it ran, not the
+ * time it waited for a core. */
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int step_mode(char **argv)
 {
@@ -53,10 +59,11 @@ static int step_mode(char **argv)
   struct bandit *b = NULL;
   if (bandit_create(&p, &b) != 0)
     return 3;
-  double t0 = now();
+  double t0 = now(), c0 = cpu_now();
   int rc = bandit_advance(b, steps, u);
-  double t = now() - t0;
-  printf("ns_per_step %.6g\nstatus %d\n", 1e9 * t / (double)steps, rc);
+  double t = now() - t0, c = cpu_now() - c0;
+  printf("ns_per_step %.6g\nstatus %d\nwall_ns_per_step %.6g\n",
+         1e9 * c / (double)steps, rc, 1e9 * t / (double)steps);
   for (int i = 0; i < p.arms; i++)
     printf("%.17g\n", u[i]);
   bandit_destroy(&b);
@@ -114,6 +121,12 @@ static int streamlimit_mode(void)
 
 int main(int argc, char **argv)
 {
+  /* The instruction-set path, as dposweep takes it. */
+  struct err e;
+  if (bandit_isa_select(getenv("DPOSWEEP_ISA"), &e) != 0) {
+    fprintf(stderr, "bench_engine: DPOSWEEP_ISA: %s\n", e.msg);
+    return 2;
+  }
   if (argc == 9 && strcmp(argv[1], "step") == 0)
     return step_mode(argv);
   if (argc == 2 && strcmp(argv[1], "divlimit") == 0)
