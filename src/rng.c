@@ -370,6 +370,7 @@ uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
 /* ---- Multinomial ---- */
 
 struct rng_multinomial {
+  size_t capacity;
   size_t leaves; /* a power of two >= the capacity */
   double *sum;   /* the tree's weights: node i has children 2i and 2i + 1,
                     the cells are the leaves, from index `leaves` on */
@@ -382,6 +383,7 @@ int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
   struct rng_multinomial *m = calloc(1, sizeof *m);
   if (!m || capacity == 0 || capacity > ((size_t)1 << 30))
     goto out;
+  m->capacity = capacity;
   m->leaves = 1;
   while (m->leaves < capacity)
     m->leaves *= 2;
@@ -435,7 +437,7 @@ int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
                          uint32_t *counts)
 {
   size_t root;
-  if (count == 0 || count > m->leaves ||
+  if (count == 0 || count > m->capacity ||
       multinomial_tree(m, w, count, &root) != 0)
     return -1;
   m->cnt[root] = n;
