@@ -1,8 +1,12 @@
-/* Engine micro-benchmark, driven by bench_engine.py.
+/* Engine micro-benchmark, driven by bench_engine.py.  DPOSWEEP_ISA picks
+ * the instruction-set path as in dposweep (unsupported: exit 2).
  *
  *   bench_engine step REGIME K STEPS SAMPLES BETA ETA REWARDS_FILE
  *       run STEPS steps (normalized scale) from theta = 0 on the rewards in
- *       the file; print "ns_per_step X" and the final u, one per line
+ *       the file; print "ns_per_step X" (CPU time), "status S", the final
+ *       u, one per line, and "wall_ns_per_step X"
+ *   bench_engine isa
+ *       the path in use
  *   bench_engine divlimit
  *       the machine's throughput for the pair loop's one division, in ns
  *       per division (vectorized, in cache): the floor for ns per pair of
@@ -62,10 +66,10 @@ static int step_mode(char **argv)
   double t0 = now(), c0 = cpu_now();
   int rc = bandit_advance(b, steps, u);
   double t = now() - t0, c = cpu_now() - c0;
-  printf("ns_per_step %.6g\nstatus %d\nwall_ns_per_step %.6g\n",
-         1e9 * c / (double)steps, rc, 1e9 * t / (double)steps);
+  printf("ns_per_step %.6g\nstatus %d\n", 1e9 * c / (double)steps, rc);
   for (int i = 0; i < p.arms; i++)
     printf("%.17g\n", u[i]);
+  printf("wall_ns_per_step %.6g\n", 1e9 * t / (double)steps);
   bandit_destroy(&b);
   free(r);
   free(u);
@@ -81,7 +85,7 @@ static int divlimit_mode(void)
     b[i] = 2.0 + i * 1e-4;
   }
   long reps = 20000;
-  double sink = 0.0, t0 = now();
+  double sink = 0.0, t0 = cpu_now();
   for (long r = 0; r < reps; r++) {
     double c = 1e-9 * (double)r;
 #pragma omp simd
@@ -89,7 +93,7 @@ static int divlimit_mode(void)
       out[i] = a[i] / (b[i] + c);
     sink += out[r % N];
   }
-  double t = now() - t0;
+  double t = cpu_now() - t0;
   printf("ns_per_division %.6g\nsink %g\n", 1e9 * t / ((double)reps * N), sink);
   return 0;
 }
@@ -104,13 +108,13 @@ static int streamlimit_mode(void)
     a[i] = 1.0 / (double)(i + 1);
   double best = 1e30, sink = 0.0;
   for (int rep = 0; rep < 5; rep++) {
-    double s0 = 0.0, s1 = 0.0, t0 = now();
+    double s0 = 0.0, s1 = 0.0, t0 = cpu_now();
 #pragma omp simd reduction(+ : s0, s1)
     for (size_t i = 0; i < n; i += 2) {
       s0 += a[i];
       s1 += a[i + 1];
     }
-    double t = now() - t0;
+    double t = cpu_now() - t0;
     sink += s0 + s1;
     best = t < best ? t : best;
   }
@@ -129,11 +133,15 @@ int main(int argc, char **argv)
   }
   if (argc == 9 && strcmp(argv[1], "step") == 0)
     return step_mode(argv);
+  if (argc == 2 && strcmp(argv[1], "isa") == 0) {
+    printf("%s\n", bandit_isa_name());
+    return 0;
+  }
   if (argc == 2 && strcmp(argv[1], "divlimit") == 0)
     return divlimit_mode();
   if (argc == 2 && strcmp(argv[1], "streamlimit") == 0)
     return streamlimit_mode();
   fprintf(stderr, "usage: bench_engine step REGIME K STEPS SAMPLES BETA ETA "
-                  "REWARDS_FILE | divlimit | streamlimit\n");
+                  "REWARDS_FILE | isa | divlimit | streamlimit\n");
   return 2;
 }
