@@ -621,7 +621,7 @@ static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
 /* The counts as one multinomial over the cells, in two stages that keep
  * the memory O(K): the draws over the diagonal and the rows, then row by
  * row the row's draws over its cells and the winner of each of its pairs
- * that got draws, one binomial each (rng_multinomial_draw, rng_binomial).
+ * that got draws, one binomial each (rng_multinomial_draw, rng_binomials).
  * A row or a subtree of cells without draws costs nothing: the draws end
  * when the n pairs are placed.  Returns 0 or -1 (a weight not finite). */
 static int multinomial_estimate(struct bandit *b, double *G, double bn)
@@ -645,8 +645,7 @@ static int multinomial_estimate(struct bandit *b, double *G, double bn)
         b->wn[nw] = b->cellcnt[c];
         b->wp[nw++] = sig_r(b, y, y + 1 + (int)c);
       }
-    for (size_t j = 0; j < nw; j++)
-      b->wx[j] = rng_binomial(&b->noise, b->wp[j], b->wn[j]);
+    rng_binomials(&b->noise, nw, b->wn, b->wp, b->wx);
     for (size_t c = 0, j = 0; c < ncell; c++)
       if (b->cellcnt[c] > 0) {
         add_pair(b, G, y, y + 1 + (int)c, b->wn[j], b->wx[j], bn);

@@ -353,7 +353,10 @@ static uint32_t binomial_inversion(struct rng_pcg32 *g, double p, uint32_t n)
   return x;
 }
 
-uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
+/* rng_binomial, inlined into the loops below: the generator's state can
+ * then stay in a register from one draw to the next (its chain of
+ * multiplications is the one thing the draws cannot overlap). */
+static inline uint32_t binomial(struct rng_pcg32 *g, double p, uint32_t n)
 {
   if (n == 0 || !(p > 0.0))
     return 0;
@@ -365,6 +368,20 @@ uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
   uint32_t x = ((double)n + 1.0) * pp < 11.0 ? binomial_inversion(g, pp, n)
                                              : binomial_btrd(g, pp, n);
   return flip ? n - x : x;
+}
+
+uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
+{
+  return binomial(g, p, n);
+}
+
+void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
+                   const double *p, uint32_t *x)
+{
+  struct rng_pcg32 r = *g;
+  for (size_t i = 0; i < count; i++)
+    x[i] = binomial(&r, p[i], n[i]);
+  *g = r;
 }
 
 /* ---- Multinomial ---- */
@@ -440,6 +457,7 @@ int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
   if (count == 0 || count > m->capacity ||
       multinomial_tree(m, w, count, &root) != 0)
     return -1;
+  struct rng_pcg32 r = *g; /* in a register, see binomial() */
   m->cnt[root] = n;
   /* Level by level from the root, left to right: a node's draws go left
    * with probability its left half's share of its weight (at most 1: the
@@ -449,10 +467,11 @@ int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
     for (size_t i = lo; i < lo + len; i++) {
       uint32_t left = m->cnt[i] == 0
                         ? 0
-                        : rng_binomial(g, m->sum[2 * i] / m->sum[i], m->cnt[i]);
+                        : binomial(&r, m->sum[2 * i] / m->sum[i], m->cnt[i]);
       m->cnt[2 * i] = left;
       m->cnt[2 * i + 1] = m->cnt[i] - left;
     }
+  *g = r;
   memcpy(counts, m->cnt + m->leaves, count * sizeof *counts);
   return 0;
 }

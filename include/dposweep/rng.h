@@ -55,6 +55,11 @@ int rng_bernoulli(struct rng_pcg32 *g, double p);
  * below; bits from PCG32.  p is clamped to [0, 1] (NaN: 0). */
 uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n);
 
+/* x[i] = rng_binomial(g, p[i], n[i]) for i < count, in order (the same
+ * draws), without a call per draw. */
+void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
+                   const double *p, uint32_t *x);
+
 /* Multinomial counts: n draws over cells of weights w[0..count), exact in
  * distribution.  A balanced binary tree over the cells, whose nodes split
  * their draws between their halves by a binomial, level by level from the
