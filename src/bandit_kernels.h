@@ -3,10 +3,11 @@
  * bandit_kernels.c is compiled once per instruction set (src/meson.build:
  * baseline everywhere, AVX2 and AVX-512 on x86-64) into one table each;
  * bandit_isa.c picks a table at start-up.  Every table computes the same
- * bits: the kernels are written over fixed 8-lane vectors with GCC's vector
- * extension, so each element sees the same IEEE operations in the same
- * order whatever the machine's vector width, every reduction has one fixed
- * order, and nothing is contracted into an FMA (-ffp-contract=off).
+ * bits: the kernels are written once over GCC's vector extension, so each
+ * element sees the same IEEE operations in the same order whatever the
+ * vector width, every reduction has one fixed order, and nothing is
+ * contracted into an FMA (-ffp-contract=off).  (Checked by the unit tests,
+ * which also run whole suites once per path.)
  *
  * Not collective (no MPI). */
 #ifndef DPOSWEEP_BANDIT_KERNELS_H
