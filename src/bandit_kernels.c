@@ -183,9 +183,9 @@ static void shifted_exp(const double *x, double scale, int n, double *e,
 
 /* ---- the pair loops ---- */
 
-/* The symmetric pair weight S(y, y') of model.md section 3, theory scale,
- * for the diagonal (scalar).  For the product samplers S = 2K^2 (a[y] b[y']
- * + a[y'] b[y]). */
+/* The symmetric pair weight S(y, y') of docs/model.md section 3, theory
+ * scale, for the diagonal (scalar).  For the product samplers S = 2K^2
+ * (a[y] b[y'] + a[y'] b[y]). */
 INLINE double diag_weight(enum bandit_regime regime, const struct bk_pairs *p,
                           int y)
 {
@@ -212,7 +212,7 @@ struct row {
 /* S(y, z) and S(y, z) Delta(y, z) for the W arms z at the pointers
  * (already offset).  Delta(y,z) = sig(r_y - r_z) - sig(beta(u_y - u_z)) =
  * (er_y e_z - er_z e_y) / ((er_y + er_z) (e_y + e_z)): one division per
- * pair and no exp (model.md section 2). */
+ * pair and no exp (docs/model.md section 2). */
 INLINE void pair_terms(enum bandit_regime regime, const struct bk_pairs *p,
                        const struct row *y, const double *er,
                        const double *ier, const double *e, const double *ie,

@@ -773,7 +773,8 @@ START_TEST(test_numerics_fingerprint)
   FILE *f = fopen(path, "r");
   ck_assert_msg(f != NULL, "cannot open %s", path);
   int version = -1;
-  ck_assert(fgets(line, sizeof line, f) && sscanf(line, "version %d", &version) == 1);
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+  ck_assert_int_eq(sscanf(line, "version %d", &version), 1);
   ck_assert_msg(version == BANDIT_NUMERICS_VERSION,
                 "%s is for numerics version %d, the engine is %d: regenerate "
                 "it (GOLDEN_WRITE) if the change of results is intended",

@@ -461,7 +461,8 @@ START_TEST(test_multinomial_edges)
   /* Refused: more cells than the capacity, no cells, bad weights. */
   ck_assert_int_eq(rng_multinomial_draw(m, &g, 5, w, 6, c), -1);
   ck_assert_int_eq(rng_multinomial_draw(m, &g, 5, w, 0, c), -1);
-  const double bad[] = {1.0, -1.0}, zero[] = {0.0, 0.0}, inf[] = {1.0, INFINITY};
+  const double bad[] = {1.0, -1.0}, zero[] = {0.0, 0.0};
+  const double inf[] = {1.0, INFINITY};
   ck_assert_int_eq(rng_multinomial_draw(m, &g, 5, bad, 2, c), -1);
   ck_assert_int_eq(rng_multinomial_draw(m, &g, 5, zero, 2, c), -1);
   ck_assert_int_eq(rng_multinomial_draw(m, &g, 5, inf, 2, c), -1);
