@@ -1,7 +1,9 @@
 /* bandit: the DPO bandit engine.  See include/dposweep/bandit.h and
- * shared/spec/model.md (section numbers below refer to it). */
+ * docs/model.md (section numbers below refer to it).  The vector loops are
+ * in bandit_kernels.c, one copy per instruction set. */
 #include "dposweep/bandit.h"
 
+#include "bandit_kernels.h"
 #include "dposweep/rng.h"
 
 #include <float.h>
@@ -11,10 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* exp() arguments are shifted so the largest is 0 and clamped here, so an
- * arm far below the others gets a tiny positive weight instead of 0 and
- * the ratio e[y]/(e[y]+e[y']) never becomes 0/0. */
-#define EXP_FLOOR (-700.0)
+/* exp() arguments are shifted so the largest is 0 and clamped at
+ * BK_EXP_FLOOR (-700), so an arm far below the others gets a tiny positive
+ * weight instead of 0 and the ratio e[y]/(e[y]+e[y']) never becomes 0/0. */
 
 /* Past this spread of beta*u the policy has arms with probability below
  * e^-700 and S, e^z, overflow: the dynamics have diverged, and going on
@@ -22,8 +23,8 @@
  * spread (bandit_params_check). */
 #define LOGIT_SPREAD_MAX 700.0
 
-/* Per-arm arrays get PAD extra zeros, so padded loops read zeros. */
-#define PAD 2
+/* Per-arm arrays get PAD extra zeros, so vector loops may read past K. */
+#define PAD BK_ARRAY_PAD
 
 /* mix-p tabulates the reward sigmoids up to this K (an 8 MiB table that
  * streams at memory speed, faster than the triangular loop's one division
@@ -233,7 +234,7 @@ struct bandit {
   double *ie;     /* 1 / e */
   double *pi;     /* current policy, for policy-dependent samplers */
   double *g;      /* gradient / estimate */
-  double *xi;     /* normals */
+  double *wrow;   /* sampled estimator: a row's cell weights */
   double *sorted; /* metrics scratch */
   double emclip;  /* exp(-m), m = max r - min r (mix-p-clip) */
   double epclip;  /* exp(m) */
@@ -245,10 +246,20 @@ struct bandit {
   struct rng_alias *alias;
   double *cells;  /* cell weights for the alias table; NULL: multinomial */
   double *ptab;   /* mix-p, small K: sig(r_y - r_z), K x kpad, zero padded */
-  int kpad;       /* K rounded up to PAD: rows 16-byte aligned, no remainder */
+  int kpad;       /* K rounded up to BK_TABLE_PAD: whole vectors per row */
   double *prowsum;/* its row sums */
   double *scratch;/* 2 kpad doubles for it */
+  const struct bandit_kernels *kern; /* the instruction set's kernels */
+  struct bk_pairs pairs;             /* the pair loops' inputs */
   size_t *row;    /* first cell of row y (pairs y < z) */
+  /* sampled estimator, many draws: a multinomial over the rows, then over
+   * a row's cells (O(K) memory) */
+  struct rng_multinomial *multi;
+  double *rowmass;   /* the diagonal, then rows 0..K-2's weights */
+  uint32_t *rowcnt;  /* their draws */
+  uint32_t *cellcnt; /* a row's cells' draws */
+  uint32_t *wn, *wx; /* the winners' binomials: draws and wins, */
+  double *wp;        /* and their probabilities */
   char failure[128];
 };
 
@@ -269,71 +280,87 @@ static double log_sum_exp(const double *x, int n)
   return m + log(s);
 }
 
-/* exp(x - max x) clamped below, and its inverse. */
-/* exp(a) for a in [EXP_FLOOR, 0], the per-step exponentials.  glibc's
- * scalar exp made a third of a step at K = 20; this one vectorizes: a =
- * k ln2 + r with |r| <= ln2/2 (k by the round-to-nearest trick of adding
- * 1.5 * 2^52, ln2 split so k ln2 is exact), exp(r) by its Taylor series to
- * r^13 (truncation below 2e-16 relative), 2^k from the exponent bits (k >=
- * -1010: always a normal number).  Within 2 ulp of the true value. */
-static inline double exp_nonpos(double a)
+/* 64-byte aligned zeros (whole vectors, no cache-line splits); n
+ * doubles, a multiple of BK_TABLE_PAD. */
+static double *alloc_aligned(size_t n)
 {
-  const double shifter = 0x1.8p52;
-  const double inv_ln2 = 0x1.71547652b82fep0;
-  const double ln2_hi = 0x1.62e42fee00000p-1; /* 32 bits: k ln2_hi exact */
-  const double ln2_lo = 0x1.a39ef35793c76p-33;
-  double t = a * inv_ln2 + shifter;
-  double kf = t - shifter;
-  double r = (a - kf * ln2_hi) - kf * ln2_lo;
-  double p = 1.0 / 6227020800.0;          /* 1/13! */
-  p = p * r + 1.0 / 479001600.0;          /* 1/12! */
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  /* The low bits of t hold k (two's complement): shift them into the
-   * exponent field. */
-  uint64_t tb, kb;
-  memcpy(&tb, &t, sizeof tb);
-  kb = (tb + 1023u) << 52;
-  double two_k;
-  memcpy(&two_k, &kb, sizeof two_k);
-  return p * two_k;
+  double *a = aligned_alloc(64, n * sizeof *a);
+  if (a)
+    memset(a, 0, n * sizeof *a);
+  return a;
 }
 
-static void shifted_exp(const double *x, double scale, int n, double *e,
-                        double *ie)
+/* mix-p's table of the fixed reward sigmoids P and its row sums.
+ * Returns 0 or -1 (ENOMEM). */
+static int make_table(struct bandit *b)
 {
-  double m = -INFINITY, lo = INFINITY;
-  for (int i = 0; i < n; i++) {
-    double v = scale * x[i];
-    m = v > m ? v : m;
-    lo = v < lo ? v : lo;
-  }
-  if (lo - m >= EXP_FLOOR) {
-    /* The usual case (a spread over 700 stops a run as diverged): no
-     * clamp, which would keep the loop from vectorizing. */
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-      e[i] = exp_nonpos(scale * x[i] - m);
-  } else {
-    for (int i = 0; i < n; i++) {
-      double a = scale * x[i] - m;
-      e[i] = exp_nonpos(a < EXP_FLOOR ? EXP_FLOOR : a);
+  const int k = b->k;
+  b->kpad = (k + BK_TABLE_PAD - 1) / BK_TABLE_PAD * BK_TABLE_PAD;
+  if (!(b->ptab = alloc_aligned((size_t)k * (size_t)b->kpad)) ||
+      !(b->prowsum = calloc((size_t)k, sizeof *b->prowsum)) ||
+      !(b->scratch = alloc_aligned(2 * (size_t)b->kpad)))
+    return -1;
+  for (int y = 0; y < k; y++)
+    for (int z = 0; z < k; z++) {
+      double pyz = b->er[y] / (b->er[y] + b->er[z]);
+      b->ptab[(size_t)y * (size_t)b->kpad + (size_t)z] = pyz;
+      b->prowsum[y] += pyz;
     }
+  return 0;
+}
+
+/* The product samplers' factors (pi_s1, pi_s2); pi_ref for the others,
+ * which do not read them. */
+static void product_factors(const struct bandit *b, const double **a,
+                            const double **bb)
+{
+  switch (b->p.regime) {
+  case BANDIT_ON_POLICY: *a = b->pi; *bb = b->pi; break;
+  case BANDIT_HYBRID: *a = b->pi; *bb = b->pref; break;
+  default: *a = b->pref; *bb = b->pref; break;
   }
-  if (ie)
-#pragma omp simd
-    for (int i = 0; i < n; i++)
-      ie[i] = 1.0 / e[i];
+}
+
+/* The pair loops' inputs: the arrays prepare() refills every step. */
+static void set_pairs(struct bandit *b)
+{
+  struct bk_pairs *q = &b->pairs;
+  q->k = b->k;
+  q->er = b->er;
+  q->ier = b->ier;
+  q->e = b->e;
+  q->ie = b->ie;
+  product_factors(b, &q->a, &q->b);
+  q->lo = b->emclip;
+  q->hi = b->epclip;
+  q->c2k2 = 2.0 * (double)b->k * (double)b->k;
+}
+
+/* The sampled estimator's state.  Few draws: an alias table over the
+ * cells (O(K^2) memory).  Many draws: multinomials over rows and cells
+ * (O(K) memory).  See sampled_estimate.  Returns 0 or -1 (ENOMEM). */
+static int make_sampler(struct bandit *b)
+{
+  const int k = b->k;
+  const size_t ncell = (size_t)k * (size_t)(k - 1) / 2 + 1, kk = (size_t)k;
+  if ((uint64_t)b->p.samples < (uint64_t)ncell) {
+    if (!(b->cells = malloc(ncell * sizeof *b->cells)) ||
+        !(b->row = malloc(kk * sizeof *b->row)) ||
+        rng_alias_create(ncell, &b->alias) != 0)
+      return -1;
+    for (int y = 0; y < k; y++)
+      b->row[y] = 1 + (size_t)y * (size_t)(2 * k - y - 1) / 2;
+    return 0;
+  }
+  if (rng_multinomial_create(kk, &b->multi) != 0 ||
+      !(b->rowmass = malloc(kk * sizeof *b->rowmass)) ||
+      !(b->rowcnt = malloc(kk * sizeof *b->rowcnt)) ||
+      !(b->cellcnt = malloc(kk * sizeof *b->cellcnt)) ||
+      !(b->wn = malloc(kk * sizeof *b->wn)) ||
+      !(b->wx = malloc(kk * sizeof *b->wx)) ||
+      !(b->wp = malloc(kk * sizeof *b->wp)))
+    return -1;
+  return 0;
 }
 
 int bandit_create(const struct bandit_params *p, struct bandit **out)
@@ -351,7 +378,7 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   b->eta = p->eta_theory ? bandit_theory_eta(p->beta, k) : p->eta;
   double **arrays[] = {&b->r,  &b->er, &b->ier, &b->lpref, &b->pref,
                        &b->u,  &b->e,  &b->ie,  &b->pi,    &b->g,
-                       &b->xi, &b->sorted};
+                       &b->wrow, &b->sorted};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     if (!(*arrays[i] = alloc_doubles((size_t)k + PAD)))
       goto out;
@@ -367,7 +394,8 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
     case BANDIT_REWARDS_EXPLICIT: b->r[i] = p->reward_values[i]; break;
     }
   }
-  shifted_exp(b->r, 1.0, k, b->er, b->ier);
+  b->kern = bandit_kernels_active();
+  b->kern->shifted_exp(b->r, 1.0, k, b->er, b->ier);
   double rmin = b->r[0], rmax = b->r[0];
   for (int i = 1; i < k; i++) {
     rmin = fmin(rmin, b->r[i]);
@@ -393,34 +421,12 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   b->p.reward_values = p->rewards == BANDIT_REWARDS_EXPLICIT ? b->r : NULL;
   rng_pcg32_seed_key(&b->noise, b->noise_key);
 
-  if (p->regime == BANDIT_MIX_P && k <= PTAB_MAX_ARMS) {
-    b->kpad = (k + PAD - 1) / PAD * PAD;
-    if (!(b->ptab = calloc((size_t)k * (size_t)b->kpad, sizeof *b->ptab)) ||
-        !(b->prowsum = calloc((size_t)k, sizeof *b->prowsum)) ||
-        !(b->scratch = calloc(2 * (size_t)b->kpad, sizeof *b->scratch)))
-      goto out;
-    for (int y = 0; y < k; y++)
-      for (int z = 0; z < k; z++) {
-        double pyz = b->er[y] / (b->er[y] + b->er[z]);
-        b->ptab[(size_t)y * (size_t)b->kpad + (size_t)z] = pyz;
-        b->prowsum[y] += pyz;
-      }
-  }
+  set_pairs(b);
+  if (p->regime == BANDIT_MIX_P && k <= PTAB_MAX_ARMS && make_table(b) != 0)
+    goto out;
 
-  if (p->samples > 0) {
-    /* Few draws: an alias table over the cells (O(K^2) memory).  Many
-     * draws: a multinomial with O(K) memory.  See sampled_estimate. */
-    size_t ncell = (size_t)k * (size_t)(k - 1) / 2 + 1;
-    if ((uint64_t)p->samples < (uint64_t)ncell) {
-      if (!(b->cells = malloc(ncell * sizeof *b->cells)) ||
-          !(b->row = malloc((size_t)k * sizeof *b->row)))
-        goto out;
-      if (rng_alias_create(ncell, &b->alias) != 0)
-        goto out;
-      for (int y = 0; y < k; y++)
-        b->row[y] = 1 + (size_t)y * (size_t)(2 * k - y - 1) / 2;
-    }
-  }
+  if (p->samples > 0 && make_sampler(b) != 0)
+    goto out;
   *out = b;
   b = NULL;
   status = 0;
@@ -435,7 +441,7 @@ void bandit_destroy(struct bandit **bp)
     return;
   struct bandit *b = *bp;
   double *arrays[] = {b->r,  b->er, b->ier, b->lpref, b->pref,  b->u, b->e,
-                      b->ie, b->pi, b->g,   b->xi,    b->sorted, b->cells};
+                      b->ie, b->pi, b->g,   b->wrow,  b->sorted, b->cells};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     free(arrays[i]);
   free(b->row);
@@ -443,6 +449,13 @@ void bandit_destroy(struct bandit **bp)
   free(b->prowsum);
   free(b->scratch);
   rng_alias_destroy(&b->alias);
+  rng_multinomial_destroy(&b->multi);
+  free(b->rowmass);
+  free(b->rowcnt);
+  free(b->cellcnt);
+  free(b->wn);
+  free(b->wx);
+  free(b->wp);
   free(b);
   *bp = NULL;
 }
@@ -462,9 +475,9 @@ void bandit_set_stop(struct bandit *b, const volatile sig_atomic_t *stop)
 static void prepare(struct bandit *b, const double *u)
 {
   int k = b->k;
-  shifted_exp(u, b->p.beta, k, b->e, b->ie);
+  b->kern->shifted_exp(u, b->p.beta, k, b->e, b->ie);
   if (b->p.regime == BANDIT_ON_POLICY || b->p.regime == BANDIT_HYBRID) {
-    /* pi(y) ∝ pi_ref(y) exp(u[y]); reuse e when beta = 1. */
+    /* pi(y) ∝ pi_ref(y) exp(u[y]): softmax(theta), whatever beta. */
     for (int i = 0; i < k; i++)
       b->sorted[i] = b->lpref[i] + u[i];
     double lz = log_sum_exp(b->sorted, k);
@@ -500,60 +513,6 @@ pair_weight(enum bandit_regime regime, double er_y, double ier_y, double er_z,
   }
 }
 
-/* The product samplers' factors (pi_s1, pi_s2). */
-static void product_factors(const struct bandit *b, const double **a,
-                            const double **bb)
-{
-  switch (b->p.regime) {
-  case BANDIT_ON_POLICY: *a = b->pi; *bb = b->pi; break;
-  case BANDIT_HYBRID: *a = b->pi; *bb = b->pref; break;
-  case BANDIT_REFERENCE: *a = b->pref; *bb = b->pref; break;
-  default: *a = b->pref; *bb = b->pref; break; /* unused */
-  }
-}
-
-/* Accumulate s[y] = sum_{y'} S(y,y') Delta(y,y') over unordered pairs and
- * return sum over all ordered pairs of S (diagonal included).
- *
- * Delta(y,y') = sig(r_y - r_y') - sig(beta(u_y - u_y'))
- *             = (er_y e_y' - er_y' e_y) / ((er_y + er_y') (e_y + e_y')),
- * one division per pair and no exp (section 2). */
-static inline __attribute__((always_inline)) double
-pair_loop(struct bandit *b, enum bandit_regime regime, double *restrict s)
-{
-  const int k = b->k;
-  const double *restrict er = b->er, *restrict ier = b->ier;
-  const double *restrict e = b->e, *restrict ie = b->ie;
-  const double *fa, *fb;
-  product_factors(b, &fa, &fb);
-  const double *restrict a = fa, *restrict bb = fb;
-  const double lo = b->emclip, hi = b->epclip;
-  const double c2k2 = 2.0 * (double)k * (double)k;
-  double diag = 0.0, off = 0.0;
-  for (int y = 0; y < k; y++)
-    s[y] = 0.0;
-  for (int y = 0; y < k; y++) {
-    const double ery = er[y], iery = ier[y], ey = e[y], iey = ie[y];
-    const double ay = a[y], by = bb[y];
-    diag += pair_weight(regime, ery, iery, ery, iery, ey, iey, ey, iey, ay, by,
-                        ay, by, lo, hi, c2k2);
-    double acc = 0.0, sacc = 0.0;
-#pragma omp simd reduction(+ : acc, sacc)
-    for (int z = y + 1; z < k; z++) {
-      double w = pair_weight(regime, ery, iery, er[z], ier[z], ey, iey, e[z],
-                             ie[z], ay, by, a[z], bb[z], lo, hi, c2k2);
-      double d = (ery * e[z] - er[z] * ey) / ((ery + er[z]) * (ey + e[z]));
-      double t = w * d;
-      acc += t;
-      s[z] -= t;
-      sacc += w;
-    }
-    s[y] += acc;
-    off += sacc;
-  }
-  return diag + 2.0 * off;
-}
-
 /* mix-p for small K.  With S = 2 + e_y ie_y' + e_y' ie_y and Delta =
  * P - Q, Q = e_y / (e_y + e_y'), P = sig(r_y - r_y') tabulated:
  *   S P   = (e_y ie_y' + 2 + e_y' ie_y) P
@@ -573,20 +532,8 @@ static double pair_loop_mixp_table(struct bandit *b, double *restrict s)
     se += e[z];
     sie += ie[z];
   }
-  for (int y = 0; y < kp; y++)
-    t1[y] = t2[y] = 0.0;
-  /* P_zy = 1 - P_yz, so A = sum(ie) - P^T ie and B = sum(e) - P^T e.
-   * Walking P by rows accumulates P^T x with K independent sums instead
-   * of one long dependent chain per row. */
-  for (int z = 0; z < k; z++) {
-    const double *restrict pz = b->ptab + (size_t)z * (size_t)kp;
-    const double iez = ie[z], ez = e[z];
-#pragma omp simd aligned(pz, t1, t2 : 16)
-    for (int y = 0; y < kp; y++) {
-      t1[y] += pz[y] * iez;
-      t2[y] += pz[y] * ez;
-    }
-  }
+  /* P_zy = 1 - P_yz, so A = sum(ie) - P^T ie and B = sum(e) - P^T e. */
+  b->kern->table_products(b->ptab, k, kp, e, ie, t1, t2);
   for (int y = 0; y < k; y++)
     s[y] = ie[y] * (se - t2[y]) - e[y] * t1[y] +
            (2.0 * b->prowsum[y] - (double)k);
@@ -596,18 +543,8 @@ static double pair_loop_mixp_table(struct bandit *b, double *restrict s)
 /* Exact gradient into g (task scale); returns sum S (theory scale). */
 static double exact_gradient(struct bandit *b, double *g)
 {
-  double sum;
-  switch (b->p.regime) {
-  case BANDIT_UNIFORM: sum = pair_loop(b, BANDIT_UNIFORM, g); break;
-  case BANDIT_MIX_R: sum = pair_loop(b, BANDIT_MIX_R, g); break;
-  case BANDIT_MIX_P:
-    sum = b->ptab ? pair_loop_mixp_table(b, g) : pair_loop(b, BANDIT_MIX_P, g);
-    break;
-  case BANDIT_MIX_P_CLIP: sum = pair_loop(b, BANDIT_MIX_P_CLIP, g); break;
-  case BANDIT_ON_POLICY: sum = pair_loop(b, BANDIT_ON_POLICY, g); break;
-  case BANDIT_HYBRID: sum = pair_loop(b, BANDIT_HYBRID, g); break;
-  default: sum = pair_loop(b, BANDIT_REFERENCE, g); break;
-  }
+  double sum = b->ptab ? pair_loop_mixp_table(b, g)
+                      : b->kern->pair_loop[b->p.regime](&b->pairs, g);
   double c = -b->p.beta;
   if (b->p.scale == BANDIT_NORMALIZED)
     c *= 2.0 / sum;
@@ -616,15 +553,36 @@ static double exact_gradient(struct bandit *b, double *g)
   return sum;
 }
 
-/* S(y, z) for the sampled estimator, outside the hot loop. */
-static double weight_at(const struct bandit *b, int y, int z)
+/* Row y of the sampled estimator's cells: w[z] = 2 S(y, z) for z > y
+ * (both orders of the pair); returns S(y, y). */
+static inline __attribute__((always_inline)) double
+row_weights_of(const struct bandit *b, enum bandit_regime regime, int y,
+               double *restrict w)
 {
   const double *fa, *fb;
   product_factors(b, &fa, &fb);
-  double c2k2 = 2.0 * (double)b->k * (double)b->k;
-  return pair_weight(b->p.regime, b->er[y], b->ier[y], b->er[z], b->ier[z],
-                     b->e[y], b->ie[y], b->e[z], b->ie[z], fa[y], fb[y], fa[z],
-                     fb[z], b->emclip, b->epclip, c2k2);
+  const double *er = b->er, *ier = b->ier, *e = b->e, *ie = b->ie;
+  const double lo = b->emclip, hi = b->epclip;
+  const double c2k2 = 2.0 * (double)b->k * (double)b->k;
+  for (int z = y + 1; z < b->k; z++)
+    w[z] = 2.0 * pair_weight(regime, er[y], ier[y], er[z], ier[z], e[y], ie[y],
+                             e[z], ie[z], fa[y], fb[y], fa[z], fb[z], lo, hi,
+                             c2k2);
+  return pair_weight(regime, er[y], ier[y], er[y], ier[y], e[y], ie[y], e[y],
+                     ie[y], fa[y], fb[y], fa[y], fb[y], lo, hi, c2k2);
+}
+
+static double row_weights(const struct bandit *b, int y, double *w)
+{
+  switch (b->p.regime) {
+  case BANDIT_UNIFORM: return row_weights_of(b, BANDIT_UNIFORM, y, w);
+  case BANDIT_MIX_R: return row_weights_of(b, BANDIT_MIX_R, y, w);
+  case BANDIT_MIX_P: return row_weights_of(b, BANDIT_MIX_P, y, w);
+  case BANDIT_MIX_P_CLIP: return row_weights_of(b, BANDIT_MIX_P_CLIP, y, w);
+  case BANDIT_ON_POLICY: return row_weights_of(b, BANDIT_ON_POLICY, y, w);
+  case BANDIT_HYBRID: return row_weights_of(b, BANDIT_HYBRID, y, w);
+  default: return row_weights_of(b, BANDIT_REFERENCE, y, w);
+  }
 }
 
 /* sig(r_y - r_z) and sig(beta(u_y - u_z)) from the cached exponentials. */
@@ -660,75 +618,103 @@ static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
   G[z] -= t;
 }
 
+/* The counts as one multinomial over the cells, in two stages that keep
+ * the memory O(K): the draws over the diagonal and the rows, then row by
+ * row the row's draws over its cells and the winner of each of its pairs
+ * that got draws, one binomial each (rng_multinomial_draw, rng_binomials).
+ * A row or a subtree of cells without draws costs nothing: the draws end
+ * when the n pairs are placed.  Returns 0 or -1 (a weight not finite). */
+static int multinomial_estimate(struct bandit *b, double *G, double bn)
+{
+  const int k = b->k;
+  double *w = b->wrow;
+  if (rng_multinomial_draw(b->multi, &b->noise, (uint32_t)b->p.samples,
+                           b->rowmass, (size_t)k, b->rowcnt) != 0)
+    return -1;
+  for (int y = 0; y < k - 1; y++) {
+    if (b->rowcnt[y + 1] == 0)
+      continue;
+    (void)row_weights(b, y, w);
+    size_t ncell = (size_t)(k - 1 - y);
+    if (rng_multinomial_draw(b->multi, &b->noise, b->rowcnt[y + 1], w + y + 1,
+                             ncell, b->cellcnt) != 0)
+      return -1;
+    size_t nw = 0;
+    for (size_t c = 0; c < ncell; c++)
+      if (b->cellcnt[c] > 0) {
+        b->wn[nw] = b->cellcnt[c];
+        b->wp[nw++] = sig_r(b, y, y + 1 + (int)c);
+      }
+    rng_binomials(&b->noise, nw, b->wn, b->wp, b->wx);
+    for (size_t c = 0, j = 0; c < ncell; c++)
+      if (b->cellcnt[c] > 0) {
+        add_pair(b, G, y, y + 1 + (int)c, b->wn[j], b->wx[j], bn);
+        j++;
+      }
+  }
+  return 0;
+}
+
+/* n draws from an alias table over the cells and a Bernoulli label each. */
+static int alias_estimate(struct bandit *b, double *G, double diag, double bn)
+{
+  const int k = b->k;
+  const size_t ncell = (size_t)k * (size_t)(k - 1) / 2 + 1;
+  b->cells[0] = diag;
+  if (rng_alias_build(b->alias, b->cells, ncell) != 0)
+    return -1;
+  for (int64_t i = 0; i < b->p.samples; i++) {
+    size_t c = rng_alias_draw(b->alias, &b->noise);
+    if (c == 0)
+      continue; /* diagonal: no gradient */
+    /* The row of cell c: the last y with row[y] <= c. */
+    int lo = 0, hi = k - 2;
+    while (lo < hi) {
+      int mid = (lo + hi + 1) / 2;
+      if (b->row[mid] <= c)
+        lo = mid;
+      else
+        hi = mid - 1;
+    }
+    int y = lo, z = lo + 1 + (int)(c - b->row[lo]);
+    add_pair(b, G, y, z, 1, (uint32_t)rng_bernoulli(&b->noise, sig_r(b, y, z)),
+             bn);
+  }
+  return 0;
+}
+
 static double sampled_estimate(struct bandit *b, double *G)
 {
   const int k = b->k;
-  const int64_t n = b->p.samples;
-  const size_t ncell = (size_t)k * (size_t)(k - 1) / 2 + 1;
-  const double bn = b->p.beta / (double)n;
+  const double bn = b->p.beta / (double)b->p.samples;
   for (int y = 0; y < k; y++)
     G[y] = 0.0;
   double diag = 0.0, sum = 0.0;
   for (int y = 0; y < k; y++) {
-    diag += weight_at(b, y, y);
+    diag += row_weights(b, y, b->wrow);
+    double row = 0.0;
     for (int z = y + 1; z < k; z++) {
-      double w = 2.0 * weight_at(b, y, z);
-      sum += w;
+      sum += b->wrow[z];
+      row += b->wrow[z];
       if (b->cells)
-        b->cells[b->row[y] + (size_t)(z - y - 1)] = w;
+        b->cells[b->row[y] + (size_t)(z - y - 1)] = b->wrow[z];
     }
+    if (b->rowmass && y < k - 1)
+      b->rowmass[y + 1] = row;
   }
   sum += diag;
-  if (!isfinite(sum) || !(sum > 0.0)) {
+  int bad = !isfinite(sum) || !(sum > 0.0);
+  if (!bad) {
+    if (b->cells) {
+      bad = alias_estimate(b, G, diag, bn) != 0;
+    } else {
+      b->rowmass[0] = diag;
+      bad = multinomial_estimate(b, G, bn) != 0;
+    }
+  }
+  if (bad)
     for (int y = 0; y < k; y++)
       G[y] = NAN;
-    return sum;
-  }
-
-  if (!b->cells) {
-    /* Multinomial: cell c gets Bin(left, w_c / mass left).  The last pair
-     * takes whatever is left, so round-off in the running mass loses no
-     * draw. */
-    double left_mass = sum;
-    uint32_t left = (uint32_t)n;
-    left -= rng_binomial(&b->noise, diag / left_mass, left);
-    left_mass -= diag;
-    for (int y = 0; y < k && left > 0; y++)
-      for (int z = y + 1; z < k && left > 0; z++) {
-        double w = 2.0 * weight_at(b, y, z);
-        int last = (y == k - 2);
-        uint32_t m = last ? left : rng_binomial(&b->noise, w / left_mass, left);
-        left -= m;
-        left_mass -= w;
-        if (m > 0)
-          add_pair(b, G, y, z, m, rng_binomial(&b->noise, sig_r(b, y, z), m),
-                   bn);
-      }
-  } else {
-    b->cells[0] = diag;
-    if (rng_alias_build(b->alias, b->cells, ncell) != 0) {
-      for (int y = 0; y < k; y++)
-        G[y] = NAN;
-      return sum;
-    }
-    for (int64_t i = 0; i < n; i++) {
-      size_t c = rng_alias_draw(b->alias, &b->noise);
-      if (c == 0)
-        continue; /* diagonal: no gradient */
-      /* The row of cell c: the last y with row[y] <= c. */
-      int lo = 0, hi = k - 2;
-      while (lo < hi) {
-        int mid = (lo + hi + 1) / 2;
-        if (b->row[mid] <= c)
-          lo = mid;
-        else
-          hi = mid - 1;
-      }
-      int y = lo, z = lo + 1 + (int)(c - b->row[lo]);
-      add_pair(b, G, y, z, 1, (uint32_t)rng_bernoulli(&b->noise, sig_r(b, y, z)),
-               bn);
-    }
-  }
   return sum;
 }
 

@@ -19,14 +19,36 @@ void rng_pcg32_seed(struct rng_pcg32 *g, uint64_t initstate, uint64_t initseq)
   (void)rng_pcg32_next(g);
 }
 
-uint32_t rng_pcg32_next(struct rng_pcg32 *g)
+/* The generator's output for a state, its step, and the 53-bit uniform,
+ * inlined into the samplers below (the public functions are their
+ * wrappers). */
+static inline uint32_t pcg32_output(uint64_t old)
 {
-  uint64_t old = g->state;
-  g->state = old * PCG_MULT + g->inc;
   uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
   uint32_t rot = (uint32_t)(old >> 59u);
   return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
 }
+
+static inline uint32_t pcg32_step(struct rng_pcg32 *g)
+{
+  uint64_t old = g->state;
+  g->state = old * PCG_MULT + g->inc;
+  return pcg32_output(old);
+}
+
+static inline double uniform_of(uint32_t a, uint32_t b)
+{
+  uint64_t hi = a >> 5, lo = b >> 6; /* 27 and 26 bits */
+  return (double)((hi << 26) | lo) * 0x1.0p-53;
+}
+
+static inline double uniform53(struct rng_pcg32 *g)
+{
+  uint32_t a = pcg32_step(g);
+  return uniform_of(a, pcg32_step(g));
+}
+
+uint32_t rng_pcg32_next(struct rng_pcg32 *g) { return pcg32_step(g); }
 
 static uint64_t splitmix64_mix(uint64_t z)
 {
@@ -68,12 +90,7 @@ void rng_pcg32_seed_key(struct rng_pcg32 *g, uint64_t key)
   rng_pcg32_seed(g, initstate, initseq);
 }
 
-double rng_uniform(struct rng_pcg32 *g)
-{
-  uint64_t hi = rng_pcg32_next(g) >> 5; /* 27 bits */
-  uint64_t lo = rng_pcg32_next(g) >> 6; /* 26 bits */
-  return (double)((hi << 26) | lo) * 0x1.0p-53;
-}
+double rng_uniform(struct rng_pcg32 *g) { return uniform53(g); }
 
 double rng_uniform_pos(struct rng_pcg32 *g)
 {
@@ -123,14 +140,340 @@ int rng_bernoulli(struct rng_pcg32 *g, double p)
   return rng_uniform(g) < p;
 }
 
-uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
+/* ---- Binomial(n, p) ----
+ *
+ * Hormann's BTRD (W. Hormann, "The generation of binomial random
+ * variates", J. Statist. Comput. Simul. 46, 1993): transformed rejection
+ * with a table-free quick acceptance that takes one uniform for most
+ * draws, for (n + 1) min(p, 1 - p) >= 11; inversion, walking the
+ * probabilities up from 0, below.  Exact in distribution up to the
+ * rounding of double arithmetic: the final acceptance test compares
+ * log f(k) / f(m) in a form without cancellation (log1p of small
+ * ratios), so its error stays near 1e-11 even at n = 4e9.  Every uniform
+ * comes from the caller's PCG32 stream. */
+
+/* log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2], the remainder
+ * of Stirling's series, for k < 128 (computed to 50 digits: Python's
+ * decimal, log k! as a sum of logs); above, the series' first four terms
+ * in 1/(k + 1) are exact to 1e-22. */
+static const double stirling_tail_table[128] = {
+  0.08106146679532726, 0.0413406959554093, 0.02767792568499834,
+  0.020790672103765093, 0.016644691189821193, 0.013876128823070748,
+  0.01189670994589177, 0.010411265261972096, 0.009255462182712733,
+  0.00833056343336287, 0.007573675487951841, 0.00694284010720953,
+  0.006408994188004207, 0.0059513701127588475, 0.005554733551962801,
+  0.0052076559196096404, 0.004901395948434738, 0.004629153749334028,
+  0.004385560249232324, 0.004166319691996922, 0.00396795421864086,
+  0.0037876180684444346, 0.0036229602246830948, 0.003472021382978767,
+  0.003333155636728093, 0.003204970228055038, 0.0030862786826087773,
+  0.002976063983550409, 0.0028734493623524663, 0.0027776749297526936,
+  0.002688078828531143, 0.0026040819192516564, 0.0025251752497567844,
+  0.002450909735438118, 0.002380887608234112, 0.002314755290514684,
+  0.002252197424337524, 0.002192931843287834, 0.0021367053177525,
+  0.0020832899383024218, 0.0020324800282566307, 0.0019840894972457954,
+  0.0019379495639957995, 0.0018939067896006345, 0.0018518213729931796,
+  0.0018115656687196307, 0.0017730228939128539, 0.0017360859968765974,
+  0.0017006566641960617, 0.0016666444469833656, 0.0016339659899078578,
+  0.0016025443491763207, 0.0015723083877161597, 0.0015431922375547637,
+  0.001515134820843603, 0.0014880794221971373, 0.0014619733060452678,
+  0.001436767373567119, 0.001412415854510449, 0.0013888760298270133,
+  0.0013661079815878961, 0.0013440743670990404, 0.001322740214528256,
+  0.0013020727376910496, 0.0012820411679321567, 0.0012626166012897153,
+  0.0012437718593454816, 0.001225481362352321, 0.0012077210133935275,
+  0.0011904680924708464, 0.001173701159542376, 0.0011573999656402615,
+  0.001141545371293453, 0.0011261192715645379, 0.0011111045270833704,
+  0.0010964849005251829, 0.001082244998038253, 0.0010683702151769565,
+  0.0010548466869410077, 0.0010416612415616192, 0.0010288013577107774,
+  0.0010162551248414397, 0.0010040112063945989, 0.0009920588056343287,
+  0.0009803876338943896, 0.0009689878810401172, 0.0009578501879673551,
+  0.0009469656209764034, 0.000936325647873512, 0.000925922115665562,
+  0.0009157472297253833, 0.0009057935343158172, 0.0008960538943702565,
+  0.0008865214784360981, 0.000877189742695422, 0.0008680524159843522,
+  0.0008591034857390314, 0.0008503371848020241, 0.0008417479790283124,
+  0.0008333305556349147, 0.0008250798122425884, 0.0008169908465621254,
+  0.0008090589466814305, 0.0008012795819129495, 0.0007936483941640893,
+  0.0007861611897960947, 0.000778813931939427, 0.0007716027332360576,
+  0.0007645238489812593, 0.0007575736706394759, 0.0007507487197106769,
+  0.0007440456419252952, 0.0007374612017473918, 0.0007309922771671227,
+  0.0007246358547648976, 0.000718389025030837, 0.0007122489779242528,
+  0.0007062129986589131, 0.0007002784637008125, 0.0006944428369660497,
+  0.0006887036662072376, 0.0006830585795776273, 0.0006775052823628333,
+  0.0006720415538706998, 0.0006666652444704495, 0.0006613742727728239,
+  0.0006561666229434436, 0.0006510403421421022,
+};
+
+static double stirling_tail(double k)
+{
+  if (k < 128.0)
+    return stirling_tail_table[(int)k];
+  double z = 1.0 / (k + 1.0), z2 = z * z;
+  return (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - z2 / 1680.0) * z2) *
+                           z2) *
+         z;
+}
+
+/* log(f(k) / f(m)) for Binomial(n, p), r = p / q, from Stirling's formula
+ * with d = k - m: the terms in (m + 1/2) and (n - m + 1/2) as log1p of
+ * small ratios, so nothing of size n log n cancels. */
+static double binomial_log_ratio(double n, double m, double k, double r)
+{
+  double d = k - m;
+  return -(m + 0.5) * log1p(d / (m + 1.0)) -
+         (n - m + 0.5) * log1p(-d / (n - m + 1.0)) +
+         d * log((n - k + 1.0) * r / (k + 1.0)) + stirling_tail(m) -
+         stirling_tail(k) + stirling_tail(n - m) - stirling_tail(n - k);
+}
+
+/* P(0) = (1 - p)^n.  For n up to 1024 by squaring, which is quicker than
+ * exp and log1p and as exact (the rounding of 1 - p, 1e-16, grows at most
+ * n-fold); above, from log1p(-p), exact for any p. */
+static double binomial_p0(double p, uint32_t n)
+{
+  if (n > 1024)
+    return exp((double)n * log1p(-p));
+  double q = 1.0 - p, f = 1.0;
+  for (; n; n >>= 1, q *= q)
+    if (n & 1)
+      f *= q;
+  return f;
+}
+
+/* One attempt of inversion for p <= 1/2, (n + 1) p < 11, with the uniform
+ * u: P(0) = q^n, P(x) = P(x - 1) (a / x - s), s = p / q, a = (n + 1) s.
+ * Fails (0) when u lies beyond the summed probabilities (round-off, or a
+ * tail past x = 110 of probability below 1e-60). */
+static int inversion_try(double p, uint32_t n, double u, uint32_t *out)
+{
+  const double s = p / (1.0 - p), a = ((double)n + 1.0) * s;
+  const uint32_t last = n < 110 ? n : 110;
+  double f = binomial_p0(p, n);
+  for (uint32_t x = 0;; x++) {
+    if (u < f) {
+      *out = x;
+      return 1;
+    }
+    if (x == last)
+      return 0;
+    u -= f;
+    f *= a / (double)(x + 1) - s;
+  }
+}
+
+/* floor(x) for |x| < 2^63, by truncation (no SSE4.1 round in the
+ * baseline instruction set, and libm's floor is a call); a huge or NaN x
+ * gives -2^63, a negative count, which is rejected. */
+static inline double floor_count(double x)
+{
+  double t = (double)(int64_t)x;
+  return t - (double)(t > x);
+}
+
+/* Steps 3.1 to 3.3 of BTRD (Hormann's paper): whether the candidate k is
+ * accepted, v on the hat's scale. */
+static int btrd_accept(double nd, double p, double npq, double k, double v)
+{
+  const double m = floor_count((nd + 1.0) * p); /* the mode */
+  const double r = p / (1.0 - p), nr = (nd + 1.0) * r;
+  double km = fabs(k - m);
+  if (km <= 15.0) {
+    /* 3.1: f(k) / f(m) by the recursion f(i) / f(i - 1) = (nr - r i) / i,
+     * its numerators and denominators multiplied apart (no division; at
+     * most 15 factors below 4.3e9 each). */
+    double num = 1.0, den = 1.0;
+    for (double i = m + 1.0; i <= k; i++) {
+      num *= nr - r * i;
+      den *= i;
+    }
+    for (double i = k + 1.0; i <= m; i++) {
+      num *= i;
+      den *= nr - r * i;
+    }
+    return v * den <= num;
+  }
+  /* 3.2: squeeze with the normal approximation's bounds. */
+  v = log(v);
+  double rho =
+    (km / npq) * (((km / 3.0 + 0.625) * km + 1.0 / 6.0) / npq + 0.5);
+  double t = -km * km / (2.0 * npq);
+  if (v < t - rho)
+    return 1;
+  if (v > t + rho)
+    return 0;
+  /* 3.3: the final test. */
+  return v <= binomial_log_ratio(nd, m, k, r);
+}
+
+/* BTRD for p <= 1/2, (n + 1) p >= 11: attempts until one is accepted, each
+ * taking one uniform in its quick acceptance (step 1, most attempts) and
+ * two otherwise.  The setup is what step 1 needs; the rest is derived when
+ * an attempt gets past it. */
+static uint32_t binomial_btrd(struct rng_pcg32 *g, double p, uint32_t n)
+{
+  const double nd = (double)n, npq = nd * p * (1.0 - p);
+  const double spq = sqrt(npq);
+  const double b = 1.15 + 2.53 * spq;
+  const double a = -0.0873 + 0.0248 * b + 0.01 * p;
+  const double c = nd * p + 0.5;
+  const double vr = 0.92 - 4.2 / b, urvr = 0.86 * vr;
+  for (;;) {
+    /* 1: the quick acceptance. */
+    double v = uniform53(g), u;
+    if (v <= urvr) {
+      u = v / vr - 0.43;
+      double k = floor_count((2.0 * a / (0.5 - fabs(u)) + b) * u + c);
+      if (k >= 0.0 && k <= nd) /* always, for these parameters */
+        return (uint32_t)k;
+      continue;
+    }
+    /* 2: a point of the hat outside the quick region. */
+    if (v >= vr) {
+      u = uniform53(g) - 0.5;
+    } else {
+      u = v / vr - 0.93;
+      u = (u < 0.0 ? -0.5 : 0.5) - u;
+      v = uniform53(g) * vr;
+    }
+    double us = 0.5 - fabs(u);
+    double k = floor_count((2.0 * a / us + b) * u + c);
+    if (k < 0.0 || k > nd)
+      continue;
+    /* 3.0: v on the hat's scale. */
+    double alpha = (2.83 + 5.1 / b) * spq;
+    if (btrd_accept(nd, p, npq, k, v * alpha / (a / (us * us) + b)))
+      return (uint32_t)k;
+  }
+}
+
+/* Inversion for p <= 1/2, (n + 1) p < 11: one uniform an attempt. */
+static uint32_t binomial_inversion(struct rng_pcg32 *g, double p, uint32_t n)
+{
+  uint32_t x;
+  while (!inversion_try(p, n, uniform53(g), &x))
+    ;
+  return x;
+}
+
+/* rng_binomial, inlined into the loops below: the generator's state can
+ * then stay in a register from one draw to the next (its chain of
+ * multiplications is the one thing the draws cannot overlap). */
+static inline uint32_t binomial(struct rng_pcg32 *g, double p, uint32_t n)
 {
   if (n == 0 || !(p > 0.0))
     return 0;
   if (p >= 1.0)
     return n;
-  gsl_rng r = gsl_view(g);
-  return gsl_ran_binomial(&r, p, n);
+  /* The rarer outcome's count; 1 - p is exact for p >= 1/2. */
+  int flip = p > 0.5;
+  double pp = flip ? 1.0 - p : p;
+  uint32_t x = ((double)n + 1.0) * pp < 11.0 ? binomial_inversion(g, pp, n)
+                                             : binomial_btrd(g, pp, n);
+  return flip ? n - x : x;
+}
+
+uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
+{
+  return binomial(g, p, n);
+}
+
+void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
+                   const double *p, uint32_t *x)
+{
+  struct rng_pcg32 r = *g;
+  for (size_t i = 0; i < count; i++)
+    x[i] = binomial(&r, p[i], n[i]);
+  *g = r;
+}
+
+/* ---- Multinomial ---- */
+
+struct rng_multinomial {
+  size_t capacity;
+  size_t leaves; /* a power of two >= the capacity */
+  double *sum;   /* the tree's weights: node i has children 2i and 2i + 1,
+                    the cells are the leaves, from index `leaves` on */
+  uint32_t *cnt; /* draws per node */
+};
+
+int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
+{
+  int status = -1;
+  struct rng_multinomial *m = calloc(1, sizeof *m);
+  if (!m || capacity == 0 || capacity > ((size_t)1 << 30))
+    goto out;
+  m->capacity = capacity;
+  m->leaves = 1;
+  while (m->leaves < capacity)
+    m->leaves *= 2;
+  m->sum = malloc(2 * m->leaves * sizeof *m->sum);
+  m->cnt = malloc(2 * m->leaves * sizeof *m->cnt);
+  if (!m->sum || !m->cnt)
+    goto out;
+  *out = m;
+  m = NULL;
+  status = 0;
+out:
+  rng_multinomial_destroy(&m);
+  return status;
+}
+
+void rng_multinomial_destroy(struct rng_multinomial **mp)
+{
+  if (!mp || !*mp)
+    return;
+  free((*mp)->sum);
+  free((*mp)->cnt);
+  free(*mp);
+  *mp = NULL;
+}
+
+/* The weights of the smallest subtree holding the cells w[0..count) as its
+ * first leaves (zeros after them): its root, node leaves / span.  Returns
+ * -1 for invalid weights. */
+static int multinomial_tree(struct rng_multinomial *m, const double *w,
+                            size_t count, size_t *root)
+{
+  size_t span = 1;
+  while (span < count)
+    span *= 2;
+  for (size_t i = 0; i < span; i++) {
+    double wi = i < count ? w[i] : 0.0;
+    if (!(wi >= 0.0) || !isfinite(wi))
+      return -1;
+    m->sum[m->leaves + i] = wi;
+  }
+  /* Pairwise sums, one rounding per level. */
+  for (size_t lo = m->leaves, len = span; len > 1; lo /= 2, len /= 2)
+    for (size_t i = lo / 2; i < (lo + len) / 2; i++)
+      m->sum[i] = m->sum[2 * i] + m->sum[2 * i + 1];
+  *root = m->leaves / span;
+  return isfinite(m->sum[*root]) && m->sum[*root] > 0.0 ? 0 : -1;
+}
+
+int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
+                         uint32_t n, const double *w, size_t count,
+                         uint32_t *counts)
+{
+  size_t root;
+  if (count == 0 || count > m->capacity ||
+      multinomial_tree(m, w, count, &root) != 0)
+    return -1;
+  struct rng_pcg32 r = *g; /* in a register, see binomial() */
+  m->cnt[root] = n;
+  /* Level by level from the root, left to right: a node's draws go left
+   * with probability its left half's share of its weight (at most 1: the
+   * weight is the halves' sum rounded).  A node without draws costs no
+   * binomial, and its subtree gets zeros. */
+  for (size_t lo = root, len = 1; lo < m->leaves; lo *= 2, len *= 2)
+    for (size_t i = lo; i < lo + len; i++) {
+      uint32_t left = m->cnt[i] == 0
+                        ? 0
+                        : binomial(&r, m->sum[2 * i] / m->sum[i], m->cnt[i]);
+      m->cnt[2 * i] = left;
+      m->cnt[2 * i + 1] = m->cnt[i] - left;
+    }
+  *g = r;
+  memcpy(counts, m->cnt + m->leaves, count * sizeof *counts);
+  return 0;
 }
 
 struct rng_alias {

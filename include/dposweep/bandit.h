@@ -1,5 +1,5 @@
 /* bandit: online DPO on a tabular-softmax bandit, as defined in
- * shared/spec/model.md.  One task: an instance (rewards), a sampler
+ * docs/model.md.  One task: an instance (rewards), a sampler
  * (regime), a scale, an estimator and a step size, run for T steps with the
  * three metrics recorded every k steps.  Knows nothing of MPI or HDF5.
  *
@@ -56,8 +56,11 @@ struct bandit_params {
  * a final theta).  Results files record it, and a file is only ever
  * resumed or grown by a dposweep of the same version, so one file never
  * mixes the results of two engines.  History (docs/model.md): 1, the
- * first engine. */
-#define BANDIT_NUMERICS_VERSION 1
+ * first engine; 2, the sampled estimator's counts for n >= K(K-1)/2 + 1
+ * pairs drawn by an exact tree multinomial over BTRD/inversion binomials
+ * instead of GSL's sequential ones (other draws, same distribution; exact,
+ * gaussian and fewer-pair sampled results keep their bits). */
+#define BANDIT_NUMERICS_VERSION 2
 
 /* Limits shared by every front end (sim flags, spec keys). */
 #define BANDIT_MAX_ARMS 1000000
@@ -141,6 +144,29 @@ const char *bandit_failure(const struct bandit *b);
 int bandit_arms(const struct bandit *b);
 const double *bandit_rewards(const struct bandit *b);
 double bandit_eta(const struct bandit *b);
+
+/* Instruction-set paths.  The engine's vector loops (the pair loops, the
+ * per-step exponentials, mix-p's table products) are compiled for baseline
+ * x86-64, AVX2 and AVX-512 (other machines: baseline only), and every path
+ * gives the same bits: the same IEEE operations per element, in the same
+ * order, with reductions in one fixed order whatever the vector width.  A
+ * task runs on the path in force when it is created (bandit_create). */
+
+/* Choose the path, once at start-up, from DPOSWEEP_ISA: "baseline",
+ * "avx2", "avx512", or "auto" (also NULL or ""): the best this CPU
+ * supports, which is also what runs without a call.  Returns 0, or
+ * ERR_INPUT with e saying in one line that the name is unknown or that this
+ * CPU (or build) lacks that instruction set; the path is then unchanged.
+ * Not collective. */
+int bandit_isa_select(const char *name, struct err *e);
+
+/* The path in use: "baseline", "avx2" or "avx512", for `dposweep
+ * --version` and the /runs record.  Not collective. */
+const char *bandit_isa_name(void);
+
+/* 1 if bandit_isa_select(name) would succeed on this machine, else 0.
+ * Not collective. */
+int bandit_isa_supported(const char *name);
 
 /* Exposed for tests and benchmarks. */
 

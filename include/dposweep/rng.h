@@ -1,7 +1,7 @@
 /* rng: PCG32 random numbers, SplitMix64 seeding, and the samplers the
- * bandit engine needs.  PCG32 is the only source of random bits; the GSL
- * samplers (ziggurat normals, binomials) are driven through a custom
- * gsl_rng_type wrapping it.  Nothing here knows about MPI or HDF5.
+ * bandit engine needs.  PCG32 is the only source of random bits; GSL's
+ * ziggurat normals are driven through a custom gsl_rng_type wrapping it.
+ * Nothing here knows about MPI or HDF5.
  *
  * All functions are not collective (no MPI). */
 #ifndef DPOSWEEP_RNG_H
@@ -50,9 +50,35 @@ double rng_normal(struct rng_pcg32 *g);
 /* Bernoulli(p): 1 with probability p. */
 int rng_bernoulli(struct rng_pcg32 *g, double p);
 
-/* Binomial(n, p) (GSL's BTPE/inversion, bits from PCG32).  p is clamped
- * to [0, 1]. */
+/* Binomial(n, p), exact in distribution: Hormann's BTRD for (n + 1)
+ * min(p, 1 - p) >= 11 (about 1.2 uniforms a draw, whatever n), inversion
+ * below; bits from PCG32.  p is clamped to [0, 1] (NaN: 0). */
 uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n);
+
+/* x[i] = rng_binomial(g, p[i], n[i]) for i < count, in order (the same
+ * draws), without a call per draw. */
+void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
+                   const double *p, uint32_t *x);
+
+/* Multinomial counts: n draws over cells of weights w[0..count), exact in
+ * distribution.  A balanced binary tree over the cells, whose nodes split
+ * their draws between their halves by a binomial, level by level from the
+ * root; a node without draws costs no binomial and zeros its subtree, so
+ * a draw takes at most count - 1 binomials, and fewer (at most n
+ * log2(count)) when n is small: it ends early.  Memory O(capacity). */
+struct rng_multinomial;
+
+/* A sampler for up to capacity cells.  Returns 0 or -1 (ENOMEM, or a
+ * capacity of 0 or past 2^30). */
+int rng_multinomial_create(size_t capacity, struct rng_multinomial **out);
+void rng_multinomial_destroy(struct rng_multinomial **m);
+
+/* Draw counts[0..count), summing to n.  Returns 0, or -1 (nothing drawn)
+ * when count is 0 or exceeds the capacity, or the weights are not finite
+ * and >= 0 with a positive sum. */
+int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
+                         uint32_t n, const double *w, size_t count,
+                         uint32_t *counts);
 
 /* Walker/Vose alias table for categorical draws over n outcomes with
  * weights w (not necessarily normalized).  Build is O(n), draw O(1). */

@@ -1,6 +1,8 @@
 /* Unit tests of the bandit engine: golden trajectories, the theorems'
- * bounds, an independent slow reference, unbiased estimators and
- * determinism. */
+ * bounds, an independent slow reference, unbiased estimators,
+ * determinism, and the same bits on every instruction-set path.  The
+ * suite runs on the path DPOSWEEP_ISA names (tests/meson.build runs it
+ * once per path), and skips (exit 77) when this machine lacks it. */
 #include "dposweep/bandit.h"
 #include "dposweep/rng.h"
 
@@ -13,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- An independent, straightforward O(K^2) reference (model.md) ---- */
+/* ---- An independent, straightforward O(K^2) reference (docs/model.md) ---- */
 
 static double sig(double x) { return 1.0 / (1.0 + exp(-x)); }
 
@@ -216,7 +218,7 @@ START_TEST(test_golden)
 }
 END_TEST
 
-/* ---- the theorems of model.md section 7 ---- */
+/* ---- the theorems of docs/model.md section 7 ---- */
 
 static double bound(enum bandit_regime regime, int t)
 {
@@ -266,7 +268,7 @@ END_TEST
 
 START_TEST(test_gaussian_theorem)
 {
-  /* model.md section 7: mix-r with the gaussian estimator, theory scale,
+  /* docs/model.md section 7: mix-r with the gaussian estimator, theory scale,
    * after T = log(1/sigma) steps sqrt(E[delta(y,y')^2]) <= 14 sigma. */
   const double sigmas[] = {1e-2, 1e-3, 1e-4};
   for (int si = 0; si < 3; si++) {
@@ -591,9 +593,231 @@ START_TEST(test_divergence_is_reported)
 }
 END_TEST
 
+/* ---- instruction-set paths ---- */
+
+static const char *const isa_names[] = {"baseline", "avx2", "avx512"};
+
+/* FNV-1a over the bytes of a run's outputs. */
+static uint64_t fnv1a(const void *p, size_t n, uint64_t h)
+{
+  const unsigned char *c = p;
+  for (size_t i = 0; i < n; i++) {
+    h ^= c[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+/* The estimators of the paths and fingerprint tests: exact, gaussian,
+ * sampled with fewer pairs than cells (alias table) and with more
+ * (multinomial). */
+enum { EST_EXACT, EST_GAUSSIAN, EST_FEW, EST_MANY, NEST };
+static const char *const est_names[NEST] = {"exact", "gaussian", "few", "many"};
+
+static struct bandit_params task(enum bandit_regime regime,
+                                 enum bandit_scale scale, int est, int k,
+                                 int64_t iterations)
+{
+  struct bandit_params p = params(regime, scale, k, 0.7 + 0.3 * regime);
+  p.rewards = k % 2 ? BANDIT_REWARDS_NORMAL : BANDIT_REWARDS_UNIFORM;
+  p.eta = 0.5;
+  p.iterations = iterations;
+  p.seed = (uint64_t)k;
+  p.sigma = est == EST_GAUSSIAN ? 0.05 : 0.0;
+  p.samples = est == EST_FEW ? 7 : est == EST_MANY ? 100000 : 0;
+  return p;
+}
+
+/* A run's outputs (three traces and the final theta) and their hash. */
+static uint64_t run_hash(const struct bandit_params *p, double *buf)
+{
+  int64_t nrec = bandit_nrec(p->iterations, p->record_every);
+  size_t n = 3 * (size_t)nrec + (size_t)p->arms;
+  struct bandit *b = NULL;
+  ck_assert_int_eq(bandit_create(p, &b), 0);
+  struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, buf + 3 * nrec};
+  (void)bandit_run(b, &tr);
+  bandit_destroy(&b);
+  return fnv1a(buf, n * sizeof *buf, 1469598103934665603ULL);
+}
+
+START_TEST(test_isa_select)
+{
+  struct err e;
+  const char *was = bandit_isa_name();
+  ck_assert_int_eq(bandit_isa_select("auto", &e), 0);
+  ck_assert_int_eq(bandit_isa_select(NULL, &e), 0);
+  ck_assert_int_eq(bandit_isa_select("", &e), 0);
+  ck_assert(bandit_isa_supported("baseline"));
+  for (int i = 0; i < 3; i++) {
+    const char *n = isa_names[i];
+    if (bandit_isa_supported(n)) {
+      ck_assert_int_eq(bandit_isa_select(n, &e), 0);
+      ck_assert_str_eq(bandit_isa_name(), n);
+    } else {
+      /* Refused in one line, the path unchanged. */
+      ck_assert_int_eq(bandit_isa_select("baseline", &e), 0);
+      ck_assert_int_eq(bandit_isa_select(n, &e), ERR_INPUT);
+      ck_assert_ptr_nonnull(strstr(e.msg, n));
+      ck_assert_ptr_null(strchr(e.msg, '\n'));
+      ck_assert_str_eq(bandit_isa_name(), "baseline");
+    }
+  }
+  ck_assert_int_eq(bandit_isa_select("sse9", &e), ERR_INPUT);
+  ck_assert_str_eq(e.msg, "unknown instruction set 'sse9': expected baseline, "
+                          "avx2, avx512 or auto");
+  ck_assert(!bandit_isa_supported("sse9"));
+  ck_assert_int_eq(bandit_isa_select(was, &e), 0);
+}
+END_TEST
+
+/* Every regime, scale and estimator, K from 2 to 33 (below, at and past
+ * every vector width and row group) and K = 1030 (mix-p past its table)
+ * for the exact estimator: the same bits on every path this machine has,
+ * in one process. */
+START_TEST(test_paths_identical)
+{
+  static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 1030};
+  const char *was = bandit_isa_name();
+  static double buf[3 * 64 + 1030];
+  int compared = 0;
+  struct err e;
+  for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+    for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
+      for (int scale = 0; scale < 2; scale++)
+        for (int est = 0; est < NEST; est++) {
+          int k = ks[ki];
+          if (k > 100 && est != EST_EXACT)
+            continue;
+          struct bandit_params p = task((enum bandit_regime)regime,
+                                        (enum bandit_scale)scale, est, k,
+                                        k > 100 ? 2 : 12);
+          uint64_t first = 0;
+          for (int i = 0; i < 3; i++) {
+            if (!bandit_isa_supported(isa_names[i]))
+              continue;
+            ck_assert_int_eq(bandit_isa_select(isa_names[i], &e), 0);
+            uint64_t h = run_hash(&p, buf);
+            if (i == 0)
+              first = h;
+            else
+              compared++;
+            ck_assert_msg(h == first, "%s K=%d %s/%s %s: %s differs from "
+                          "baseline", isa_names[i], k,
+                          bandit_regime_name(p.regime),
+                          bandit_scale_name(p.scale), est_names[est],
+                          isa_names[i]);
+          }
+        }
+  ck_assert_int_eq(bandit_isa_select(was, &e), 0);
+  /* On x86-64 at least the AVX2 path was compared (these machines). */
+#if defined(__x86_64__)
+  if (bandit_isa_supported("avx2"))
+    ck_assert_int_gt(compared, 0);
+#endif
+}
+END_TEST
+
+/* ---- the numerics version's promise ----
+ *
+ * tests/golden/numerics.txt holds, for the BANDIT_NUMERICS_VERSION it
+ * names, a hash of the outputs of a fixed set of tasks (every regime,
+ * scale and estimator at K = 5 and 20, and the exact estimator at K =
+ * 1030).  A change that moves any of these bits fails here until the
+ * version is bumped and the file regenerated (GOLDEN_WRITE=path runs the
+ * test writing it), so results files never mix two engines. */
+static int fingerprint_tasks(struct bandit_params *out, const char **label,
+                             char (*names)[64])
+{
+  static const int ks[] = {5, 20, 1030};
+  int n = 0;
+  for (int ki = 0; ki < 3; ki++)
+    for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
+      for (int scale = 0; scale < 2; scale++)
+        for (int est = 0; est < NEST; est++) {
+          if (ks[ki] > 100 && (est != EST_EXACT || scale != 0))
+            continue;
+          out[n] = task((enum bandit_regime)regime, (enum bandit_scale)scale,
+                        est, ks[ki], ks[ki] > 100 ? 2 : 20);
+          snprintf(names[n], sizeof names[n], "K=%d/%s/%s/%s", ks[ki],
+                   bandit_regime_name(out[n].regime),
+                   bandit_scale_name(out[n].scale), est_names[est]);
+          label[n] = names[n];
+          n++;
+        }
+  return n;
+}
+
+START_TEST(test_numerics_fingerprint)
+{
+  static struct bandit_params tasks[256];
+  static const char *label[256];
+  static char names[256][64];
+  static double buf[3 * 64 + 1030];
+  int n = fingerprint_tasks(tasks, label, names);
+  ck_assert_int_le(n, 256);
+  const char *out = getenv("GOLDEN_WRITE");
+  if (out) {
+    FILE *f = fopen(out, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "version %d\n", BANDIT_NUMERICS_VERSION);
+    for (int i = 0; i < n; i++)
+      fprintf(f, "%s %016llx\n", label[i],
+              (unsigned long long)run_hash(&tasks[i], buf));
+    ck_assert_int_eq(fclose(f), 0);
+    return;
+  }
+  char path[1024], line[256];
+  const char *dir = getenv("GOLDEN_DIR");
+  snprintf(path, sizeof path, "%s/numerics.txt", dir ? dir : "tests/golden");
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  int version = -1;
+  ck_assert_ptr_nonnull(fgets(line, sizeof line, f));
+  ck_assert_int_eq(sscanf(line, "version %d", &version), 1);
+  ck_assert_msg(version == BANDIT_NUMERICS_VERSION,
+                "%s is for numerics version %d, the engine is %d: regenerate "
+                "it (GOLDEN_WRITE) if the change of results is intended",
+                path, version, BANDIT_NUMERICS_VERSION);
+  int i = 0;
+  while (fgets(line, sizeof line, f)) {
+    char name[64];
+    unsigned long long want;
+    ck_assert_int_eq(sscanf(line, "%63s %llx", name, &want), 2);
+    ck_assert_int_lt(i, n);
+    ck_assert_str_eq(name, label[i]);
+    unsigned long long got = run_hash(&tasks[i], buf);
+    ck_assert_msg(got == want, "%s: results changed (%016llx, want %016llx) "
+                  "at numerics version %d: bump BANDIT_NUMERICS_VERSION",
+                  name, got, want, version);
+    i++;
+  }
+  fclose(f);
+  ck_assert_int_eq(i, n);
+}
+END_TEST
+
+/* The path named by DPOSWEEP_ISA, as dposweep takes it; exit 77 (meson's
+ * skip) when this machine lacks it. */
+static void select_isa_from_env(void)
+{
+  const char *isa = getenv("DPOSWEEP_ISA");
+  if (isa && *isa && !bandit_isa_supported(isa)) {
+    printf("DPOSWEEP_ISA=%s: not supported here, skipped\n", isa);
+    exit(77);
+  }
+  struct err e;
+  if (bandit_isa_select(isa, &e) != 0) {
+    fprintf(stderr, "DPOSWEEP_ISA: %s\n", e.msg);
+    exit(EXIT_FAILURE);
+  }
+  printf("instruction set: %s\n", bandit_isa_name());
+}
+
 static Suite *bandit_suite(void)
 {
   TCase *tc;
+  select_isa_from_env();
   Suite *s = unit_suite("bandit", 120, &tc);
   tcase_add_loop_test(tc, test_golden, 0, 2 * BANDIT_NREGIMES);
   tcase_add_test(tc, test_theorem_bounds);
@@ -608,6 +832,9 @@ static Suite *bandit_suite(void)
   tcase_add_test(tc, test_common_random_numbers);
   tcase_add_test(tc, test_records_and_checks);
   tcase_add_test(tc, test_divergence_is_reported);
+  tcase_add_test(tc, test_isa_select);
+  tcase_add_test(tc, test_paths_identical);
+  tcase_add_test(tc, test_numerics_fingerprint);
   return s;
 }
 
