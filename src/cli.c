@@ -5,6 +5,7 @@
 #include "version.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Every command: its name, the line the main usage shows, its function. */
@@ -41,12 +42,29 @@ static void print_usage(FILE *f)
         f);
 }
 
+/* The engine's instruction-set path, once per process before any task:
+ * DPOSWEEP_ISA=baseline|avx2|avx512|auto (unset: auto).  Every path gives
+ * the same bits; forcing one is for tests and comparisons. */
+static int select_isa(void)
+{
+  struct err e;
+  int rc = bandit_isa_select(getenv("DPOSWEEP_ISA"), &e);
+  if (rc != 0) {
+    err_prefix(&e, "DPOSWEEP_ISA: ");
+    err_print(&e, "dposweep");
+  }
+  return rc;
+}
+
 int cli_main(int argc, char **argv)
 {
   if (argc < 2) {
     print_usage(stderr);
     return ERR_EXIT_USAGE;
   }
+  int rc = select_isa();
+  if (rc != 0)
+    return err_exit_code(rc);
   const char *cmd = argv[1];
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (strcmp(cmd, commands[i].name) == 0)
@@ -57,7 +75,9 @@ int cli_main(int argc, char **argv)
     return ERR_EXIT_OK;
   }
   if (strcmp(cmd, "--version") == 0) {
-    printf("dposweep %s (git %s)\n", DPOSWEEP_VERSION, DPOSWEEP_GIT_REVISION);
+    printf("dposweep %s (git %s, engine path %s, numerics %d)\n",
+           DPOSWEEP_VERSION, DPOSWEEP_GIT_REVISION, bandit_isa_name(),
+           BANDIT_NUMERICS_VERSION);
     return ERR_EXIT_OK;
   }
   char word[64];
