@@ -672,12 +672,13 @@ START_TEST(test_isa_select)
 END_TEST
 
 /* Every regime, scale and estimator, K from 2 to 33 (below, at and past
- * every vector width and row group) and K = 1030 (mix-p past its table)
- * for the exact estimator: the same bits on every path this machine has,
- * in one process. */
+ * every vector width and row group), K = 70 (the sampled estimator's
+ * counts row by row, past ONE_TREE_MAX_ARMS) and K = 1030 (mix-p past its
+ * table) for the exact estimator: the same bits on every path this machine
+ * has, in one process. */
 START_TEST(test_paths_identical)
 {
-  static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 1030};
+  static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 70, 1030};
   const char *was = bandit_isa_name();
   static double buf[3 * 64 + 1030];
   int compared = 0;
@@ -687,11 +688,11 @@ START_TEST(test_paths_identical)
       for (int scale = 0; scale < 2; scale++)
         for (int est = 0; est < NEST; est++) {
           int k = ks[ki];
-          if (k > 100 && est != EST_EXACT)
+          if ((k > 100 && est != EST_EXACT) || (k == 70 && est != EST_MANY))
             continue;
           struct bandit_params p = task((enum bandit_regime)regime,
                                         (enum bandit_scale)scale, est, k,
-                                        k > 100 ? 2 : 12);
+                                        k > 100 ? 2 : k > 40 ? 4 : 12);
           uint64_t first = 0;
           for (int i = 0; i < 3; i++) {
             if (!bandit_isa_supported(isa_names[i]))
@@ -729,16 +730,18 @@ END_TEST
 static int fingerprint_tasks(struct bandit_params *out, const char **label,
                              char (*names)[64])
 {
-  static const int ks[] = {5, 20, 1030};
+  static const int ks[] = {5, 20, 1030, 70};
   int n = 0;
-  for (int ki = 0; ki < 3; ki++)
+  for (int ki = 0; ki < 4; ki++)
     for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
       for (int scale = 0; scale < 2; scale++)
         for (int est = 0; est < NEST; est++) {
           if (ks[ki] > 100 && (est != EST_EXACT || scale != 0))
             continue;
+          if (ks[ki] == 70 && est != EST_MANY)
+            continue;
           out[n] = task((enum bandit_regime)regime, (enum bandit_scale)scale,
-                        est, ks[ki], ks[ki] > 100 ? 2 : 20);
+                        est, ks[ki], ks[ki] > 100 ? 2 : ks[ki] > 40 ? 4 : 20);
           snprintf(names[n], sizeof names[n], "K=%d/%s/%s/%s", ks[ki],
                    bandit_regime_name(out[n].regime),
                    bandit_scale_name(out[n].scale), est_names[est]);
