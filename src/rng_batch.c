@@ -199,14 +199,14 @@ static void uniforms(struct rng_multinomial *m, struct rng_pcg32 *g,
 
 /* ---- inversion ---- */
 
-/* Inversion for W lanes: P(0) = q^n, P(x) = P(x - 1) (a / x - s), s = p /
- * q, a = (n + 1) s; the count is the first x at which u - P(0) - ... -
- * P(x) < 0, counted as the number of steps at which the rest is still >=
- * 0.  From the lanes side by side: n (cn), p (cp), u (cu), and P(0) for n
- * > 1024 (cw). */
+/* Inversion for W lanes: P(0) = q^n, P(t + 1) = P(t) s (n - t) / (t +
+ * 1), s = p / q; the count is the first x at which u - P(0) - ... - P(x)
+ * < 0, counted as the steps at which the rest is still >= 0 (a found
+ * lane's P is 0 from then on, so its u and count stay).  From the lanes
+ * side by side: n (cn), p (cp), u (cu), and P(0) for n > 1024 (cw). */
 struct inv {
-  vd u, f, a, s, x, last;
-  vm live; /* (zeros: a mask of the vectors' type) */
+  vd u, f, s, n, last;
+  vm x; /* the count (an integer: x - (-1) per step counted) */
 };
 
 INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
@@ -215,10 +215,9 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
   vd nd = load(m->cn + l), p = load(m->cp + l);
   v.u = load(m->cu + l);
   v.s = p / (1.0 - p);
-  v.a = (nd + 1.0) * v.s;
+  v.n = nd;
   v.last = sel(nd < (double)RB_INV_LAST, nd, splat((double)RB_INV_LAST));
-  v.x = splat(0.0);
-  v.live = nd < 0.0;
+  v.x = (vm)splat(0.0);
   /* q^n by squaring for n <= 1024, as rng_binomial_p0 (a lane multiplies
    * by 1 where its bit is 0); beyond, rng_binomial_p0's, computed before
    * (no call in a vector loop: the vectors would be spilled around it). */
@@ -229,27 +228,28 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
     q = q * q;
   }
   v.f = sel(nd > 1024.0, load(m->cw + l), f);
-  /* Padding lanes (n = 0) are done at once. */
+  /* Padding lanes (n = 0) are found at once. */
   v.u = sel(nd > 0.0, v.u, splat(-1.0));
   return v;
 }
 
-/* Step t: take P(t) off u, count it if u is still >= 0, and P(t + 1) (rt
- * = 1 / (t + 1)), 0 past the lane's last step.  Returns whether a lane's u
- * is still >= 0.  A lane found keeps its count (its u only falls, then
- * stays); one still >= 0 after its last step (round-off, or a tail below
- * 1e-70) counts past it, and is drawn again.  So a lane's result does not
- * depend on how many steps its vectors take. */
-INLINE vm inv_step(struct inv *v, double t, double rt)
+/* Step t (rt = 1 / (t + 1)): take P(t) off u; a lane whose u is still >=
+ * 0 counts the step and goes on to P(t + 1), the others get P = 0.
+ * P(n + 1) is exactly 0 (the factor n - t is), so a lane never passes n;
+ * one still >= 0 after RB_INV_LAST steps (round-off, or a tail below
+ * 1e-80) counts past it and is drawn again.  So a lane's result does not
+ * depend on how many steps its vectors take.  Returns the lanes still
+ * looking. */
+INLINE vm inv_step(struct inv *v, vd t, double rt)
 {
   v->u -= v->f;
   vm more = v->u >= 0.0;
-  v->x = v->x + sel(more, splat(1.0), splat(0.0));
-  v->f *= sel(splat(t) < v->last, v->a * rt - v->s, splat(0.0));
+  v->x -= more;
+  v->f = (vd)((vm)(v->f * ((v->s * (v->n - t)) * rt)) & more);
   return more;
 }
 
-/* The inversions in lanes 0..nl (cn, cp, cu, cw), two vectors at a time,
+/* The inversions in lanes 0..nl (cn, cp, cu, cw), INV_VECTORS at a time,
  * stepping until all are found or past their last step: their counts in
  * ck, found in cok. */
 static void inversions(struct rng_multinomial *m, size_t nl)
@@ -264,16 +264,18 @@ static void inversions(struct rng_multinomial *m, size_t nl)
       for (int i = 0; i < W; i++)
         most = v[j].last[i] > most ? v[j].last[i] : most;
     }
-    for (int t = 0; t <= (int)most; t++) {
-      vm more = v[0].live;
-      for (int j = 0; j < INV_VECTORS; j++)
-        more |= inv_step(&v[j], (double)t, m->rcp[t + 1]);
+    vd t = splat(0.0);
+    for (int k = 0; k <= (int)most; k++, t += 1.0) {
+      vm more = inv_step(&v[0], t, m->rcp[k + 1]);
+      for (int j = 1; j < INV_VECTORS; j++)
+        more |= inv_step(&v[j], t, m->rcp[k + 1]);
       if (!any(more))
         break;
     }
     for (int j = 0; j < INV_VECTORS; j++) {
-      vm found = (v[j].u < 0.0) & (v[j].x <= v[j].last);
-      store(m->ck + l + (size_t)j * W, v[j].x);
+      vd x = (vd)(v[j].x + (vm)splat(0x1p52)) - splat(0x1p52);
+      vm found = (v[j].u < 0.0) & (x <= v[j].last);
+      store(m->ck + l + (size_t)j * W, x);
       memcpy(m->cok + l + (size_t)j * W, &found, sizeof found);
     }
   }
@@ -546,17 +548,16 @@ static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
 static int inversion_one(const struct rng_multinomial *m, double p,
                          double nd, double u, double *x)
 {
-  const double s = p / (1.0 - p), a = (nd + 1.0) * s;
+  const double s = p / (1.0 - p);
   const uint32_t n = (uint32_t)nd, last = n < RB_INV_LAST ? n : RB_INV_LAST;
-  double f = rng_binomial_p0(p, n), c = 0.0;
+  double f = rng_binomial_p0(p, n);
   for (uint32_t t = 0; t <= last; t++) {
     u -= f;
     if (!(u >= 0.0)) {
-      *x = c;
+      *x = (double)t;
       return 1;
     }
-    c += 1.0;
-    f *= a * m->rcp[t + 1] - s;
+    f = f * ((s * (nd - (double)t)) * m->rcp[t + 1]);
   }
   return 0;
 }
