@@ -132,7 +132,7 @@ int rng_bernoulli(struct rng_pcg32 *g, double p)
  * of Stirling's series, for k < 128 (computed to 50 digits: Python's
  * decimal, log k! as a sum of logs); above, the series' first four terms
  * in 1/(k + 1) are exact to 1e-22. */
-static const double stirling_tail_table[128] = {
+const double rng_stirling_tail_table[128] = {
   0.08106146679532726, 0.0413406959554093, 0.02767792568499834,
   0.020790672103765093, 0.016644691189821193, 0.013876128823070748,
   0.01189670994589177, 0.010411265261972096, 0.009255462182712733,
@@ -181,7 +181,7 @@ static const double stirling_tail_table[128] = {
 static double stirling_tail(double k)
 {
   if (k < 128.0)
-    return stirling_tail_table[(int)k];
+    return rng_stirling_tail_table[(int)k];
   double z = 1.0 / (k + 1.0), z2 = z * z;
   return (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - z2 / 1680.0) * z2) *
                            z2) *
@@ -246,7 +246,7 @@ static inline double floor_count(double x)
 
 /* Steps 3.1 to 3.3 of BTRD (Hormann's paper): whether the candidate k is
  * accepted, v on the hat's scale. */
-int rng_btrd_accept(double nd, double p, double npq, double k, double v)
+static int btrd_accept(double nd, double p, double npq, double k, double v)
 {
   const double m = floor_count((nd + 1.0) * p); /* the mode */
   const double r = p / (1.0 - p), nr = (nd + 1.0) * r;
@@ -315,7 +315,7 @@ static uint32_t binomial_btrd(struct rng_pcg32 *g, double p, uint32_t n)
       continue;
     /* 3.0: v on the hat's scale. */
     double alpha = (2.83 + 5.1 / b) * spq;
-    if (rng_btrd_accept(nd, p, npq, k, v * alpha / (a / (us * us) + b)))
+    if (btrd_accept(nd, p, npq, k, v * alpha / (a / (us * us) + b)))
       return (uint32_t)k;
   }
 }
@@ -368,17 +368,14 @@ int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
   const size_t lanes = capacity + RB_PAD;
   int ok = (m->sum = malloc(2 * capacity * sizeof *m->sum)) != NULL;
   ok &= (m->cnt = malloc(2 * capacity * sizeof *m->cnt)) != NULL;
-  double **dbl[] = {&m->nd,  &m->p,  &m->ua, &m->ub, &m->x,
-                    &m->fk,  &m->fhn, &m->fhd, &m->frd, &m->cn,
-                    &m->cp,  &m->cu, &m->cw, &m->ck};
+  double **dbl[] = {&m->nd, &m->p,  &m->ua, &m->ub, &m->x,
+                    &m->cn, &m->cp, &m->cu, &m->cw, &m->ck};
   for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++)
     ok &= (*dbl[i] = calloc(lanes, sizeof **dbl[i])) != NULL;
   ok &= (m->st = calloc(lanes, sizeof *m->st)) != NULL;
   ok &= (m->cok = calloc(lanes, sizeof *m->cok)) != NULL;
-  uint32_t **u32[] = {&m->inv, &m->far};
-  for (size_t i = 0; i < sizeof u32 / sizeof u32[0]; i++)
-    ok &= (*u32[i] = malloc(lanes * sizeof **u32[i])) != NULL;
-  ok &= (m->bits = malloc(4 * lanes * sizeof *m->bits)) != NULL;
+  ok &= (m->inv = malloc(lanes * sizeof *m->inv)) != NULL;
+  ok &= (m->bits = calloc(4 * lanes, sizeof *m->bits)) != NULL;
   ok &= (m->jm4 = malloc((lanes + 1) * sizeof *m->jm4)) != NULL;
   ok &= (m->ja4 = malloc((lanes + 1) * sizeof *m->ja4)) != NULL;
   ok &= (m->lfhi = malloc((RB_LF_MAX + 1) * sizeof *m->lfhi)) != NULL;
@@ -427,11 +424,10 @@ void rng_multinomial_destroy(struct rng_multinomial **mp)
   if (!mp || !*mp)
     return;
   struct rng_multinomial *m = *mp;
-  void *arrays[] = {m->sum, m->cnt, m->nd,  m->p,   m->ua,  m->ub,
-                    m->x,   m->st,  m->fk,  m->fhn, m->fhd, m->frd,
-                    m->inv, m->far, m->cn,  m->cp,  m->cu,  m->cw,
-                    m->ck,  m->cok, m->bits, m->jm4, m->ja4, m->lfhi,
-                    m->lflo};
+  void *arrays[] = {m->sum, m->cnt, m->nd,  m->p,   m->ua,   m->ub,
+                    m->x,   m->st,  m->inv, m->cn,  m->cp,   m->cu,
+                    m->cw,  m->ck,  m->cok, m->bits, m->jm4, m->ja4,
+                    m->lfhi, m->lflo};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     free(arrays[i]);
   free(m);

@@ -14,7 +14,7 @@
  * time, a multiplication and a subtraction a step), and BTRD (Hormann
  * 1993) for the others, whole attempts (the quick acceptance, and steps 2
  * and 3 where it does not take the draw) lane by lane, the final test from
- * a table of log i! (rng_btrd_accept's steps 3.1 to 3.3 past the table).
+ * a table of log i!, or past it Stirling's formula (as rng_binomial's).
  * Every lane's arithmetic is its own; the uniforms a draw takes are fixed
  * by its place in the batch and its attempt (see "a batch" below). */
 #include "rng_batch.h"
@@ -392,7 +392,8 @@ INLINE vd vexp(vd a)
 /* A BTRD draw's constants (Hormann's names), and the table's log m! and
  * log (n - m)! (m the mode) and log(p / q) for its final test. */
 struct btrd {
-  vd nd, p, spq, b, a, c, vr, alpha, top, mode, tm, tn, lpq, mh, ml, nmh, nml;
+  vd nd, p, spq, inpq, b, a, c, vr, alpha, top, mode, tm, tn, lpq, mh, ml, nmh,
+    nml;
   vm table;
 };
 
@@ -404,6 +405,7 @@ INLINE struct btrd btrd_setup(const struct rng_multinomial *m, vd nd, vd p)
   d.nd = nd;
   d.p = p;
   d.spq = vsqrt(nd * p * q);
+  d.inpq = 1.0 / (nd * p * q);
   d.b = 1.15 + 2.53 * d.spq;
   vd ib = 1.0 / d.b;
   d.a = -0.0873 + 0.0248 * d.b + 0.01 * p;
@@ -417,21 +419,60 @@ INLINE struct btrd btrd_setup(const struct rng_multinomial *m, vd nd, vd p)
   d.tm = sel(d.table, d.mode, splat(0.0));
   d.tn = sel(d.table, nd, splat(0.0));
   d.lpq = vlog(p / q);
-  d.mh = lf_at(m->lfhi, d.tm);
-  d.ml = lf_at(m->lflo, d.tm);
-  d.nmh = lf_at(m->lfhi, d.tn - d.tm);
-  d.nml = lf_at(m->lflo, d.tn - d.tm);
+  d.mh = d.ml = d.nmh = d.nml = splat(0.0);
+  if (any(d.table)) {
+    d.mh = lf_at(m->lfhi, d.tm);
+    d.ml = lf_at(m->lflo, d.tm);
+    d.nmh = lf_at(m->lfhi, d.tn - d.tm);
+    d.nml = lf_at(m->lflo, d.tn - d.tm);
+  }
   return d;
+}
+
+/* log(1 + x), x > -1: log of u = 1 + x, less the rounding of u (the
+ * usual correction, within 2 ulp). */
+INLINE vd vlog1p(vd x)
+{
+  vd u = 1.0 + x;
+  return vlog(u) - ((u - 1.0) - x) / u;
+}
+
+/* log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2] for integers
+ * k >= 0: rng.c's table below 128, the series' first four terms in 1 / (k
+ * + 1) above (exact to 1e-22 there). */
+INLINE vd stirling_tail(vd k)
+{
+  vm small = k < 128.0;
+  vd z = 1.0 / (k + 1.0), z2 = z * z;
+  vd series =
+    (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - z2 / 1680.0) * z2) * z2) * z;
+  return sel(small, lf_at(rng_stirling_tail_table, sel(small, k, splat(0.0))),
+             series);
+}
+
+/* log f(k) / f(m) for Binomial(n, p) past the table, r = p / q, from
+ * Stirling's formula with d = k - m, the terms in (m + 1/2) and (n - m +
+ * 1/2) as log1p of small ratios so that nothing of size n log n cancels
+ * (rng_binomial's step 3.3). */
+INLINE vd stirling_ratio(vd n, vd m, vd k, vd r)
+{
+  vd d = k - m;
+  return -(m + 0.5) * vlog1p(d / (m + 1.0)) -
+         (n - m + 0.5) * vlog1p(-d / (n - m + 1.0)) +
+         d * vlog((n - k + 1.0) * r / (k + 1.0)) + stirling_tail(m) -
+         stirling_tail(k) + stirling_tail(n - m) - stirling_tail(n - k);
 }
 
 /* One attempt with the uniforms v and w.  Returns the lanes accepted, the
  * count in *k.  The final test: v on the hat's scale, hn / hd = v alpha /
  * (a / us^2 + b), against f(k) / f(m) = exp(log m! + log (n - m)! - log k!
- * - log (n - k)! + (k - m) log(p / q)) from the table of log i! in
- * double-double (a difference of entries exact to about 1e-15).  Lanes
- * with n past the table are in *far, undecided: their v is hn / hd. */
+ * - log (n - k)! + (k - m) log(p / q)), from the table of log i! in
+ * double-double (a difference of entries exact to about 1e-15); past the
+ * table as rng_binomial's steps 3.2 and 3.3: for |k - m| > 15 the squeeze
+ * of the normal approximation's bounds, and where it does not decide,
+ * Stirling's formula (about 1e-13). */
 INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
-                   vd v, vd w, vd *k, vd *hn, vd *hd, vm *far)
+                   vd v, vd w, vd *k)
 {
   /* 1: the quick acceptance, for v <= 0.86 vr; else 2: a point of the hat
    * outside the quick region, from v and w. */
@@ -445,19 +486,37 @@ INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
   *k = sel(in, vfloor(kr), d->mode);
   /* 3.0 and 3. */
   vd us2 = us * us;
-  *hn = sel(tail, v, w * d->vr) * d->alpha * us2;
-  *hd = d->a + d->b * us2;
-  vd kk = sel(d->table, *k, splat(0.0));
-  vd h = ((d->mh - lf_at(m->lfhi, kk)) + (d->ml - lf_at(m->lflo, kk))) +
-         ((d->nmh - lf_at(m->lfhi, d->tn - kk)) +
-          (d->nml - lf_at(m->lflo, d->tn - kk))) +
-         (kk - d->tm) * d->lpq;
-  /* f(k) <= f(m): h <= 0 up to round-off; below -700 the ratio (< 1e-304)
-   * is taken as e^-700. */
-  h = sel(h > 0.0, splat(0.0), sel(h < -700.0, splat(-700.0), h));
-  vm slow = in & ~quick;
-  *far = slow & ~d->table;
-  return (quick & in) | (slow & d->table & (*hn <= vexp(h) * *hd));
+  vd hn = sel(tail, v, w * d->vr) * d->alpha * us2;
+  vd hd = d->a + d->b * us2;
+  vm slow = in & ~quick, acc = quick & in;
+  if (any(slow & d->table)) {
+    vd kk = sel(d->table, *k, splat(0.0));
+    vd h = ((d->mh - lf_at(m->lfhi, kk)) + (d->ml - lf_at(m->lflo, kk))) +
+           ((d->nmh - lf_at(m->lfhi, d->tn - kk)) +
+            (d->nml - lf_at(m->lflo, d->tn - kk))) +
+           (kk - d->tm) * d->lpq;
+    /* f(k) <= f(m): h <= 0 up to round-off; below -700 the ratio (<
+     * 1e-304) is taken as e^-700. */
+    h = sel(h > 0.0, splat(0.0), sel(h < -700.0, splat(-700.0), h));
+    acc |= slow & d->table & (hn <= vexp(h) * hd);
+  }
+  vm past = slow & ~d->table;
+  if (!any(past))
+    return acc;
+  /* 3.2: log v against t = -(k - m)^2 / (2 npq) within rho. */
+  vd lv = vlog(hn / hd), km = vabs(*k - d->mode);
+  vd rho = (km * d->inpq) *
+           (((km * (1.0 / 3.0) + 0.625) * km + 1.0 / 6.0) * d->inpq + 0.5);
+  vd t = -(km * km) * (0.5 * d->inpq);
+  vm far = past & (km > 15.0);
+  vm yes = far & (lv < t - rho), no = far & (lv > t + rho);
+  vm open = past & ~yes & ~no;
+  acc |= yes;
+  /* 3.3: log f(k) / f(m) itself. */
+  if (any(open))
+    acc |= open & (lv <= stirling_ratio(d->nd, d->mode, *k,
+                                        d->p / (1.0 - d->p)));
+  return acc;
 }
 
 /* ---- a batch ----
@@ -477,7 +536,7 @@ INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
  * any vector width, with the same result. */
 
 /* What a draw still waits for, after the pass. */
-enum { DONE = 0, INVERT = 1, FAR = 2 };
+enum { DONE = 0, INVERT = 1 };
 
 /* The state at the start of round r, from round 1's (base1). */
 static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
@@ -490,9 +549,9 @@ static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
 }
 
 /* The draws 0..len (nd, p; round 0's uniforms in ua, ub), a vector at a
- * time: fixed counts, and BTRD's attempts until each is accepted, or waits
- * for steps 3.1 to 3.3 (FAR, n past the table).  Inversions wait (INVERT).
- * Returns the last round used. */
+ * time: fixed counts, and BTRD's attempts, round after round, until each
+ * is accepted; inversions are left to batch_inversions (INVERT).  Returns
+ * the last round used. */
 static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
                       uint64_t inc)
 {
@@ -506,38 +565,27 @@ static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
     vm drawn = (nd > 0.0) & (p > 0.0) & (p < 1.0);
     vm small = (nd + 1.0) * pp < RB_INV_MEAN;
     vm bt = drawn & ~small;
-    vd kout = splat(0.0), fk = splat(0.0), fhn = splat(0.0);
-    vd fhd = splat(1.0), frd = splat(0.0);
-    vm pend = bt, farm = bt & 0;
-    uint64_t base = base1;
-    struct btrd d;
-    if (any(bt))
-      d = btrd_setup(m, sel(bt, nd, splat(100.0)), sel(bt, pp, splat(0.25)));
-    vd v = load(m->ua + l), w = load(m->ub + l), k, hn, hd;
-    for (int r = 0; any(pend); r++) {
-      vm far;
-      vm ok = btrd_try(m, &d, v, w, &k, &hn, &hd, &far);
-      kout = sel(pend & ok, k, kout);
-      far &= pend;
-      fk = sel(far, k, fk);
-      fhn = sel(far, hn, fhn);
-      fhd = sel(far, hd, fhd);
-      frd = sel(far, splat((double)r), frd);
-      farm |= far;
-      pend &= ~ok & ~far;
-      if (!any(pend))
-        break;
-      last = r + 1 > last ? r + 1 : last;
-      round_uniforms(m, base, inc, l, &v, &w);
-      base = base * m->jm4[len] + inc * m->ja4[len];
+    vd count = splat(0.0);
+    if (any(bt)) {
+      struct btrd d = btrd_setup(m, sel(bt, nd, splat(100.0)),
+                                 sel(bt, pp, splat(0.25)));
+      vd v = load(m->ua + l), w = load(m->ub + l), k;
+      vm pend = bt;
+      uint64_t base = base1;
+      for (int r = 0;; r++) {
+        vm ok = btrd_try(m, &d, v, w, &k) & pend;
+        count = sel(ok, k, count);
+        pend &= ~ok;
+        if (!any(pend))
+          break;
+        last = r + 1 > last ? r + 1 : last;
+        round_uniforms(m, base, inc, l, &v, &w);
+        base = base * m->jm4[len] + inc * m->ja4[len];
+      }
     }
     vd fixed = sel(p >= 1.0, nd, splat(0.0));
-    store(m->x + l, sel(bt & ~farm, sel(p > 0.5, nd - kout, kout), fixed));
-    store(m->fk + l, fk);
-    store(m->fhn + l, fhn);
-    store(m->fhd + l, fhd);
-    store(m->frd + l, frd);
-    vm st = (drawn & small & INVERT) | (farm & FAR);
+    store(m->x + l, sel(bt, sel(p > 0.5, nd - count, count), fixed));
+    vm st = drawn & small & INVERT;
     memcpy(m->st + l, &st, sizeof st);
   }
   return last;
@@ -597,42 +645,6 @@ static int batch_inversions(struct rng_multinomial *m, size_t len,
   return last;
 }
 
-/* The BTRD draws past the table (FAR): BTRD's steps 3.1 to 3.3 by
- * rng_btrd_accept, and new attempts (the lanes' operations, on one draw)
- * until one is accepted.  Returns the last round used. */
-static int batch_far(struct rng_multinomial *m, size_t len, uint64_t base1,
-                     uint64_t inc)
-{
-  int last = 0;
-  for (size_t i = 0; i < len; i++) {
-    if (m->st[i] != FAR)
-      continue;
-    const double nd = m->nd[i], p = m->p[i], pp = p > 0.5 ? 1.0 - p : p;
-    const struct btrd d = btrd_setup(m, splat(nd), splat(pp));
-    double k = m->fk[i], hn = m->fhn[i], hd = m->fhd[i];
-    int undecided = 1; /* the attempt's candidate waits for 3.1 to 3.3 */
-    for (int r = (int)m->frd[i] + 1;; r++) {
-      if (undecided && rng_btrd_accept(nd, pp, nd * pp * (1.0 - pp), k,
-                                       hn / hd))
-        break;
-      vd v, w, kv, hnv, hdv;
-      vm far;
-      round_uniforms(m, round_base(m, base1, inc, len, r), inc, i, &v, &w);
-      vm ok = btrd_try(m, &d, splat(v[0]), splat(w[0]), &kv, &hnv, &hdv,
-                       &far);
-      last = r > last ? r : last;
-      k = kv[0];
-      if (ok[0])
-        break;
-      undecided = far[0] != 0;
-      hn = hnv[0];
-      hd = hdv[0];
-    }
-    m->x[i] = p > 0.5 ? nd - k : k;
-  }
-  return last;
-}
-
 /* x[i] ~ Binomial(nd[i], p[i]) for the draws i < len (m->nd, m->p); the
  * generator advanced past the batch's last round. */
 static void batch(struct rng_multinomial *m, struct rng_pcg32 *g, size_t len)
@@ -650,9 +662,7 @@ static void batch(struct rng_multinomial *m, struct rng_pcg32 *g, size_t len)
   const uint64_t base1 = g->state, inc = g->inc;
   int last = first_pass(m, len, base1, inc);
   int li = batch_inversions(m, len, base1, inc);
-  int lf = batch_far(m, len, base1, inc);
   last = li > last ? li : last;
-  last = lf > last ? lf : last;
   g->state = round_base(m, base1, inc, len, last + 1);
 }
 

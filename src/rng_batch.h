@@ -35,7 +35,7 @@
 #define RB_PAD 32
 
 /* BTRD's final test reads log i! from a table for n up to this (128 KiB in
- * double-double); larger n take rng_btrd_accept. */
+ * double-double); for larger n it takes Stirling's formula. */
 #define RB_LF_MAX 8192
 
 /* Jumps of the generator precomputed: j steps on, state * jmul[j] + inc *
@@ -52,9 +52,7 @@ struct rng_multinomial {
   double *ua, *ub;   /* the uniforms of its first attempt */
   double *x;         /* its count */
   int64_t *st;       /* what it still waits for */
-  double *fk, *fhn, *fhd, *frd; /* a BTRD draw past the table: its
-                                   candidate, v = fhn / fhd, round */
-  uint32_t *inv, *far;          /* the draws that wait */
+  uint32_t *inv;     /* the inversions */
   double *cn, *cp, *cu, *cw, *ck; /* inversions, side by side */
   int64_t *cok;
   uint32_t *bits;    /* PCG32 outputs: four a draw */
@@ -99,10 +97,9 @@ static inline double rb_uniform53(struct rng_pcg32 *g)
 /* P(0) = (1 - p)^n of Binomial(n, p). */
 double rng_binomial_p0(double p, uint32_t n);
 
-/* BTRD's steps 3.1 to 3.3 (Hormann 1993) for Binomial(nd, p), p <= 1/2,
- * npq = nd p (1 - p): whether the candidate k is accepted, v on the hat's
- * scale. */
-int rng_btrd_accept(double nd, double p, double npq, double k, double v);
+/* log k! - [(k + 1/2) log(k + 1) - (k + 1) + log(2 pi) / 2] for k < 128
+ * (rng.c; above, the series in 1 / (k + 1)). */
+extern const double rng_stirling_tail_table[128];
 
 /* The copies of rng_batch.c: rng_multinomial_draw and
  * rng_multinomial_binomials (include/dposweep/rng.h), the checks
