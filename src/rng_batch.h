@@ -20,10 +20,10 @@
 #include <stdint.h>
 
 /* Inversion serves the draws with (n + 1) min(p, 1 - p) below this, BTRD
- * the others: an inversion costs a step per unit of the mean (about 0.4
- * ns a draw on AVX-512), a BTRD attempt a fixed 30 ns or so (divisions, a
- * square root, table lookups), and on the machine measured the sampled
- * estimator was fastest from 80 to 160. */
+ * the others: an inversion costs a step per unit of its mean (about 0.5 ns
+ * a step on AVX-512), a BTRD attempt a fixed 25 ns or so (divisions, a
+ * square root, table lookups, an exp), and on the machine measured the
+ * sampled estimator was fastest from 80 to 160 (K = 20, n = 8192). */
 #define RB_INV_MEAN 120.0
 
 /* An inversion gives up after this many steps and draws again: for the
