@@ -29,7 +29,7 @@ SPECS = [
     ("arms-float", edit("arms: [3, 8]", "arms: [3, 8.5]"), ["grid.arms[1]", "invalid integer '8.5'"]),
     ("seeds-float", edit("seeds: 3", "seeds: 2.5"), ["study 'exact'", "seeds", "invalid integer"]),
     ("iterations-hex", edit("iterations: 20", "iterations: 0x14"), ["iterations", "invalid integer"]),
-    ("seeds-list", edit("seeds: 3", "seeds: [3]"), ["study 'exact'", "seeds"]),
+    ("seeds-list-duplicate", edit("seeds: 3", "seeds: [3, 4, 3]"), ["study 'exact'", "seeds[2]", "duplicate"]),
     ("grid-scalar", edit("    grid:\n      regime: [uniform, mix-r, mix-p]\n      arms: [3, 8]\n      beta: [0.5, 2.0]\n      sigma: [0.0]\n",
                          "    grid: 5\n"), ["grid", "expected a mapping"]),
     ("unknown-top", "colour: blue\n" + GOOD, ["unknown key 'colour'"]),
