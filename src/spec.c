@@ -1068,19 +1068,6 @@ static int parse_ref_logits(struct err *e, const struct y_study *y,
   return check_value(e, nm, &p, "ref_logits");
 }
 
-/* A value with the position it came from, for sorting an axis. */
-struct placed_value {
-  struct spec_value v;
-  int64_t pos;
-};
-
-static int placed_cmp(const void *x, const void *y)
-{
-  const struct placed_value *a = x, *b = y;
-  int c = spec_value_cmp(&a->v, &b->v);
-  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
-}
-
 /* The first position of axis a whose value equals an earlier one's
  * (numerically: 0 and -0.0 are one value) in *dup, that earlier one in
  * *first; *dup = 0 when all differ.  Sorting keeps a list of 10^6 seeds
@@ -1090,14 +1077,12 @@ static int first_duplicate(struct err *e, const struct spec_study *st,
 {
   const int64_t n = st->len[a];
   *dup = 0;
+  struct spec_placed *v;
   if (n < 2 || (a == SPEC_AXIS_SEED && !st->seed_list))
     return 0; /* one value, or seeds 0 .. N-1 */
-  struct placed_value *v = malloc((size_t)n * sizeof *v);
-  if (!v)
-    return err_set(e, ERR_RUNTIME, "out of memory");
-  for (int64_t i = 0; i < n; i++)
-    v[i] = (struct placed_value){spec_axis_value(st, a, i), i};
-  qsort(v, (size_t)n, sizeof *v, placed_cmp);
+  int rc = spec_axis_sorted(st, a, &v, e);
+  if (rc)
+    return rc;
   /* Equal values sit together, each run in position order: the run's
    * second entry is its first repetition. */
   for (int64_t i = 1; i < n; i++)
@@ -1199,6 +1184,12 @@ void spec_sha256_hex(const void *data, size_t len, char out[65])
     snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
+void spec_write_head(FILE *f, const char *name, uint64_t master_seed)
+{
+  fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", name,
+          (unsigned long long)master_seed);
+}
+
 /* A list of n doubles, "[a, b, c]" and a newline, 17 digits each. */
 static void write_doubles(FILE *f, const double *v, int64_t n)
 {
@@ -1274,8 +1265,7 @@ static char *canonical_text(const struct spec *s)
   FILE *f = open_memstream(&buf, &len);
   if (!f)
     return NULL;
-  fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", s->name,
-          (unsigned long long)s->master_seed);
+  spec_write_head(f, s->name, s->master_seed);
   for (int i = 0; i < s->nstudies; i++)
     spec_write_study(f, &s->studies[i].pub);
   /* A failed write (no memory) sets the error flag; fclose reports only
@@ -1626,6 +1616,44 @@ int spec_value_cmp(const struct spec_value *x, const struct spec_value *y)
   if (x->num != y->num)
     return x->num < y->num ? -1 : 1;
   return (x->seed > y->seed) - (x->seed < y->seed);
+}
+
+static int placed_cmp(const void *x, const void *y)
+{
+  const struct spec_placed *a = x, *b = y;
+  int c = spec_value_cmp(&a->v, &b->v);
+  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+int spec_axis_sorted(const struct spec_study *st, enum spec_axis a,
+                     struct spec_placed **out, struct err *e)
+{
+  const int64_t n = st->len[a];
+  struct spec_placed *v = malloc((size_t)n * sizeof *v);
+  if (!v)
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (int64_t i = 0; i < n; i++)
+    v[i] = (struct spec_placed){spec_axis_value(st, a, i), i};
+  qsort(v, (size_t)n, sizeof *v, placed_cmp);
+  *out = v;
+  return 0;
+}
+
+int64_t spec_sorted_find(const struct spec_placed *sorted, int64_t n,
+                         const struct spec_value *x)
+{
+  int64_t lo = 0, hi = n; /* the answer, if any, is in [lo, hi) */
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    int c = spec_value_cmp(&sorted[mid].v, x);
+    if (c == 0)
+      return sorted[mid].pos;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -1;
 }
 
 double spec_task_cost(const struct spec_study *st, const struct spec_coords *c)

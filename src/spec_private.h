@@ -25,8 +25,34 @@ struct spec_value spec_axis_value(const struct spec_study *st,
 /* Order of values of one axis: < 0, 0 (the same value), > 0. */
 int spec_value_cmp(const struct spec_value *x, const struct spec_value *y);
 
-/* Write st as one entry of the canonical text's studies list (what
- * spec_canonical holds).  Write errors stick to f. */
+/* A value with its position in its axis; an axis's values sorted by
+ * value (then position), for finding values quickly. */
+struct spec_placed {
+  struct spec_value v;
+  int64_t pos;
+};
+
+/* The n = st->len[a] values of axis a sorted, in a new array (free() it).
+ * 0, or ERR_RUNTIME (out of memory; e says so). */
+int spec_axis_sorted(const struct spec_study *st, enum spec_axis a,
+                     struct spec_placed **out, struct err *e);
+
+/* The position of the value x in sorted (n entries), or -1. */
+int64_t spec_sorted_find(const struct spec_placed *sorted, int64_t n,
+                         const struct spec_value *x);
+
+/* 0 when a and b have the same study-level values: iterations, scale,
+ * rewards and their values, ref_logits, and record_every too when
+ * with_records; else 1, with the first difference as a phrase in why
+ * ("iterations differ (200 vs 100)", a's value first). */
+int spec_settings_differ(const struct spec_study *a,
+                         const struct spec_study *b, int with_records,
+                         char *why, size_t len);
+
+/* The canonical text's head (name, master seed, "studies:"), then one
+ * spec_write_study per study: what spec_canonical holds.  Write errors
+ * stick to f. */
+void spec_write_head(FILE *f, const char *name, uint64_t master_seed);
 void spec_write_study(FILE *f, const struct spec_study *st);
 
 #endif

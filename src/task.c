@@ -100,13 +100,17 @@ int task_records_within(int64_t iterations, int64_t every_new,
    * and then every multiple of k is a multiple of k' too. */
   if (every_new < iterations && every_new % every_old != 0)
     return 0;
-  if (map) {
-    const int64_t nnew = bandit_nrec(iterations, every_new);
-    const int64_t last_old = bandit_nrec(iterations, every_old) - 1;
-    for (int64_t i = 0; i < nnew; i++) {
-      int64_t t = bandit_rec_step(i, iterations, every_new);
-      map[i] = t == iterations ? last_old : t / every_old;
-    }
-  }
+  const int64_t nnew = bandit_nrec(iterations, every_new);
+  for (int64_t i = 0; map && i < nnew; i++)
+    map[i] = task_record_in(iterations, every_new, every_old, i);
   return 1;
+}
+
+int64_t task_record_in(int64_t iterations, int64_t every_new,
+                       int64_t every_old, int64_t i)
+{
+  /* T is the last old record whether or not k' divides it. */
+  int64_t t = bandit_rec_step(i, iterations, every_new);
+  return t == iterations ? bandit_nrec(iterations, every_old) - 1
+                         : t / every_old;
 }

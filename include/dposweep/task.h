@@ -45,4 +45,10 @@ int task_same(const struct bandit_params *a, const struct bandit_params *b);
 int task_records_within(int64_t iterations, int64_t every_new,
                         int64_t every_old, int64_t *map);
 
+/* Not collective.  When task_records_within(iterations, every_new,
+ * every_old, ...) is 1: the old record index of new record i (0 <= i <
+ * bandit_nrec(iterations, every_new)), the map's entry i. */
+int64_t task_record_in(int64_t iterations, int64_t every_new,
+                       int64_t every_old, int64_t i);
+
 #endif
