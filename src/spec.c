@@ -1452,11 +1452,27 @@ static int read_spec_file(const char *path, char **text, size_t *len,
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
     goto out;
   }
-  if (!(buf = malloc((size_t)SPEC_MAX_BYTES + 1))) {
-    rc = err_set(e, ERR_RUNTIME, "out of memory");
-    goto out;
+  /* The buffer grows with what is read (a pipe or /dev/zero has no size
+   * to trust), so a small spec costs little memory. */
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n == cap) {
+      size_t want = cap ? 2 * cap : 64 * 1024;
+      if (want > (size_t)SPEC_MAX_BYTES + 1)
+        want = (size_t)SPEC_MAX_BYTES + 1;
+      char *bigger = realloc(buf, want + 1);
+      if (!bigger) {
+        rc = err_set(e, ERR_RUNTIME, "out of memory");
+        goto out;
+      }
+      buf = bigger;
+      cap = want;
+    }
+    size_t got = fread(buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0 || n > (size_t)SPEC_MAX_BYTES)
+      break;
   }
-  size_t n = fread(buf, 1, (size_t)SPEC_MAX_BYTES + 1, f);
   if (ferror(f)) {
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
     goto out;
