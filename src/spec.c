@@ -1431,6 +1431,35 @@ out:
  * file, /dev/zero) from eating memory. */
 #define SPEC_MAX_BYTES (64L << 20)
 
+/* Up to SPEC_MAX_BYTES + 1 bytes of f in a new buffer with room for a
+ * NUL (*n of them; the caller checks ferror), or NULL when memory runs
+ * out.  The buffer grows with what is read (a pipe or /dev/zero has no
+ * size to trust), so a small spec costs little memory. */
+static char *read_all(FILE *f, size_t *n)
+{
+  char *buf = NULL;
+  size_t cap = 0;
+  *n = 0;
+  for (;;) {
+    if (*n == cap) {
+      size_t want = cap ? 2 * cap : 64 * 1024;
+      if (want > (size_t)SPEC_MAX_BYTES + 1)
+        want = (size_t)SPEC_MAX_BYTES + 1;
+      char *bigger = realloc(buf, want + 1);
+      if (!bigger) {
+        free(buf);
+        return NULL;
+      }
+      buf = bigger;
+      cap = want;
+    }
+    size_t got = fread(buf + *n, 1, cap - *n, f);
+    *n += got;
+    if (got == 0 || *n > (size_t)SPEC_MAX_BYTES)
+      return buf;
+  }
+}
+
 /* The whole file, NUL-terminated, in *text (free() it); *len its size.
  * Messages without the path (the caller adds it). */
 static int read_spec_file(const char *path, char **text, size_t *len,
@@ -1452,26 +1481,10 @@ static int read_spec_file(const char *path, char **text, size_t *len,
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
     goto out;
   }
-  /* The buffer grows with what is read (a pipe or /dev/zero has no size
-   * to trust), so a small spec costs little memory. */
-  size_t n = 0, cap = 0;
-  for (;;) {
-    if (n == cap) {
-      size_t want = cap ? 2 * cap : 64 * 1024;
-      if (want > (size_t)SPEC_MAX_BYTES + 1)
-        want = (size_t)SPEC_MAX_BYTES + 1;
-      char *bigger = realloc(buf, want + 1);
-      if (!bigger) {
-        rc = err_set(e, ERR_RUNTIME, "out of memory");
-        goto out;
-      }
-      buf = bigger;
-      cap = want;
-    }
-    size_t got = fread(buf + n, 1, cap - n, f);
-    n += got;
-    if (got == 0 || n > (size_t)SPEC_MAX_BYTES)
-      break;
+  size_t n = 0;
+  if (!(buf = read_all(f, &n))) {
+    rc = err_set(e, ERR_RUNTIME, "out of memory");
+    goto out;
   }
   if (ferror(f)) {
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
