@@ -185,8 +185,11 @@ int64_t spec_map_record(const struct spec_map *m, int64_t to_rec);
  * first-seen order across the inputs, numerically equal values once;
  * seeds ascending); other studies are kept side by side, in first-seen
  * order.  A study of a later input joins the study of its name when
- * their settings are equal, else the first study with equal settings.
- * The union's name and master seed are the first input's.  *out is
+ * their settings are equal, else the first study with equal settings
+ * that no other study of the same input has joined (two studies of one
+ * input never merge, so the union of one spec is that spec, up to the
+ * order of listed seeds).  The union's name and master seed are the
+ * first input's.  *out is
  * loaded from its own canonical text, so loading that text again gives
  * the same hash.  Returns 0; ERR_INPUT when an input's master seed
  * differs from the first's, when two studies of one name have different
