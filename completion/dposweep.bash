@@ -58,15 +58,18 @@ _dposweep()
                 --eta) _dposweep_words theory; return ;;
                 --rewards) _dposweep_words uniform normal; return ;;
                 --arms|--beta|--iterations|--sigma|--samples|--seed|\
-                --master-seed|--every) return ;;
+                --master-seed|--every|--ref-spread|--ref-logits) return ;;
             esac
             _dposweep_words --regime --arms --beta --iterations --scale \
-                --eta --sigma --samples --rewards --seed --master-seed \
-                --every --help
+                --eta --sigma --samples --rewards --ref-spread --ref-logits \
+                --seed --master-seed --every --help
             ;;
         plan)
-            if [[ $cur == -* ]]; then
-                _dposweep_words --list --help
+            if [[ $cur == --format=* ]]; then
+                COMPREPLY=($(compgen -P --format= -W "text kv" \
+                    -- "${cur#--format=}"))
+            elif [[ $cur == -* ]]; then
+                _dposweep_words --list --format=text --format=kv --help
             else
                 _dposweep_files yaml yml
             fi

@@ -163,26 +163,41 @@ int cli_run(int argc, char **argv)
 /* ---- plan ---- */
 
 static const char plan_usage[] =
-  "usage: dposweep plan [SPEC] [--list]\n"
+  "usage: dposweep plan [SPEC] [--list] [--format=text|kv]\n"
   "\n"
   "Check the sweep spec SPEC (default: the embedded paper spec) and print\n"
   "its size: 'tasks: N' over all studies, then per study its tasks, axes,\n"
   "relative cost (sum of K^2 * iterations, plus samples * iterations for\n"
   "sampled tasks) and output size in bytes.\n"
   "\n"
-  "  --list      also print one line per task: study, index, coordinates\n"
-  "  -h, --help  print this help\n"
+  "  --list         also print one CSV line per task: study, index,\n"
+  "                 regime, arms, beta, sigma, samples, eta, ref_spread,\n"
+  "                 seed (the seed's value)\n"
+  "  --format=text  for people (the default)\n"
+  "  --format=kv    for scripts: one key=value per line, in this order:\n"
+  "                 tasks, spec_name, sha256, master_seed, studies,\n"
+  "                 relative_cost, output_bytes, then per study\n"
+  "                 study.NAME.tasks, .relative_cost, .output_bytes\n"
+  "  -h, --help     print this help\n"
   "\n"
   "A bad spec prints one line naming the study and the key; exit code 2.\n";
 
-/* plan's arguments: 0, or ERR_INPUT with the reason in e.  *spec_path:
- * the SPEC given, or NULL for the embedded default.  *help: --help came
- * before any error. */
-static int plan_options(int argc, char **argv, int *list,
-                        const char **spec_path, int *help, struct err *e)
+/* What plan prints. */
+struct plan_options {
+  int list; /* --list */
+  int kv;   /* --format=kv */
+  const char *spec_path; /* SPEC, or NULL for the embedded default */
+};
+
+/* plan's arguments: 0, or ERR_INPUT with the reason in e.  *help: --help
+ * came before any error. */
+static int plan_options(int argc, char **argv, struct plan_options *o,
+                        int *help, struct err *e)
 {
+  enum { O_LIST = 256, O_FORMAT };
   static const struct option opts[] = {
-    {"list", no_argument, NULL, 'l'},
+    {"list", no_argument, NULL, O_LIST},
+    {"format", required_argument, NULL, O_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -191,8 +206,16 @@ static int plan_options(int argc, char **argv, int *list,
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (c) {
-    case 'l': *list = 1; break;
+    case O_LIST: o->list = 1; break;
+    case O_FORMAT:
+      if (strcmp(optarg, "kv") != 0 && strcmp(optarg, "text") != 0)
+        return err_set(e, ERR_INPUT,
+                       "--format: unknown format '%s' (text, kv)", optarg);
+      o->kv = strcmp(optarg, "kv") == 0;
+      break;
     case 'h': *help = 1; return 0;
+    case ':':
+      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
     default:
       return err_set(e, ERR_INPUT,
                      "%s: unknown option (see dposweep plan --help)",
@@ -202,7 +225,7 @@ static int plan_options(int argc, char **argv, int *list,
   if (argc - optind > 1)
     return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
                    argv[optind + 1]);
-  *spec_path = optind < argc ? argv[optind] : NULL;
+  o->spec_path = optind < argc ? argv[optind] : NULL;
   return 0;
 }
 
@@ -215,20 +238,28 @@ static int load_spec(const char *path, struct spec **s, struct err *e)
   return spec_load_text(text, strlen(text), "(default spec)", s, e);
 }
 
+static double total_cost(const struct spec *s)
+{
+  double cost = 0.0;
+  for (int i = 0; i < spec_nstudies(s); i++)
+    cost += spec_study_cost(spec_study(s, i));
+  return cost;
+}
+
 /* The sweep's totals, then one block per study. */
 static void print_plan(const struct spec *s)
 {
-  double total_cost = 0.0;
-  for (int i = 0; i < spec_nstudies(s); i++)
-    total_cost += spec_study_cost(spec_study(s, i));
+  const double total = total_cost(s);
   printf("tasks: %lld\n", (long long)spec_ntasks(s));
   printf("spec: %s\nsha256: %s\nmaster_seed: %llu\nstudies: %d\n", spec_name(s),
          spec_sha256(s), (unsigned long long)spec_master_seed(s),
          spec_nstudies(s));
-  printf("relative cost: %.6g\n", total_cost);
+  printf("relative cost: %.6g\n", total);
   printf("output bytes: %lld\n", (long long)store_predicted_size(s));
-  printf("axis order: regime, arms, beta, sigma, samples, eta, seed (seed "
-         "fastest)\n");
+  printf("axis order:");
+  for (int a = 0; a < SPEC_NAXES; a++)
+    printf("%s %s", a ? "," : "", spec_axis_name((enum spec_axis)a));
+  printf(" (%s fastest)\n", spec_axis_name(SPEC_NAXES - 1));
   for (int i = 0; i < spec_nstudies(s); i++) {
     const struct spec_study *st = spec_study(s, i);
     double cost = spec_study_cost(st);
@@ -245,15 +276,36 @@ static void print_plan(const struct spec *s)
            (long long)st->nrec, bandit_scale_name(st->scale),
            bandit_rewards_name(st->rewards));
     printf("  relative cost: %.6g (%.1f%%)\n", cost,
-           total_cost > 0 ? 100.0 * cost / total_cost : 0.0);
+           total > 0 ? 100.0 * cost / total : 0.0);
     printf("  output bytes: %lld\n", (long long)store_study_bytes(st));
   }
 }
 
-/* --list: one CSV line per task, its coordinates as values. */
+/* --format=kv: the contract with scripts; keys never change meaning, new
+ * keys are only ever appended.  Costs with 17 digits (they round-trip). */
+static void print_plan_kv(const struct spec *s)
+{
+  printf("tasks=%lld\nspec_name=%s\nsha256=%s\nmaster_seed=%llu\n"
+         "studies=%d\n",
+         (long long)spec_ntasks(s), spec_name(s), spec_sha256(s),
+         (unsigned long long)spec_master_seed(s), spec_nstudies(s));
+  printf("relative_cost=%.17g\noutput_bytes=%lld\n", total_cost(s),
+         (long long)store_predicted_size(s));
+  for (int i = 0; i < spec_nstudies(s); i++) {
+    const struct spec_study *st = spec_study(s, i);
+    printf("study.%s.tasks=%lld\nstudy.%s.relative_cost=%.17g\n"
+           "study.%s.output_bytes=%lld\n",
+           st->name, (long long)st->ntasks, st->name, spec_study_cost(st),
+           st->name, (long long)store_study_bytes(st));
+  }
+}
+
+/* --list: one CSV line per task, its coordinates as values; ref_spread
+ * came later than the other columns and sits before seed, in index
+ * order. */
 static void print_task_list(const struct spec *s)
 {
-  printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,seed\n");
+  printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,ref_spread,seed\n");
   for (int i = 0; i < spec_nstudies(s); i++) {
     const struct spec_study *st = spec_study(s, i);
     for (int64_t t = 0; t < st->ntasks; t++) {
@@ -269,7 +321,8 @@ static void print_task_list(const struct spec *s)
         printf("theory");
       else
         printf("%.17g", st->eta[pos[SPEC_AXIS_ETA]]);
-      printf(",%lld\n", (long long)pos[SPEC_AXIS_SEED]);
+      printf(",%.17g,%llu\n", st->ref_spread[pos[SPEC_AXIS_REF_SPREAD]],
+             (unsigned long long)spec_seed(st, pos[SPEC_AXIS_SEED]));
     }
   }
 }
@@ -277,21 +330,24 @@ static void print_task_list(const struct spec *s)
 int cli_plan(int argc, char **argv)
 {
   struct spec *s = NULL;
-  const char *path = NULL;
-  int list = 0, help = 0;
+  struct plan_options o = {.list = 0};
+  int help = 0;
   struct err e;
   err_clear(&e);
-  int rc = plan_options(argc, argv, &list, &path, &help, &e);
+  int rc = plan_options(argc, argv, &o, &help, &e);
   if (help) {
     fputs(plan_usage, stdout);
     return ERR_EXIT_OK;
   }
   if (rc == 0)
-    rc = load_spec(path, &s, &e);
+    rc = load_spec(o.spec_path, &s, &e);
   if (rc)
     goto out;
-  print_plan(s);
-  if (list)
+  if (o.kv)
+    print_plan_kv(s);
+  else
+    print_plan(s);
+  if (o.list)
     print_task_list(s);
   /* Write errors stick to stdout: one check at the end sees them all. */
   if (fflush(stdout) != 0 || ferror(stdout))

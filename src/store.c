@@ -647,6 +647,7 @@ static int write_axis(hid_t g, const struct spec_study *st, enum spec_axis a,
     return attr_array(g, name, H5T_NATIVE_INT64, n, st->samples, e);
   case SPEC_AXIS_ETA:
     return write_eta_axis(g, name, st, e);
+  case SPEC_AXIS_REF_SPREAD: /* not stored yet: results file format 2 */
   case SPEC_AXIS_SEED:
   case SPEC_NAXES:
     break;
@@ -676,7 +677,7 @@ static void fill_coords(const struct spec_study *st, hsize_t start,
     /* The step actually used, so analysis needs no formula. */
     eta[j] = eta_theory[j] ? bandit_theory_eta(beta[j], arms[j])
                            : st->eta[at[SPEC_AXIS_ETA]];
-    seed[j] = at[SPEC_AXIS_SEED];
+    seed[j] = (int64_t)spec_seed(st, at[SPEC_AXIS_SEED]);
   }
 }
 

@@ -49,6 +49,13 @@ struct bandit_params {
   int64_t record_every;
   uint64_t master_seed;
   uint64_t seed;
+  /* The reference policy pi_ref = softmax(theta_ref): theta_ref =
+   * ref_spread * z with z standard normal per arm (0: uniform), or the
+   * explicit ref_logits (arms values; then ref_spread is 0), or NULL.
+   * Adding a field here?  Give it its place in task_same (task.c): the
+   * build (or the unit test test_task) stops until it has one. */
+  double ref_spread;
+  const double *ref_logits;
 };
 
 /* The numerics version: an integer that changes with every change to

@@ -28,8 +28,10 @@ int cli_status(int argc, char **argv);
 
 /* The parsed and checked arguments of "dposweep sim". */
 struct cli_sim_args {
-  struct bandit_params p; /* p.reward_values points into rewards */
+  struct bandit_params p; /* p.reward_values points into rewards,
+                             p.ref_logits into ref_logits */
   double *rewards;        /* explicit reward list, or NULL */
+  double *ref_logits;     /* --ref-logits, or NULL */
   int help;               /* --help was given: nothing else was checked */
 };
 

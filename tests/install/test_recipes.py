@@ -23,6 +23,7 @@ MESON_DEPS = {
     "mpi": ("mpi", {"build", "link"}, "libopenmpi-dev"),
     "hdf5": ("hdf5+mpi", {"build", "link"}, "libhdf5-openmpi-dev"),
     "libcyaml": ("libcyaml", {"build", "link"}, "libcyaml-dev"),
+    "yaml-0.1": ("libyaml", {"build", "link"}, "libyaml-dev"),
     "gsl": ("gsl", {"build", "link"}, "libgsl-dev"),
     "nettle": ("nettle", {"build", "link"}, "nettle-dev"),
     "check": ("check", {"test"}, "check"),

@@ -212,11 +212,11 @@ def test_plan_agrees_with_run(spec, tmp_path):
     assert abs(actual - predicted) <= 0.02 * actual, (predicted, actual)
     # --list: one line per task, in index order.
     lst = run(["plan", str(spec), "--list"], check=0).stdout
-    lines = lst.split("study,index,regime,arms,beta,sigma,samples,eta,seed\n")[1].splitlines()
+    lines = lst.split("study,index,regime,arms,beta,sigma,samples,eta,ref_spread,seed\n")[1].splitlines()
     assert len(lines) == planned.total
-    assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0")
-    assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,1")
-    assert lines[planned.studies["exact"]].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0")
+    assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0,0")
+    assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,0,1")
+    assert lines[planned.studies["exact"]].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0,0")
 
 
 def test_long_spec_is_stored_and_resumes(tmp_path):

@@ -35,6 +35,7 @@ class Dposweep(MesonPackage):
     depends_on("hdf5+mpi")
     depends_on("gsl")
     depends_on("libcyaml")
+    depends_on("libyaml")
     depends_on("nettle")
     depends_on("check", type="test")
 
