@@ -69,6 +69,20 @@ struct bandit_params {
  * gaussian and fewer-pair sampled results keep their bits). */
 #define BANDIT_NUMERICS_VERSION 2
 
+/* The metrics recorded every k steps, in the order of the results file's
+ * traj/ datasets, the checksum and sim's CSV columns.  New metrics are
+ * appended before BANDIT_NMETRICS; everything stored follows this table. */
+enum bandit_metric {
+  BANDIT_MAX_ABS_DELTA = 0,  /* max over pairs of |delta|, the theorems' */
+  BANDIT_MEAN_ABS_DELTA = 1, /* mean over pairs of |delta| ("Param Diff") */
+  BANDIT_VALUE_GAP = 2,      /* V* - V(pi) */
+  BANDIT_NMETRICS = 3
+};
+
+/* The metric's name as in files and CSV headers: "max_abs_delta", ...;
+ * NULL for out-of-range. */
+const char *bandit_metric_name(enum bandit_metric m);
+
 /* Limits shared by every front end (sim flags, spec keys). */
 #define BANDIT_MAX_ARMS 1000000
 #define BANDIT_MAX_SAMPLES 4000000000LL
