@@ -648,7 +648,11 @@ const struct lock_owner *lock_self(const struct lock *l)
   return &l->self;
 }
 
-/* ---- the lease ---- */
+/* ---- the lease ----
+ *
+ * The lock's mutex is a default one, locked and unlocked by the same
+ * thread, and its condition variable is only waited on under it: these
+ * pthread calls cannot fail, and are not checked. */
 
 /* Whether the name still leads to our record. */
 static bool still_ours(const struct lock *l)
@@ -725,7 +729,8 @@ static bool wait_refresh(struct lock *l)
 static void *keep_thread(void *arg)
 {
   struct lock *l = arg;
-  /* Signals are the main thread's business (sweep's drain requests). */
+  /* Signals are the main thread's business (sweep's drain requests);
+   * neither call can fail with a full set and SIG_BLOCK. */
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
