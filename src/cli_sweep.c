@@ -29,7 +29,8 @@ static const char run_usage[] =
   "If OUT.h5 exists and holds the same spec, the run continues it: only\n"
   "tasks not yet done are run, so the same command line serves every link\n"
   "of a job chain.  If it holds another spec, or is not a dposweep file,\n"
-  "the run refuses and leaves it untouched.\n"
+  "the run refuses and leaves it untouched; so it does, --force or not,\n"
+  "while another run owns it (the lock file OUT.h5.lock).\n"
   "\n"
   "  -o, --output FILE        results file (default " DPOSWEEP_DEFAULT_OUTPUT ")\n"
   "  --force                  start over even if FILE holds this spec, or\n"
@@ -53,7 +54,8 @@ static const char run_usage[] =
   "  -h, --help               print this help\n"
   "\n"
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
-  "output holds another spec / is not a dposweep file, 3 I/O failure\n";
+  "output holds another spec / is not a dposweep file / is in use, 3 I/O\n"
+  "failure (or the output was replaced, or its lock taken, during the run)\n";
 
 /* A duration flag's value: a finite number of seconds >= 0. */
 static int seconds_arg(const char *flag, const char *arg, double *out,
