@@ -2,6 +2,7 @@
  * include/dposweep/cli.h. */
 #include "dposweep/cli.h"
 #include "dposweep/defaults.h"
+#include "dposweep/lock.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/sweep.h"
@@ -28,7 +29,8 @@ static const char run_usage[] =
   "If OUT.h5 exists and holds the same spec, the run continues it: only\n"
   "tasks not yet done are run, so the same command line serves every link\n"
   "of a job chain.  If it holds another spec, or is not a dposweep file,\n"
-  "the run refuses and leaves it untouched.\n"
+  "the run refuses and leaves it untouched; so it does, --force or not,\n"
+  "while another run owns it (the lock file OUT.h5.lock).\n"
   "\n"
   "  -o, --output FILE        results file (default " DPOSWEEP_DEFAULT_OUTPUT ")\n"
   "  --force                  start over even if FILE holds this spec, or\n"
@@ -52,7 +54,8 @@ static const char run_usage[] =
   "  -h, --help               print this help\n"
   "\n"
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
-  "output holds another spec / is not a dposweep file, 3 I/O failure\n";
+  "output holds another spec / is not a dposweep file / is in use, 3 I/O\n"
+  "failure (or the output was replaced, or its lock taken, during the run)\n";
 
 /* A duration flag's value: a finite number of seconds >= 0. */
 static int seconds_arg(const char *flag, const char *arg, double *out,
@@ -365,13 +368,17 @@ static const char status_usage[] =
   "usage: dposweep status OUT.h5 [--format=text|kv]\n"
   "\n"
   "Summarize a results file: done/total, failed, pending, a breakdown by\n"
-  "study and regime, and the runs recorded in the file.\n"
+  "study and regime, the runs recorded in the file, and its owner (the\n"
+  "run writing it now, if any).\n"
   "\n"
   "  --format=text  for people (the default)\n"
   "  --format=kv    for scripts: one key=value per line, in this order:\n"
   "                 file, spec_name, spec_sha256, total, done, failed,\n"
   "                 pending, state (complete|incomplete), runs, then per\n"
-  "                 study study.NAME.total, .done, .failed, .pending\n"
+  "                 study study.NAME.total, .done, .failed, .pending,\n"
+  "                 then owner (who is writing the file now, empty when\n"
+  "                 nobody), owner_job and owner_expires (its SLURM job\n"
+  "                 and lease end, seconds since the epoch)\n"
   "  -h, --help     print this help\n"
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
@@ -482,12 +489,66 @@ static void print_runs(struct store_reader *r)
   }
 }
 
+/* The file's owner (lock.h): who is writing it now. */
+struct owner_info {
+  enum lock_state state;
+  struct lock_owner o;
+  char line[1024]; /* the owner, for people; or why it is unknown */
+  int unreadable;
+};
+
+static void owner_of(const char *path, struct owner_info *w)
+{
+  struct err e;
+  memset(w, 0, sizeof *w);
+  if (lock_inspect(path, &w->o, &w->state, &e) != 0) {
+    w->unreadable = 1;
+    snprintf(w->line, sizeof w->line, "unknown (%s)", e.msg);
+  } else if (w->state != LOCK_FREE) {
+    lock_describe(&w->o, w->line, sizeof w->line);
+  }
+}
+
+static void print_owner_text(const char *path)
+{
+  struct owner_info w;
+  owner_of(path, &w);
+  if (w.unreadable || w.state == LOCK_FREE) {
+    printf("owner: %s\n", w.unreadable ? w.line : "none");
+  } else if (w.state == LOCK_HELD) {
+    char until[32];
+    fmt_time((double)w.o.expires, until, sizeof until);
+    printf("owner: %s, lease until %s (in use)\n", w.line, until);
+  } else {
+    const char *why = "";
+    lock_judge(&w.o, (int64_t)time(NULL), &why);
+    printf("owner: none (a stale lock of %s: %s; the next run takes it "
+           "over)\n", w.line, why);
+  }
+}
+
+/* owner=, owner_job=, owner_expires=: empty unless the file is in use
+ * (or its lock cannot be read: then owner says why). */
+static void print_owner_kv(const char *path)
+{
+  struct owner_info w;
+  owner_of(path, &w);
+  int held = !w.unreadable && w.state == LOCK_HELD;
+  printf("owner=%s\nowner_job=%s\n", held || w.unreadable ? w.line : "",
+         held ? w.o.job : "");
+  if (held)
+    printf("owner_expires=%lld\n", (long long)w.o.expires);
+  else
+    printf("owner_expires=\n");
+}
+
 static void print_status_text(const char *path, struct store_reader *r,
                               const struct status_counts *c)
 {
   const struct spec *s = store_reader_spec(r);
   int64_t total = spec_ntasks(s), finished = c->all.done + c->all.failed;
   printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
+  print_owner_text(path);
   printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)finished,
          (long long)total,
          total ? 100.0 * (double)finished / (double)total : 100.0);
@@ -534,6 +595,7 @@ static void print_status_kv(const char *path, struct store_reader *r,
            st->name, (long long)st->ntasks, st->name, (long long)n.done,
            st->name, (long long)n.failed, st->name, (long long)n.pending);
   }
+  print_owner_kv(path);
 }
 
 /* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:

@@ -6,6 +6,7 @@
 #include "dposweep/bandit.h"
 #include "dposweep/defaults.h"
 #include "dposweep/err.h"
+#include "dposweep/lock.h"
 #include "dposweep/sched.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
@@ -18,11 +19,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,9 +55,11 @@
  *
  *   load_spec    Bcast text length (-1: rank 0 could not read it), Bcast
  *                text, Bcast whether rank 0 parsed it
- *   open_output  Bcast rank 0's verdict on the output (0 or an exit code),
+ *   open_output  Bcast rank 0's verdict on the output (0 or an exit code;
+ *                rank 0 owns the output's lock from here to the end),
  *                store_open, Allreduce MIN "opened"
- *   record_run   Gather host names to 0, Bcast "rank 0 is ready"
+ *   record_run   Gather host names to 0, Gather SLURM node names to 0,
+ *                Bcast "rank 0 is ready"
  *   (execute)    collective store_flush on TAG_FLUSH as above
  *   report_end   Reduce MAX peak memory (--stats only), store_close,
  *                Allreduce MIN "closed", Bcast the exit code
@@ -109,6 +114,17 @@ static void on_signal(int sig)
   } else if (monotonic_seconds() - g_first_signal_s >= 2) {
     g_abandon = 1;
   }
+}
+
+/* Set by the lock's lease thread (rank 0) when this run has lost the
+ * ownership of its output (lock.h): the coordinator drains, and the run
+ * ends with exit 3. */
+static atomic_int g_lost = 0;
+
+static void on_lock_lost(void *arg)
+{
+  (void)arg;
+  atomic_store(&g_lost, 1);
 }
 
 /* Not collective.  SIGTERM, SIGINT, SIGUSR1 request a drain, SIGALRM ends
@@ -198,6 +214,10 @@ struct run {
    * execution, code is the exit code they agreed on. */
   bool stop;
   int code;
+  /* Rank 0: the output's lock (lock.h) and the file it opened (device
+   * and inode), checked before the run reports its end. */
+  struct lock *lock;
+  struct stat output_id;
 };
 
 /* Rank 0: the schedule, and what the progress lines and the end say. */
@@ -607,6 +627,11 @@ static int coordinate(struct coordinator *c, struct err *e)
                        .next_flush = now_mono() + o->flush_interval,
                        .last_msg = now_mono()};
   while (d.active > 0) {
+    if (atomic_load(&g_lost) && !d.draining) {
+      d.draining = true;
+      say(c->run, "lost the ownership of %s: finishing the tasks in flight",
+          o->output);
+    }
     if (g_signals && !d.draining) {
       d.draining = true;
       say(c->run, "signal received: finishing the tasks in flight (a second "
@@ -646,6 +671,11 @@ static void run_alone(struct coordinator *c, struct worker *w)
   struct run *r = c->run;
   double next_flush = now_mono() + r->o->flush_interval;
   for (;;) {
+    if (atomic_load(&g_lost)) {
+      c->drained = true;
+      say(r, "lost the ownership of %s: stopping", r->o->output);
+      break;
+    }
     if (g_signals) {
       c->drained = true;
       say(r, "signal received: stopping");
@@ -789,6 +819,80 @@ static int prepare_output(struct run *r, struct err *e)
   return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
 }
 
+/* Not collective (rank 0).  Own the output for the whole run: its lock
+ * (lock.h), kept alive by a lease thread.  Returns 0, ERR_INPUT (in use
+ * by another process: nothing is touched) or ERR_RUNTIME. */
+static int take_output(struct run *r, struct err *e)
+{
+  const char *out = r->o->output;
+  int rc = lock_acquire(out, "run", NULL, &r->lock, e);
+  if (rc == ERR_INPUT) {
+    char why[ERR_MSG_LEN];
+    snprintf(why, sizeof why, "%s", e->msg);
+    return err_set(e, ERR_INPUT, "%s; refusing to touch it", why);
+  }
+  if (rc != 0)
+    return err_prefix(e, "cannot %s %s: ",
+                      access(out, F_OK) == 0 ? "open" : "create", out);
+  if (lock_note(r->lock)[0])
+    say(r, "%s", lock_note(r->lock));
+  return lock_keep(r->lock, on_lock_lost, NULL, e);
+}
+
+/* Not collective (rank 0).  Give the output up; a lock that cannot be
+ * removed is taken over by the next run (this process is gone then), so
+ * it is only a warning.  Nothing to do without a lock. */
+static void release_output(struct run *r)
+{
+  struct err le;
+  if (r->lock && lock_release(&r->lock, &le) != 0 && !atomic_load(&g_lost))
+    say(r, "warning: %s", le.msg);
+}
+
+/* Not collective (rank 0).  The verdict on the ownership at the end:
+ * ERR_EXIT_OK, or ERR_EXIT_RUNTIME (said) when the lock was lost or the
+ * output is no longer the file this run opened (replaced or removed by
+ * someone else), whose results would then be elsewhere. */
+static int ownership_verdict(struct run *r)
+{
+  char why[ERR_MSG_LEN];
+  /* A last refresh checks the lock now, not up to a refresh period ago;
+   * failing to write it while it is still ours changes nothing. */
+  struct err le;
+  if (r->lock && lock_refresh(r->lock, &le) != 0 && !lock_lost(r->lock, NULL, 0))
+    say(r, "warning: %s", le.msg);
+  if (r->lock && lock_lost(r->lock, why, sizeof why)) {
+    say(r, "stopped: this run %s (its lease ran out: was the node frozen?)",
+        why);
+    return ERR_EXIT_RUNTIME;
+  }
+  struct stat now;
+  bool gone = stat(r->o->output, &now) != 0;
+  if (gone || now.st_dev != r->output_id.st_dev ||
+      now.st_ino != r->output_id.st_ino) {
+    say(r, "%s is no longer the file this run wrote (it was %s during the "
+           "run): this run's results are not in it",
+        r->o->output, gone ? "removed" : "replaced");
+    return ERR_EXIT_RUNTIME;
+  }
+  return ERR_EXIT_OK;
+}
+
+/* Not collective (rank 0).  Own the output, make it ready, and note which
+ * file it is.  On failure the output is given up again. */
+static int claim_output(struct run *r, struct err *e)
+{
+  int rc = take_output(r, e);
+  if (rc == 0)
+    rc = prepare_output(r, e);
+  if (rc == 0 && stat(r->o->output, &r->output_id) != 0)
+    rc = err_set(e, ERR_RUNTIME, "cannot open %s: %s", r->o->output,
+                 strerror(errno));
+  if (rc != 0)
+    release_output(r);
+  return rc;
+}
+
 /* Collective.  Rank 0 decides about the output, then everyone opens it;
  * any rank's failure to open is everyone's. */
 static int open_output(struct run *r, struct err *e)
@@ -797,7 +901,7 @@ static int open_output(struct run *r, struct err *e)
   int verdict = ERR_EXIT_OK; /* rank 0's: go on, or the exit code */
   if (r->rank == 0) {
     struct err pe;
-    int prepared = prepare_output(r, &pe);
+    int prepared = claim_output(r, &pe);
     if (prepared != 0)
       say_err(r, &pe);
     verdict = err_exit_code(prepared);
@@ -829,20 +933,19 @@ out:
   return rc;
 }
 
-/* Collective.  The distinct host names of the job, comma separated, in
- * out on rank 0 (empty elsewhere). */
-static int gather_hosts(const struct run *r, char *out, size_t len,
-                        struct err *e)
+/* Collective.  The distinct values of every rank's `name` (empty ones
+ * left out), comma separated, in out on rank 0 (empty elsewhere). */
+static int gather_names(const struct run *r, const char *mine, char *out,
+                        size_t len, struct err *e)
 {
   int rc = ERR_RUNTIME;
   char name[MPI_MAX_PROCESSOR_NAME] = {0};
   char *all = NULL;
-  int n = 0;
   out[0] = '\0';
-  MPI_CHECK(e, fail, MPI_Get_processor_name(name, &n));
+  snprintf(name, sizeof name, "%s", mine);
   if (r->rank == 0 &&
       !(all = calloc((size_t)r->size, MPI_MAX_PROCESSOR_NAME))) {
-    rc = err_set(e, ERR_RUNTIME, "out of memory for the host names");
+    rc = err_set(e, ERR_RUNTIME, "out of memory for the ranks' names");
     goto fail;
   }
   MPI_CHECK(e, fail, MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all,
@@ -854,7 +957,7 @@ static int gather_hosts(const struct run *r, char *out, size_t len,
     bool seen = false;
     for (int p = 0; p < q && !seen; p++)
       seen = strcmp(h, all + (size_t)p * MPI_MAX_PROCESSOR_NAME) == 0;
-    if (seen)
+    if (seen || !h[0])
       continue;
     int wrote = snprintf(out + used, len - used, "%s%s", used ? "," : "", h);
     if (wrote < 0 || (size_t)wrote >= len - used)
@@ -865,6 +968,23 @@ static int gather_hosts(const struct run *r, char *out, size_t len,
 fail:
   free(all);
   return rc;
+}
+
+/* Collective.  The distinct host names of the job, and its distinct SLURM
+ * node names (SLURMD_NODENAME: several nodes may share a host name; empty
+ * outside SLURM), comma separated, on rank 0. */
+static int gather_hosts(const struct run *r, char *hosts, char *nodes,
+                        size_t len, struct err *e)
+{
+  char name[MPI_MAX_PROCESSOR_NAME] = {0};
+  int n = 0;
+  MPI_CHECK(e, fail, MPI_Get_processor_name(name, &n));
+  const char *node = getenv("SLURMD_NODENAME");
+  if (gather_names(r, name, hosts, len, e) != 0)
+    return ERR_RUNTIME;
+  return gather_names(r, node ? node : "", nodes, len, e);
+fail:
+  return ERR_RUNTIME;
 }
 
 /* Not collective (rank 0).  The schedule over the tasks the file still
@@ -895,7 +1015,8 @@ static int plan_schedule(struct coordinator *c, struct err *e)
 }
 
 /* Not collective (rank 0).  Say what this run does and record it. */
-static void announce(struct coordinator *c, const char *hosts)
+static void announce(struct coordinator *c, const char *hosts,
+                     const char *nodes)
 {
   struct run *r = c->run;
   struct sched_progress p;
@@ -908,6 +1029,9 @@ static void announce(struct coordinator *c, const char *hosts)
     say(r, "%s: %lld tasks in %d studies on %d rank%s (%s)", r->o->output,
         (long long)p.total, spec_nstudies(r->spec), r->size,
         r->size > 1 ? "s" : "", hosts);
+  if (nodes[0])
+    say(r, "%d rank%s on SLURM nodes %s", r->size, r->size > 1 ? "s" : "",
+        nodes);
   struct err re;
   if (store_run_begin(r->store, now_wall(), r->size, hosts, p.done_before,
                       &c->slot, &re) != 0) {
@@ -921,8 +1045,8 @@ static void announce(struct coordinator *c, const char *hosts)
 static int record_run(struct run *r, struct coordinator *c, struct err *e)
 {
   int rc = ERR_RUNTIME;
-  char hosts[STORE_HOSTS_LEN];
-  if (gather_hosts(r, hosts, sizeof hosts, e) != 0)
+  char hosts[STORE_HOSTS_LEN], nodes[STORE_HOSTS_LEN];
+  if (gather_hosts(r, hosts, nodes, sizeof hosts, e) != 0)
     goto out;
   int ready = 1;
   if (r->rank == 0) {
@@ -931,7 +1055,7 @@ static int record_run(struct run *r, struct coordinator *c, struct err *e)
       say_err(r, &pe);
       ready = 0;
     } else {
-      announce(c, hosts);
+      announce(c, hosts, nodes);
     }
   }
   MPI_CHECK(e, out, MPI_Bcast(&ready, 1, MPI_INT, 0, MPI_COMM_WORLD));
@@ -1045,7 +1169,9 @@ static int report_end(struct run *r, struct coordinator *c, struct err *e)
   int all_closed = 0;
   MPI_CHECK(e, out, MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN,
                                   MPI_COMM_WORLD));
-  int code = r->rank == 0 ? conclude(c, all_closed) : ERR_EXIT_OK;
+  int code = ERR_EXIT_OK;
+  if (r->rank == 0 && (code = ownership_verdict(r)) == ERR_EXIT_OK)
+    code = conclude(c, all_closed);
   MPI_CHECK(e, out, MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));
   r->code = code;
   rc = 0;
@@ -1093,10 +1219,12 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
    * library installed its own.  A failure is reported once MPI is up. */
   struct err se;
   int signals_rc = install_signals(o->grace, &se);
-  int rc = MPI_Init(NULL, NULL);
+  /* Rank 0's lease thread (lock.h) makes no MPI call: FUNNELED. */
+  int provided = 0;
+  int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
   if (rc != MPI_SUCCESS) {
     /* No job to abort yet: every process fails on its own. */
-    mpi_check_fail(&e, rc, "MPI_Init", __FILE__, __LINE__);
+    mpi_check_fail(&e, rc, "MPI_Init_thread", __FILE__, __LINE__);
     err_print(&e, "dposweep run");
     return ERR_EXIT_RUNTIME;
   }
@@ -1113,6 +1241,9 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   rc = run_steps(&r, usage_error, &e);
   if (rc != 0)
     goto fatal;
+  /* Every rank has closed the file (report_end's reduction), or never
+   * opened it: the output can go to its next owner. */
+  release_output(&r);
   spec_destroy(&r.spec);
   /* Every result is closed and the verdict agreed: a failure to shut MPI
    * down changes neither. */
@@ -1125,6 +1256,7 @@ fatal:
    * for it forever.  Only ending the whole job is safe. */
   err_prefix(&e, "rank %d: ", r.rank);
   err_print(&e, "dposweep run");
+  release_output(&r);
   MPI_Abort(MPI_COMM_WORLD, err_exit_code(rc));
   return err_exit_code(rc);
 }

@@ -25,4 +25,11 @@
 #define DPOSWEEP_DEFAULT_PROGRESS_INTERVAL 5
 #define DPOSWEEP_DEFAULT_CHUNK_SECONDS 0.5
 
+/* The lock of a results file (lock.h, README "Reliability"): each refresh
+ * announces a lease of DPOSWEEP_LOCK_LEASE seconds, and the owner
+ * refreshes every DPOSWEEP_LOCK_REFRESH seconds; clock skew between nodes
+ * and a stall of the owner must stay below their difference. */
+#define DPOSWEEP_LOCK_LEASE 120
+#define DPOSWEEP_LOCK_REFRESH 10
+
 #endif
