@@ -81,6 +81,28 @@ def test_other_format_version_refused(done_file):
     assert digest(done_file) == before
 
 
+def test_other_numerics_version_refused(spec, done_file):
+    # A file of this spec whose results another engine computed: run
+    # refuses to resume it, naming both versions; --force starts over.
+    with h5py.File(done_file, "r+") as f:
+        mine = int(f.attrs["numerics"])
+        f.attrs.modify("numerics", mine + 1)
+    before = digest(done_file)
+    r = run(["run", str(spec), "-o", str(done_file)], ranks=2, check=2)
+    assert len(ours(r.stderr)) == 1, r.stderr
+    assert (f"holds results of numerics version {mine + 1}; this dposweep "
+            f"computes version {mine} (--force starts over)") in r.stderr
+    assert digest(done_file) == before
+    st = run(["status", str(done_file)], check=0)
+    assert f"numerics: {mine + 1} (this dposweep computes version {mine}" in st.stdout
+    kv = run(["status", "--format=kv", str(done_file)], check=0)
+    assert kv.stdout.splitlines()[-1] == f"numerics={mine + 1}"
+    run(["run", str(spec), "-o", str(done_file), "-q", "--force"], ranks=2, check=0)
+    with h5py.File(done_file, "r") as f:
+        assert int(f.attrs["numerics"]) == mine
+        assert (f["studies/exact/tasks/status"][()] == 1).all()
+
+
 def test_bad_spec_creates_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(SPEC.replace("beta: [0.5, 2.0]", "beta: [0.5, -2.0]"))
