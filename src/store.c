@@ -2706,6 +2706,14 @@ int store_copy_tasks(struct store *dst, struct store_reader *src,
       c->source_study >= spec_nstudies(src->spec) || c->n < 0)
     return err_set(e, ERR_INPUT, "copy from %s: no such study",
                    src->self.path);
+  /* The new file says its results are this dposweep's (its numerics
+   * attribute): another engine's rows must not enter it. */
+  if (src->self.numerics != BANDIT_NUMERICS_VERSION)
+    return err_set(e, ERR_INPUT,
+                   "%s holds results of numerics version %d; this dposweep "
+                   "computes version %d",
+                   src->self.path, (int)src->self.numerics,
+                   BANDIT_NUMERICS_VERSION);
   struct copy_job j = {.c = c,
                        .from = spec_study(src->spec, c->source_study),
                        .to = spec_study(dst->spec, c->study)};

@@ -328,8 +328,9 @@ struct store_copy {
  * others are skipped; with outcome NULL the first one not OK fails the
  * copy with ERR_INPUT ("SOURCE: study 'a' task 17: checksum mismatch").
  * Sets *copied (may be NULL) to the number copied.  Returns 0, ERR_INPUT
- * or ERR_RUNTIME; after a failure dst holds part of the copy and should
- * be discarded. */
+ * (also for a source of another numerics version: nothing is copied) or
+ * ERR_RUNTIME; after a failure dst holds part of the copy and should be
+ * discarded. */
 int store_copy_tasks(struct store *dst, struct store_reader *src,
                      const struct store_copy *c, uint8_t *outcome,
                      int64_t *copied, struct err *e);

@@ -920,6 +920,22 @@ START_TEST(test_numerics_mismatch_probe)
   struct store_source me;
   store_reader_describe(r, &me);
   ck_assert_int_eq(me.numerics, next);
+  /* Its tasks never enter a file of this version. */
+  char dpath[256], *tmp = NULL;
+  path_in(dpath, sizeof dpath, "numerics-copy.h5");
+  ck_assert_int_eq(store_create_temp(dpath, s, &me, 1, &tmp, &e), 0);
+  struct store *w = NULL;
+  ck_assert_int_eq(store_open_serial(tmp, s, &w, &e), 0);
+  const int64_t one = 0;
+  struct store_copy c = {.n = 1, .from = &one, .to = &one};
+  ck_assert_int_eq(store_copy_tasks(w, r, &c, NULL, NULL, &e), ERR_INPUT);
+  snprintf(msg, sizeof msg,
+           "%s holds results of numerics version %d; this dposweep computes "
+           "version %d", me.path, next, BANDIT_NUMERICS_VERSION);
+  ck_assert_str_eq(e.msg, msg);
+  ck_assert_int_eq(store_close(&w, &e), 0);
+  store_discard_temp(tmp);
+  free(tmp);
   store_reader_close(&r);
   spec_destroy(&other);
   spec_destroy(&s);
