@@ -264,7 +264,7 @@ struct dset_def {
  * per enum bandit_metric), the record steps. */
 enum study_dset {
   SD_REGIME, SD_ARMS, SD_BETA, SD_SIGMA, SD_SAMPLES, SD_ETA, SD_ETA_THEORY,
-  SD_SEED,
+  SD_REF_SPREAD, SD_SEED,
   SD_STATUS, SD_RANK, SD_WALL_SECONDS, SD_FINISHED_AT, SD_REASON, SD_RUN,
   SD_CHECKSUM, SD_ORIGIN_SOURCE, SD_ORIGIN_STUDY, SD_ORIGIN_INDEX,
   SD_METRIC, /* SD_METRIC + m: traj/<bandit_metric_name(m)> */
@@ -286,6 +286,7 @@ static const struct dset_def study_dsets[SD_COUNT] = {
   [SD_SAMPLES] = {"tasks/samples", ELEM_I64, SHAPE_TASK, NULL},
   [SD_ETA] = {"tasks/eta", ELEM_F64, SHAPE_TASK, NULL},
   [SD_ETA_THEORY] = {"tasks/eta_theory", ELEM_U8, SHAPE_TASK, NULL},
+  [SD_REF_SPREAD] = {"tasks/ref_spread", ELEM_F64, SHAPE_TASK, NULL},
   [SD_SEED] = {"tasks/seed", ELEM_I64, SHAPE_TASK, NULL},
   [SD_STATUS] = {"tasks/status", ELEM_U8, SHAPE_TASK, &fill_pending},
   [SD_RANK] = {"tasks/rank", ELEM_I32, SHAPE_TASK, &fill_none_i32},
@@ -675,6 +676,9 @@ static int write_settings(hid_t g, const struct spec_study *st, struct err *e)
   if (rc == 0 && st->rewards == BANDIT_REWARDS_EXPLICIT)
     rc = attr_array(g, "reward_values", H5T_NATIVE_DOUBLE,
                     (hsize_t)st->max_arms, st->reward_values, e);
+  if (rc == 0 && st->ref_logits)
+    rc = attr_array(g, "ref_logits", H5T_NATIVE_DOUBLE,
+                    (hsize_t)st->max_arms, st->ref_logits, e);
   return rc;
 }
 
@@ -735,7 +739,8 @@ static int write_axis(hid_t g, const struct spec_study *st, enum spec_axis a,
     return attr_array(g, name, H5T_NATIVE_INT64, n, st->samples, e);
   case SPEC_AXIS_ETA:
     return write_eta_axis(g, name, st, e);
-  case SPEC_AXIS_REF_SPREAD: /* not stored yet: results file format 2 */
+  case SPEC_AXIS_REF_SPREAD:
+    return attr_array(g, name, H5T_NATIVE_DOUBLE, n, st->ref_spread, e);
   case SPEC_AXIS_SEED:
   case SPEC_NAXES:
     break;
@@ -750,6 +755,7 @@ static void fill_coords(const struct spec_study *st, hsize_t start,
 {
   int32_t *regime = buf[SD_REGIME], *arms = buf[SD_ARMS];
   double *beta = buf[SD_BETA], *sigma = buf[SD_SIGMA], *eta = buf[SD_ETA];
+  double *ref_spread = buf[SD_REF_SPREAD];
   int64_t *samples = buf[SD_SAMPLES], *seed = buf[SD_SEED];
   uint8_t *eta_theory = buf[SD_ETA_THEORY];
   for (hsize_t j = 0; j < count; j++) {
@@ -765,6 +771,7 @@ static void fill_coords(const struct spec_study *st, hsize_t start,
     /* The step actually used, so analysis needs no formula. */
     eta[j] = eta_theory[j] ? bandit_theory_eta(beta[j], arms[j])
                            : st->eta[at[SPEC_AXIS_ETA]];
+    ref_spread[j] = st->ref_spread[at[SPEC_AXIS_REF_SPREAD]];
     seed[j] = (int64_t)spec_seed(st, at[SPEC_AXIS_SEED]);
   }
 }

@@ -696,6 +696,90 @@ START_TEST(test_metric_table_names_the_datasets)
 }
 END_TEST
 
+/* A text attribute of a group of the file at path, into buf. */
+static void read_text_attr(const char *path, const char *group,
+                           const char *name, char *buf, size_t len)
+{
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+  hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+  ck_assert_msg(a >= 0, "no attribute %s", name);
+  hid_t t = H5Aget_type(a);
+  ck_assert_uint_lt(H5Tget_size(t), len);
+  memset(buf, 0, len);
+  ck_assert_int_ge(H5Aread(a, t, buf), 0);
+  H5Tclose(t);
+  H5Aclose(a);
+  H5Gclose(g);
+  H5Fclose(f);
+}
+
+static void read_double_attr(const char *path, const char *group,
+                             const char *name, double *buf)
+{
+  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t g = H5Gopen2(f, group, H5P_DEFAULT);
+  hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+  ck_assert_msg(a >= 0, "no attribute %s", name);
+  ck_assert_int_ge(H5Aread(a, H5T_NATIVE_DOUBLE, buf), 0);
+  H5Aclose(a);
+  H5Gclose(g);
+  H5Fclose(f);
+}
+
+START_TEST(test_ref_spread_seed_list_and_ref_logits_stored)
+{
+  static const char text[] =
+    "name: refs\n"
+    "master_seed: 5\n"
+    "studies:\n"
+    "  - name: spread\n"
+    "    iterations: 3\n"
+    "    scale: theory\n"
+    "    eta: theory\n"
+    "    rewards: uniform\n"
+    "    seeds: [7, 3]\n"
+    "    grid:\n"
+    "      regime: [uniform, mix-p]\n"
+    "      arms: [2, 3]\n"
+    "      beta: [1]\n"
+    "      sigma: [0]\n"
+    "      ref_spread: [0, 1.5]\n"
+    "  - name: logits\n"
+    "    iterations: 3\n"
+    "    scale: theory\n"
+    "    eta: theory\n"
+    "    rewards: uniform\n"
+    "    seeds: 1\n"
+    "    ref_logits: [0.5, -1, 2]\n"
+    "    grid: {regime: [hybrid], arms: [3], beta: [1], sigma: [0]}\n";
+  char path[256], order[256];
+  struct spec *s = create(text, "refs.h5", path, sizeof path);
+  const struct spec_study *st = spec_study(s, 0);
+  double spread[64], axis[2], logits[3];
+  int64_t seed[64];
+  ck_assert_int_le(st->ntasks, 64);
+  read_doubles(path, "/studies/spread/tasks/ref_spread", spread);
+  read_ints(path, "/studies/spread/tasks/seed", seed);
+  for (int64_t i = 0; i < st->ntasks; i++) {
+    struct spec_coords c;
+    spec_coords_of(st, i, &c);
+    ck_assert(spread[i] == st->ref_spread[c.pos[SPEC_AXIS_REF_SPREAD]]);
+    ck_assert_int_eq(seed[i], (int64_t)spec_seed(st, c.pos[SPEC_AXIS_SEED]));
+  }
+  ck_assert_int_eq(seed[0], 7);
+  ck_assert_int_eq(seed[1], 3);
+  read_double_attr(path, "/studies/spread", "axis_ref_spread", axis);
+  ck_assert(axis[0] == 0.0 && axis[1] == 1.5);
+  read_text_attr(path, "/studies/spread", "index_order", order, sizeof order);
+  ck_assert_str_eq(order, "regime,arms,beta,sigma,samples,eta,ref_spread,seed "
+                          "(seed fastest)");
+  read_double_attr(path, "/studies/logits", "ref_logits", logits);
+  ck_assert(logits[0] == 0.5 && logits[1] == -1.0 && logits[2] == 2.0);
+  spec_destroy(&s);
+}
+END_TEST
+
 START_TEST(test_new_datasets_of_a_fresh_file)
 {
   char path[256];
@@ -1308,6 +1392,7 @@ static Suite *store_suite(void)
   tcase_add_test(tc, test_refuses_damaged_or_other_version);
   tcase_add_test(tc, test_probe);
   tcase_add_test(tc, test_metric_table_names_the_datasets);
+  tcase_add_test(tc, test_ref_spread_seed_list_and_ref_logits_stored);
   tcase_add_test(tc, test_new_datasets_of_a_fresh_file);
   tcase_add_test(tc, test_checksum_is_crc32_of_rows_then_theta);
   tcase_add_test(tc, test_written_checksum_and_provenance);
