@@ -2454,26 +2454,6 @@ int store_reader_read_batch(struct store_reader *r, int study,
 
 /* ---- building a file from others ---- */
 
-int store_rec_map(const struct spec_study *from, const struct spec_study *to,
-                  int64_t *map, struct err *e)
-{
-  int64_t i = 0;
-  for (int64_t j = 0; j < to->nrec; j++) {
-    int64_t t = bandit_rec_step(j, to->iterations, to->record_every);
-    while (i < from->nrec &&
-           bandit_rec_step(i, from->iterations, from->record_every) < t)
-      i++;
-    if (i == from->nrec ||
-        bandit_rec_step(i, from->iterations, from->record_every) != t)
-      return err_set(e, ERR_INPUT,
-                     "step %lld recorded by study '%s' is not recorded by "
-                     "study '%s'",
-                     (long long)t, to->name, from->name);
-    map[j] = i;
-  }
-  return 0;
-}
-
 /* A pair of a copy: source index, target index, its position in the
  * caller's list. */
 struct pair {

@@ -296,17 +296,11 @@ void store_batch_destroy(struct store_batch **b);
 
 /* ---- building a file from others (run --reuse, merge) ---- */
 
-/* Not collective.  The record map from study `from` to study `to`: map[j]
- * (to->nrec entries) is the index in from's records of to's j-th
- * recorded step.  Returns 0, or ERR_INPUT when a step to records is not
- * recorded by from. */
-int store_rec_map(const struct spec_study *from, const struct spec_study *to,
-                  int64_t *map, struct err *e);
-
 /* Tasks to copy from one study of a source file into one study of the
  * file being built: task from[i] of the source is task to[i] here (any
  * order; each distinct).  rec_map: NULL when both studies record the
- * same steps, else store_rec_map's map. */
+ * same steps, else for each record of the target study the source's
+ * record index (task_records_within's map, task.h). */
 struct store_copy {
   int study;           /* in the target's spec */
   int source_study;    /* in the source's spec (store_reader_spec) */
