@@ -785,6 +785,16 @@ out:
   return rc;
 }
 
+/* Not collective (rank 0).  A run that goes ahead owns the output (its
+ * lock): every temporary of it, from any host, is an interrupted
+ * attempt's (store_create_temp).  One that stays (the directory
+ * unreadable) is only clutter. */
+static void drop_stale_temps(const char *output)
+{
+  struct err ignored;
+  (void)store_remove_stale_temps(output, 1, &ignored);
+}
+
 /* Not collective (rank 0).  Make the output ready: resume a file of this
  * spec, or create it (over another spec's file only with --force).
  * Returns 0, ERR_INPUT when it refuses to touch the file, or ERR_RUNTIME;
@@ -802,6 +812,7 @@ static int prepare_output(struct run *r, struct err *e)
       if (access(o->output, W_OK) != 0)
         return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
                        o->output, strerror(errno));
+      drop_stale_temps(o->output);
       return 0; /* resume */
     }
     say(r, "--force: starting %s over", o->output);
@@ -824,6 +835,7 @@ static int prepare_output(struct run *r, struct err *e)
     /* Never replace what is not ours, even with --force. */
     return err_set(e, ERR_INPUT, "%s; refusing to touch it", what.msg);
   }
+  drop_stale_temps(o->output);
   /* Whatever store_create's reason, not creating the file is a runtime
    * failure (exit 3). */
   return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
