@@ -368,8 +368,8 @@ static const char status_usage[] =
   "usage: dposweep status OUT.h5 [--format=text|kv]\n"
   "\n"
   "Summarize a results file: done/total, failed, pending, a breakdown by\n"
-  "study and regime, the runs recorded in the file, and its owner (the\n"
-  "run writing it now, if any).\n"
+  "study and regime, the numerics version of its results, the runs\n"
+  "recorded in the file, and its owner (the run writing it now, if any).\n"
   "\n"
   "  --format=text  for people (the default)\n"
   "  --format=kv    for scripts: one key=value per line, in this order:\n"
@@ -378,7 +378,8 @@ static const char status_usage[] =
   "                 study study.NAME.total, .done, .failed, .pending,\n"
   "                 then owner (who is writing the file now, empty when\n"
   "                 nobody), owner_job and owner_expires (its SLURM job\n"
-  "                 and lease end, seconds since the epoch)\n"
+  "                 and lease end, seconds since the epoch), then numerics\n"
+  "                 (the numerics version of the file's results)\n"
   "  -h, --help     print this help\n"
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
@@ -486,6 +487,8 @@ static void print_runs(struct store_reader *r)
            isfinite(runs[i].end) ? end : "(not recorded: killed?)",
            runs[i].ranks, runs[i].ranks == 1 ? "" : "s", runs[i].hosts,
            (long long)runs[i].done_before, after);
+    printf("     nodes %s, engine %s\n", runs[i].nodes[0] ? runs[i].nodes : "-",
+           runs[i].isa[0] ? runs[i].isa : "-");
   }
 }
 
@@ -542,6 +545,17 @@ static void print_owner_kv(const char *path)
     printf("owner_expires=\n");
 }
 
+/* The file's numerics version, and whether this dposweep can resume it. */
+static void print_numerics(const struct store_reader *r)
+{
+  int v = store_reader_numerics(r);
+  if (v == BANDIT_NUMERICS_VERSION)
+    printf("numerics: %d\n", v);
+  else
+    printf("numerics: %d (this dposweep computes version %d: run refuses to "
+           "resume it)\n", v, BANDIT_NUMERICS_VERSION);
+}
+
 static void print_status_text(const char *path, struct store_reader *r,
                               const struct status_counts *c)
 {
@@ -549,6 +563,7 @@ static void print_status_text(const char *path, struct store_reader *r,
   int64_t total = spec_ntasks(s), finished = c->all.done + c->all.failed;
   printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
   print_owner_text(path);
+  print_numerics(r);
   printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)finished,
          (long long)total,
          total ? 100.0 * (double)finished / (double)total : 100.0);
@@ -596,6 +611,7 @@ static void print_status_kv(const char *path, struct store_reader *r,
            st->name, (long long)n.failed, st->name, (long long)n.pending);
   }
   print_owner_kv(path);
+  printf("numerics=%d\n", store_reader_numerics(r));
 }
 
 /* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:

@@ -59,7 +59,7 @@
  *                rank 0 owns the output's lock from here to the end),
  *                store_open, Allreduce MIN "opened"
  *   record_run   Gather host names to 0, Gather SLURM node names to 0,
- *                Bcast "rank 0 is ready"
+ *                Bcast "rank 0 is ready" and the run's /runs slot
  *   (execute)    collective store_flush on TAG_FLUSH as above
  *   report_end   Reduce MAX peak memory (--stats only), store_close,
  *                Allreduce MIN "closed", Bcast the exit code
@@ -208,6 +208,7 @@ struct run {
   const struct sweep_options *o;
   struct spec *spec;
   struct store *store;
+  int32_t run_slot; /* this run's row in /runs (rank 0's), -1: none */
   int tty;          /* rank 0: stderr is a terminal */
   int progress_len; /* rank 0: a progress line is open on the terminal */
   /* The ranks' agreement: stop is set when they agreed to end before the
@@ -351,11 +352,12 @@ static int ensure_buffers(struct worker *w, size_t ntasks, size_t nrec,
       return ERR_RUNTIME;
     w->cap_tasks = ntasks;
   }
-  if (ntasks * nrec * 3 > w->cap_traj) {
-    w->traj = grown(w->traj, ntasks * nrec * 3, sizeof *w->traj, &ok);
+  if (ntasks * nrec * BANDIT_NMETRICS > w->cap_traj) {
+    w->traj = grown(w->traj, ntasks * nrec * BANDIT_NMETRICS, sizeof *w->traj,
+                    &ok);
     if (!ok)
       return ERR_RUNTIME;
-    w->cap_traj = ntasks * nrec * 3;
+    w->cap_traj = ntasks * nrec * BANDIT_NMETRICS;
   }
   if (ntasks * max_arms > w->cap_theta) {
     w->theta = grown(w->theta, ntasks * max_arms, sizeof *w->theta, &ok);
@@ -402,8 +404,13 @@ static bool run_task(struct worker *w, int study, int64_t i, int64_t n,
   for (size_t y = (size_t)p.arms; y < max_arms; y++)
     theta[y] = NAN;
   double *traj = w->traj + (size_t)i * nrec;
-  const size_t plane = (size_t)n * nrec; /* max, mean, gap: n rows each */
-  struct bandit_trace tr = {traj, traj + plane, traj + 2 * plane, theta};
+  const size_t plane = (size_t)n * nrec; /* n rows per metric */
+  struct bandit_trace tr = {
+    .max_abs_delta = traj + BANDIT_MAX_ABS_DELTA * plane,
+    .mean_abs_delta = traj + BANDIT_MEAN_ABS_DELTA * plane,
+    .value_gap = traj + BANDIT_VALUE_GAP * plane,
+    .theta = theta,
+  };
   int outcome = bandit_run(b, &tr);
   double t1 = now_mono();
   char *why = w->reason + (size_t)i * STORE_REASON_LEN;
@@ -441,29 +448,26 @@ static void run_group(struct worker *w, int study, int64_t n,
   rep->work.abandoned += n - ran;
   if (ran == 0)
     return;
-  double *maxd = w->traj, *meand = w->traj + n * nrec,
-         *gap = w->traj + 2 * n * nrec;
-  /* The buffers were laid out for n rows; a shorter write needs them
-   * compacted to ran rows. */
-  if (ran < n) {
-    memmove(meand - (n - ran) * nrec, meand, (size_t)ran * nrec * sizeof *meand);
-    meand -= (n - ran) * nrec;
-    memmove(meand + ran * nrec, gap, (size_t)ran * nrec * sizeof *gap);
-    gap = meand + ran * nrec;
-  }
   struct store_rows rows = {
     .n = ran,
     .rows = w->rows,
-    .max_abs_delta = maxd,
-    .mean_abs_delta = meand,
-    .value_gap = gap,
     .theta = w->theta,
     .status = w->status,
     .rank = w->rank_of,
     .wall_seconds = w->wall,
     .finished_at = w->finished_at,
     .reason = w->reason,
+    .run = r->run_slot,
   };
+  /* The buffers hold one plane of n rows per metric; a shorter write
+   * needs the planes compacted to ran rows (memmove: they overlap). */
+  for (int m = 0; m < BANDIT_NMETRICS; m++) {
+    double *plane = w->traj + (size_t)m * (size_t)ran * nrec;
+    if (ran < n)
+      memmove(plane, w->traj + (size_t)m * (size_t)n * nrec,
+              (size_t)ran * nrec * sizeof *plane);
+    rows.metric[m] = plane;
+  }
   struct err e;
   if (store_write_rows(r->store, study, &rows, &e) != 0) {
     rep->io_error = 1;
@@ -781,6 +785,16 @@ out:
   return rc;
 }
 
+/* Not collective (rank 0).  A run that goes ahead owns the output (its
+ * lock): every temporary of it, from any host, is an interrupted
+ * attempt's (store_create_temp).  One that stays (the directory
+ * unreadable) is only clutter. */
+static void drop_stale_temps(const char *output)
+{
+  struct err ignored;
+  (void)store_remove_stale_temps(output, 1, &ignored);
+}
+
 /* Not collective (rank 0).  Make the output ready: resume a file of this
  * spec, or create it (over another spec's file only with --force).
  * Returns 0, ERR_INPUT when it refuses to touch the file, or ERR_RUNTIME;
@@ -798,9 +812,16 @@ static int prepare_output(struct run *r, struct err *e)
       if (access(o->output, W_OK) != 0)
         return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
                        o->output, strerror(errno));
+      drop_stale_temps(o->output);
       return 0; /* resume */
     }
     say(r, "--force: starting %s over", o->output);
+    break;
+  case STORE_OTHER_NUMERICS:
+    if (!o->force)
+      return err_set(e, ERR_INPUT, "%s (--force starts over)", what.msg);
+    say(r, "--force: starting %s over (its results are of another "
+           "numerics version)", o->output);
     break;
   case STORE_OTHER_SPEC:
     if (!o->force)
@@ -814,6 +835,7 @@ static int prepare_output(struct run *r, struct err *e)
     /* Never replace what is not ours, even with --force. */
     return err_set(e, ERR_INPUT, "%s; refusing to touch it", what.msg);
   }
+  drop_stale_temps(o->output);
   /* Whatever store_create's reason, not creating the file is a runtime
    * failure (exit 3). */
   return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
@@ -1033,32 +1055,41 @@ static void announce(struct coordinator *c, const char *hosts,
     say(r, "%d rank%s on SLURM nodes %s", r->size, r->size > 1 ? "s" : "",
         nodes);
   struct err re;
-  if (store_run_begin(r->store, now_wall(), r->size, hosts, p.done_before,
-                      &c->slot, &re) != 0) {
+  /* /runs names the nodes: SLURM's names where it runs the job, else the
+   * hosts. */
+  const struct store_run_start begin = {
+    .start = now_wall(), .ranks = r->size, .hosts = hosts,
+    .nodes = nodes[0] ? nodes : hosts, .isa = bandit_isa_name(),
+    .done_before = p.done_before};
+  if (store_run_begin(r->store, &begin, &c->slot, &re) != 0) {
     c->slot = -1;
     say(r, "warning: cannot record this run in the file: %s", re.msg);
   }
 }
 
 /* Collective.  Rank 0 plans the schedule and records the run in the
- * file; everyone learns whether it could. */
+ * file; everyone learns whether it could, and the run's slot (the
+ * workers write it with their rows). */
 static int record_run(struct run *r, struct coordinator *c, struct err *e)
 {
   int rc = ERR_RUNTIME;
   char hosts[STORE_HOSTS_LEN], nodes[STORE_HOSTS_LEN];
   if (gather_hosts(r, hosts, nodes, sizeof hosts, e) != 0)
     goto out;
-  int ready = 1;
+  int ready_slot[2] = {1, -1};
   if (r->rank == 0) {
     struct err pe;
     if (plan_schedule(c, &pe) != 0) {
       say_err(r, &pe);
-      ready = 0;
+      ready_slot[0] = 0;
     } else {
       announce(c, hosts, nodes);
+      ready_slot[1] = c->slot;
     }
   }
-  MPI_CHECK(e, out, MPI_Bcast(&ready, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  MPI_CHECK(e, out, MPI_Bcast(ready_slot, 2, MPI_INT, 0, MPI_COMM_WORLD));
+  const int ready = ready_slot[0];
+  r->run_slot = ready_slot[1];
   if (!ready) {
     struct err ce;
     store_close(&r->store, &ce); /* already failing: its error adds nothing */
@@ -1211,7 +1242,7 @@ out:
 
 int sweep_main(const struct sweep_options *o, const char *usage_error)
 {
-  struct run r = {.o = o, .code = ERR_EXIT_OK};
+  struct run r = {.o = o, .code = ERR_EXIT_OK, .run_slot = -1};
   struct err e;
   err_clear(&e);
   /* Handlers before MPI_Init, so a signal during start-up is a drain

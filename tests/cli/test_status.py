@@ -93,6 +93,10 @@ def expected_kv(path, plan, complete):
                   f"study.{study}.pending={mine[PENDING]}"]
     # Nobody writes the file: no owner.
     lines += ["owner=", "owner_job=", "owner_expires="]
+    # Then (keys are only ever appended): the numerics version
+    # of the file's results, as the file records it.
+    with h5py.File(path, "r") as f:
+        lines.append(f"numerics={int(f.attrs['numerics'])}")
     return lines
 
 

@@ -188,7 +188,7 @@ def damaged(kind, good, path):
     elif kind == "other-version":
         shutil.copy(good, path)
         with h5py.File(path, "r+") as f:
-            f.attrs.modify("dposweep_format", 2)
+            f.attrs.modify("dposweep_format", 1)
     elif kind == "foreign-hdf5":
         with h5py.File(path, "w") as f:
             f["x"] = [1.0]
@@ -204,7 +204,7 @@ def damaged(kind, good, path):
     ("truncated", "damaged or truncated"),
     ("zero-length", "not an HDF5 file (empty)"),
     ("text", "not an HDF5 file"),
-    ("other-version", "format version 2"),
+    ("other-version", "format version 1"),
     ("foreign-hdf5", "not a dposweep results file"),
     ("no-spec", "stored spec is missing"),
     ("directory", "is a directory"),
