@@ -856,15 +856,15 @@ int bandit_run(struct bandit *b, const struct bandit_trace *out)
         break;
       }
     }
-    double m1 = NAN, m2 = NAN, m3 = NAN;
+    double m[BANDIT_NMETRICS];
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      m[j] = NAN;
     if (rc == BANDIT_OK)
-      bandit_metrics(b, b->u, &m1, &m2, &m3);
-    if (out->max_abs_delta)
-      out->max_abs_delta[i] = m1;
-    if (out->mean_abs_delta)
-      out->mean_abs_delta[i] = m2;
-    if (out->value_gap)
-      out->value_gap[i] = m3;
+      bandit_metrics(b, b->u, &m[BANDIT_MAX_ABS_DELTA],
+                     &m[BANDIT_MEAN_ABS_DELTA], &m[BANDIT_VALUE_GAP]);
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      if (out->metric[j])
+        out->metric[j][i] = m[j];
   }
   if (out->theta)
     for (int y = 0; y < b->k; y++)

@@ -383,7 +383,14 @@ static bool run_task(struct worker *w, int study, int64_t i, int64_t n,
     theta[y] = NAN;
   double *traj = w->traj + (size_t)i * nrec;
   const size_t plane = (size_t)n * nrec; /* max, mean, gap: n rows each */
-  struct bandit_trace tr = {traj, traj + plane, traj + 2 * plane, theta};
+  /* The store writes the first three metrics (the others are not kept
+   * yet: NULL). */
+  struct bandit_trace tr = {
+    .metric = {[BANDIT_MAX_ABS_DELTA] = traj,
+               [BANDIT_MEAN_ABS_DELTA] = traj + plane,
+               [BANDIT_VALUE_GAP] = traj + 2 * plane},
+    .theta = theta,
+  };
   int outcome = bandit_run(b, &tr);
   double t1 = now_mono();
   char *why = w->reason + (size_t)i * STORE_REASON_LEN;

@@ -142,13 +142,11 @@ enum bandit_outcome { BANDIT_OK = 0, BANDIT_DIVERGED = 1, BANDIT_STOPPED = 2 };
  * handler).  NULL: never stop. */
 void bandit_set_stop(struct bandit *b, const volatile sig_atomic_t *stop);
 
-/* Outputs of a run: arrays of bandit_nrec() entries and the final theta
- * (arms entries).  Any pointer may be NULL.  Entries not reached before a
- * divergence are set to NaN. */
+/* Outputs of a run: per metric (enum bandit_metric) an array of
+ * bandit_nrec() entries, and the final theta (arms entries).  Any pointer
+ * may be NULL.  Entries not reached before a divergence are set to NaN. */
 struct bandit_trace {
-  double *max_abs_delta;
-  double *mean_abs_delta;
-  double *value_gap;
+  double *metric[BANDIT_NMETRICS];
   double *theta;
 };
 

@@ -199,7 +199,7 @@ START_TEST(test_golden)
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(&p, &b), 0);
   double m[3][21];
-  struct bandit_trace tr = {m[0], m[1], m[2], NULL};
+  struct bandit_trace tr = {.metric = {m[0], m[1], m[2]}};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
   /* 1e-12 relative until round-off: phi is O(1), so differences of a few
    * ulps of it (1e-14 absolute) are round-off.  The normalized cases do
@@ -247,7 +247,7 @@ START_TEST(test_theorem_bounds)
       struct bandit *b = NULL;
       ck_assert_int_eq(bandit_create(&p, &b), 0);
       double m[71];
-      struct bandit_trace tr = {m, NULL, NULL, NULL};
+      struct bandit_trace tr = {.metric = {[BANDIT_MAX_ABS_DELTA] = m}};
       ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
       for (int t = 0; t <= p.iterations; t++) {
         /* Under the bound, or at round-off (phi is O(1)). */
@@ -362,7 +362,7 @@ START_TEST(test_trajectory_matches_reference)
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(&p, &b), 0);
   double m[3][13], th[9];
-  struct bandit_trace tr = {m[0], m[1], m[2], th};
+  struct bandit_trace tr = {.metric = {m[0], m[1], m[2]}, .theta = th};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
   const double *r = bandit_rewards(b);
   double eta = bandit_eta(b);
@@ -444,7 +444,8 @@ static void run_all(const struct bandit_params *p, double *out, int nrec)
 {
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(p, &b), 0);
-  struct bandit_trace tr = {out, out + nrec, out + 2 * nrec, out + 3 * nrec};
+  struct bandit_trace tr = {.metric = {out, out + nrec, out + 2 * nrec},
+                            .theta = out + 3 * nrec};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
   bandit_destroy(&b);
 }
@@ -462,7 +463,7 @@ START_TEST(test_determinism)
   /* Running the same object twice gives the same result too. */
   struct bandit *o = NULL;
   ck_assert_int_eq(bandit_create(&p, &o), 0);
-  struct bandit_trace tr = {b, b + N, b + 2 * N, b + 3 * N};
+  struct bandit_trace tr = {.metric = {b, b + N, b + 2 * N}, .theta = b + 3 * N};
   bandit_run(o, &tr);
   bandit_run(o, &tr);
   ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
@@ -584,7 +585,7 @@ START_TEST(test_divergence_is_reported)
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(&p, &b), 0);
   double m[51];
-  struct bandit_trace tr = {m, NULL, NULL, NULL};
+  struct bandit_trace tr = {.metric = {[BANDIT_MAX_ABS_DELTA] = m}};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_DIVERGED);
   ck_assert_ptr_nonnull(strstr(bandit_failure(b), "diverged at step"));
   ck_assert(isfinite(m[0]));
@@ -635,7 +636,8 @@ static uint64_t run_hash(const struct bandit_params *p, double *buf)
   size_t n = 3 * (size_t)nrec + (size_t)p->arms;
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(p, &b), 0);
-  struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, buf + 3 * nrec};
+  struct bandit_trace tr = {.metric = {buf, buf + nrec, buf + 2 * nrec},
+                            .theta = buf + 3 * nrec};
   (void)bandit_run(b, &tr);
   bandit_destroy(&b);
   return fnv1a(buf, n * sizeof *buf, 1469598103934665603ULL);
