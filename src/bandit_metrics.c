@@ -9,6 +9,9 @@ const char *bandit_metric_name(enum bandit_metric m)
     [BANDIT_MAX_ABS_DELTA] = "max_abs_delta",
     [BANDIT_MEAN_ABS_DELTA] = "mean_abs_delta",
     [BANDIT_VALUE_GAP] = "value_gap",
+    [BANDIT_EXPECTED_REWARD] = "expected_reward",
+    [BANDIT_WIN_RATE] = "win_rate",
+    [BANDIT_KL_REF] = "kl_ref",
   };
   if ((int)m < 0 || m >= BANDIT_NMETRICS)
     return NULL;

@@ -15,8 +15,9 @@ static const char sim_usage[] =
   "usage: dposweep sim --regime R --arms K --beta B --iterations T [options]\n"
   "\n"
   "Run one online-DPO bandit task (docs/model.md) and print its\n"
-  "trajectory as CSV on stdout: t,max_abs_delta,mean_abs_delta,value_gap\n"
-  "(17 significant digits), one row per recorded step.\n"
+  "trajectory as CSV on stdout: t,max_abs_delta,mean_abs_delta,value_gap,\n"
+  "expected_reward,win_rate,kl_ref (17 significant digits), one row per\n"
+  "recorded step.\n"
   "\n"
   "  --regime R         sampler: uniform, mix-r, mix-p, mix-p-clip,\n"
   "                     on-policy, hybrid, reference (required)\n"
@@ -35,8 +36,8 @@ static const char sim_usage[] =
   "  --rewards D        uniform (U[0,1], default), normal (N(0,1)), or an\n"
   "                     explicit list r0,r1,... of finite numbers\n"
   "  --ref-spread S     reference policy pi_ref = softmax(theta_ref) with\n"
-  "                     theta_ref = S z, z standard normal per arm; S >= 0\n"
-  "                     (default 0: the uniform reference)\n"
+  "                     theta_ref = S z, z standard normal per arm;\n"
+  "                     0 <= S <= 35 (default 0: the uniform reference)\n"
   "  --ref-logits L     an explicit theta_ref l0,l1,... of finite numbers,\n"
   "                     one per arm (not together with --ref-spread)\n"
   "  --seed I           instance and noise seed, integer >= 0 (default 0)\n"
@@ -441,20 +442,28 @@ int cli_sim(int argc, char **argv)
     goto out;
   }
   int64_t nrec = bandit_nrec(pp->iterations, pp->record_every);
-  if (!(buf = malloc((size_t)nrec * 3 * sizeof *buf))) {
+  if (!(buf = malloc((size_t)nrec * BANDIT_NMETRICS * sizeof *buf))) {
     rc = err_set(&e, ERR_RUNTIME, "out of memory for %lld records",
                  (long long)nrec);
     goto out;
   }
-  struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, NULL};
+  struct bandit_trace tr = {.theta = NULL};
+  for (int j = 0; j < BANDIT_NMETRICS; j++)
+    tr.metric[j] = buf + (size_t)j * (size_t)nrec;
   int outcome = bandit_run(b, &tr);
   /* Write errors stick to stdout; the fflush and ferror below catch them
-   * all. */
-  printf("t,max_abs_delta,mean_abs_delta,value_gap\n");
-  for (int64_t i = 0; i < nrec; i++)
-    printf("%lld,%.17g,%.17g,%.17g\n",
-           (long long)bandit_rec_step(i, pp->iterations, pp->record_every),
-           tr.max_abs_delta[i], tr.mean_abs_delta[i], tr.value_gap[i]);
+   * all.  The columns: t, then the metrics in the table's order. */
+  fputs("t", stdout);
+  for (int j = 0; j < BANDIT_NMETRICS; j++)
+    printf(",%s", bandit_metric_name((enum bandit_metric)j));
+  putchar('\n');
+  for (int64_t i = 0; i < nrec; i++) {
+    printf("%lld",
+           (long long)bandit_rec_step(i, pp->iterations, pp->record_every));
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      printf(",%.17g", tr.metric[j][i]);
+    putchar('\n');
+  }
   if (fflush(stdout) != 0 || ferror(stdout)) {
     rc = err_set(&e, ERR_RUNTIME, "cannot write the output");
     goto out;

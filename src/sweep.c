@@ -405,12 +405,9 @@ static bool run_task(struct worker *w, int study, int64_t i, int64_t n,
     theta[y] = NAN;
   double *traj = w->traj + (size_t)i * nrec;
   const size_t plane = (size_t)n * nrec; /* n rows per metric */
-  struct bandit_trace tr = {
-    .max_abs_delta = traj + BANDIT_MAX_ABS_DELTA * plane,
-    .mean_abs_delta = traj + BANDIT_MEAN_ABS_DELTA * plane,
-    .value_gap = traj + BANDIT_VALUE_GAP * plane,
-    .theta = theta,
-  };
+  struct bandit_trace tr = {.theta = theta};
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    tr.metric[m] = traj + (size_t)m * plane;
   int outcome = bandit_run(b, &tr);
   double t1 = now_mono();
   char *why = w->reason + (size_t)i * STORE_REASON_LEN;

@@ -183,9 +183,12 @@ START_TEST(test_default_spec)
   char err[512];
   struct spec *s = load(spec_default_text(), err, sizeof err);
   ck_assert_msg(s != NULL, "%s", err);
-  ck_assert_int_eq(spec_nstudies(s), 3);
+  ck_assert_int_eq(spec_nstudies(s), 5);
   ck_assert_str_eq(spec_study(s, 0)->name, "authors-exact");
   ck_assert_str_eq(spec_study(s, 1)->name, "authors-sampled");
+  ck_assert_str_eq(spec_study(s, 3)->name, "theory-gaussian");
+  ck_assert_str_eq(spec_study(s, 4)->name, "samplers");
+  ck_assert_int_eq(spec_study(s, 4)->len[SPEC_AXIS_REF_SPREAD], 3);
   ck_assert_int_ge(spec_study(s, 1)->len[SPEC_AXIS_SEED], 20);
   ck_assert_int_eq(spec_study(s, 1)->len[SPEC_AXIS_REGIME], 7);
   /* sim's default master seed is the default sweep's. */
