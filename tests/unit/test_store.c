@@ -208,9 +208,9 @@ START_TEST(test_rows_and_runs_round_trip)
   enum { N = 3 };
   const int64_t rows[N] = {1, 2, 5};
   const int64_t nrec = a->nrec, arms = a->max_arms;
-  double *traj = malloc((size_t)(3 * N * nrec) * sizeof *traj);
+  double *traj = malloc((size_t)(BANDIT_NMETRICS * N * nrec) * sizeof *traj);
   double *theta = malloc((size_t)(N * arms) * sizeof *theta);
-  for (int64_t i = 0; i < 3 * N * nrec; i++)
+  for (int64_t i = 0; i < BANDIT_NMETRICS * N * nrec; i++)
     traj[i] = (double)i + 0.5;
   for (int64_t i = 0; i < N * arms; i++)
     theta[i] = -(double)i;
@@ -218,11 +218,12 @@ START_TEST(test_rows_and_runs_round_trip)
   const int32_t rank[N] = {1, 2, 1};
   const double wall[N] = {0.25, 0.5, 0.75}, finished[N] = {10, 11, 12};
   char reason[N][STORE_REASON_LEN] = {"", "diverged at step 7", ""};
-  const struct store_rows r = {
+  struct store_rows r = {
     .n = N, .rows = rows,
-    .metric = {traj, traj + N * nrec, traj + 2 * N * nrec},
     .theta = theta, .status = status, .rank = rank, .wall_seconds = wall,
     .finished_at = finished, .reason = reason[0], .run = slot};
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    r.metric[m] = traj + m * N * nrec;
   ck_assert_msg(store_write_rows(st, 0, &r, &e) == 0, "%s", e.msg);
   ck_assert_int_eq(store_flush(st, &e), 0);
   uint8_t *now = malloc((size_t)a->ntasks);
