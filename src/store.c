@@ -1,6 +1,7 @@
 /* store: the results file.  include/dposweep/store.h gives the layout and
- * the crash-safety rules; here two tables hold it (the datasets of a
- * study, the run records), read by creation, the parallel open, the
+ * the crash-safety rules, docs/design.md (section 7) the argument for
+ * them; here three tables hold the layout (the datasets of a study, the
+ * run records, the sources), read by creation, the parallel open, the
  * writers, the reader and the size estimate alike. */
 
 #define _GNU_SOURCE /* memfd_create (discard_file) */
@@ -579,8 +580,9 @@ out:
   return rc;
 }
 
-/* Attributes over 64 KiB do not fit the default (crash-safe, see
- * store.h) object header format, so long texts become a dataset of the
+/* Attributes over 64 KiB do not fit the object headers of the earliest
+ * file format, which create_file keeps for crash safety
+ * (docs/design.md, section 7), so long texts become a dataset of the
  * same name under / with the attribute left out. */
 #define ATTR_TEXT_MAX 60000
 
@@ -1025,7 +1027,7 @@ out:
 
 /* The file under its temporary name, in the earliest format: no
  * file-consistency flags, so a file a killed run had open still opens
- * (store.h). */
+ * (docs/design.md, section 7). */
 static int create_file(const char *tmp, hid_t *out, struct err *e)
 {
   int rc = ERR_RUNTIME;

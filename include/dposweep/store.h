@@ -5,7 +5,8 @@
  *                         numerics, created, name, master_seed, ntasks
  *   /studies/<name>/      attrs: the study's settings and axis values
  *     tasks/regime        int32 [ntasks] (attr names: regime names by value)
- *     tasks/arms, beta, sigma, samples, eta, eta_theory, seed   [ntasks]
+ *     tasks/arms, beta, sigma, samples, eta, eta_theory, ref_spread,
+ *           seed                                              [ntasks]
  *     tasks/status        uint8 [ntasks]  enum task_status (task.h)
  *     tasks/rank, wall_seconds, finished_at, reason             [ntasks]
  *     tasks/run           int32  the /runs slot that computed it, -1 none
@@ -25,7 +26,8 @@
  * only raw data is written (a task's rows and checksum first, then its
  * status byte), so a killed run leaves a readable file, and a reader
  * that reads a task's status before its rows trusts only rows of tasks
- * marked finished.  Only store_ includes hdf5.h. */
+ * marked finished.  docs/design.md (section 7) argues why this survives
+ * any crash, and what it does not cover.  Only store_ includes hdf5.h. */
 #ifndef DPOSWEEP_STORE_H
 #define DPOSWEEP_STORE_H
 
