@@ -260,7 +260,7 @@ START_TEST(test_golden)
 }
 END_TEST
 
-/* ---- the theorems of docs/model.md section 7 ---- */
+/* ---- the theorems of docs/model.md section 8 ---- */
 
 static double bound(enum bandit_regime regime, int t)
 {
@@ -310,7 +310,7 @@ END_TEST
 
 START_TEST(test_gaussian_theorem)
 {
-  /* docs/model.md section 7: mix-r with the gaussian estimator, theory scale,
+  /* docs/model.md section 8: mix-r with the gaussian estimator, theory scale,
    * after T = log(1/sigma) steps sqrt(E[delta(y,y')^2]) <= 14 sigma. */
   const double sigmas[] = {1e-2, 1e-3, 1e-4};
   for (int si = 0; si < 3; si++) {
