@@ -19,7 +19,11 @@ import analysis
 
 AXES = ("regime", "arms", "beta", "sigma", "samples", "eta", "ref_spread",
         "seed")
-METRICS = ("max_abs_delta", "mean_abs_delta", "value_gap")
+# The engine's metrics in its order: the columns of `dposweep sim`, which
+# the results file's traj/ datasets follow.
+METRICS = tuple(run(["sim", "--regime", "uniform", "--arms", "2", "--beta", "1",
+                     "--iterations", "1"], check=0).stdout.splitlines()[0]
+                .split(",")[1:])
 STATUS = {0: "pending", 1: "done", 2: "failed"}
 
 

@@ -26,6 +26,7 @@ MESON_DEPS = {
     "yaml-0.1": ("libyaml", {"build", "link"}, "libyaml-dev"),
     "gsl": ("gsl", {"build", "link"}, "libgsl-dev"),
     "nettle": ("nettle", {"build", "link"}, "nettle-dev"),
+    "zlib": ("zlib", {"build", "link"}, "zlib1g-dev"),
     "check": ("check", {"test"}, "check"),
 }
 # Build tools: Spack name -> Debian package.

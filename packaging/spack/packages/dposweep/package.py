@@ -37,6 +37,7 @@ class Dposweep(MesonPackage):
     depends_on("libcyaml")
     depends_on("libyaml")
     depends_on("nettle")
+    depends_on("zlib")
     depends_on("check", type="test")
 
     with when("+analysis"):
