@@ -19,6 +19,7 @@ static const struct cli_command {
    cli_plan},
   {"run", "run a sweep (under mpirun for several ranks), resumable", cli_run},
   {"status", "summarize a results file", cli_status},
+  {"verify", "check a results file's checksums, recompute tasks", cli_verify},
 };
 
 /* The usage and the help texts are not checked for write errors: a reader
