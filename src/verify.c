@@ -1141,7 +1141,7 @@ static int verdict(struct vrun *v, struct gathered *g)
       err_clear(&e);
       e.code = (enum err_code)g->tally[r].code;
       snprintf(e.msg, sizeof e.msg, "%s", g->tally[r].msg);
-      if (v->size > 1)
+      if (v->size > 1 && e.code == ERR_RUNTIME) /* else the file's fault */
         err_prefix(&e, "rank %d: ", r);
       err_print(&e, "dposweep verify");
       return err_exit_code(e.code);

@@ -305,6 +305,35 @@ def test_clean_on_three_ranks(clean):
     assert verdict(three)[1]["intact"] and three.stdout == one.stdout
 
 
+def test_many_failures_listed_in_order(tmp_path):
+    """A wrecked file: the first 1000 failing tasks by (study, index), a line
+    counting the rest, and the same on 3 ranks (each rank keeps only its
+    first 2000 failures, trimming as it goes: one rank alone trims, three
+    do not; rank 0 merges them)."""
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text("name: tiny\nmaster_seed: 1\nstudies:\n"
+                    "  - {name: a, iterations: 1, scale: theory, eta: theory, rewards: uniform,"
+                    " seeds: 700, grid: {regime: [uniform], arms: [2], beta: [1.0], sigma: [0.0]}}\n"
+                    "  - {name: b, iterations: 2, scale: theory, eta: theory, rewards: uniform,"
+                    " seeds: 4500, grid: {regime: [mix-r], arms: [2], beta: [1.0], sigma: [0.0]}}\n")
+    out = tmp_path / "tiny.h5"
+    run(["run", spec, "-o", out, "-q"], check=0)
+    with h5py.File(out, "r+") as f:
+        for name in ("a", "b"):
+            c = f["studies"][name]["tasks/checksum"]
+            c[...] = c[()] ^ 1
+    one, three = verify(out), verify(out, ranks=3)
+    assert one.returncode == three.returncode == 1
+    assert three.stdout == one.stdout
+    lines = one.stdout.splitlines()
+    assert len(lines) == 1002
+    expect = [("a", i) for i in range(700)] + [("b", i) for i in range(300)]
+    for line, (study, i) in zip(lines, expect):
+        assert task_name(study, i) in line and line.endswith(": checksum mismatch"), line
+    assert lines[1000] == f"verify: {out}: ... and 4200 more failing tasks, not listed"
+    assert SUMMARY.match(lines[1001])["kinds"] == "5200 checksum mismatches"
+
+
 # ---- --recompute N -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -380,13 +409,17 @@ def hostile_files(clean, d):
         f.attrs["dposweep_format"] = np.int32(1)
     directory = d / "dir.h5"
     directory.mkdir()
+    hollow = copy_of(clean, d / "hollow.h5")
+    with h5py.File(hollow, "r+") as f:
+        del f["studies/noisy/traj/kl_ref"]
     return {"missing": (d / "missing.h5", "no such file"),
             "directory": (directory, "is a directory"),
             "empty": (empty, "not an HDF5 file (empty)"),
             "not hdf5": (text, "not an HDF5 file"),
             "truncated": (truncated, "truncated"),
             "another format": (foreign, "not a dposweep results file"),
-            "format 1": (old, "format version 1")}
+            "format 1": (old, "format version 1"),
+            "a dataset missing": (hollow, "cannot read traj/kl_ref")}
 
 
 def test_hostile_inputs(clean, tmp_path):
