@@ -48,7 +48,7 @@ _dposweep()
     done
     case $cmd in
         "")
-            _dposweep_words sim plan run status --version --help
+            _dposweep_words sim plan run status verify --version --help
             ;;
         sim)
             case $prev in
@@ -86,6 +86,18 @@ _dposweep()
                     --help
             else
                 _dposweep_files yaml yml
+            fi
+            ;;
+        verify)
+            case $prev in
+                --recompute) _dposweep_words all; return ;;
+                --seed|--progress-interval) return ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _dposweep_words --recompute --seed --progress-interval \
+                    --quiet --help
+            else
+                _dposweep_files h5
             fi
             ;;
         status)
