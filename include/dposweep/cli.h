@@ -1,4 +1,4 @@
-/* cli: the dposweep command line (sim, plan, run, status).
+/* cli: the dposweep command line (sim, plan, run, status, merge).
  *
  * Every command takes its own argv (argv[0] is the command's name),
  * prints any error as one line "dposweep CMD: ..." on stderr and returns
@@ -25,6 +25,9 @@ int cli_run(int argc, char **argv);
 
 /* "dposweep status": summarize a results file.  Not collective. */
 int cli_status(int argc, char **argv);
+
+/* "dposweep merge": results files merged into one.  Not collective. */
+int cli_merge(int argc, char **argv);
 
 /* The parsed and checked arguments of "dposweep sim". */
 struct cli_sim_args {
