@@ -48,7 +48,7 @@ _dposweep()
     done
     case $cmd in
         "")
-            _dposweep_words sim plan run status --version --help
+            _dposweep_words sim plan run status merge --version --help
             ;;
         sim)
             case $prev in
@@ -76,16 +76,27 @@ _dposweep()
             ;;
         run)
             case $prev in
-                -o|--output) _dposweep_files h5; return ;;
+                -o|--output|--reuse) _dposweep_files h5; return ;;
                 --grace|--flush-interval|--progress-interval|\
                 --chunk-seconds) return ;;
             esac
             if [[ $cur == -* ]]; then
-                _dposweep_words --output --force --grace --flush-interval \
-                    --progress-interval --chunk-seconds --quiet --stats \
-                    --help
+                _dposweep_words --output --reuse --force --grace \
+                    --flush-interval --progress-interval --chunk-seconds \
+                    --quiet --stats --help
             else
                 _dposweep_files yaml yml
+            fi
+            ;;
+        merge)
+            case $prev in
+                -o|--output) _dposweep_files h5; return ;;
+                --spec-out) _dposweep_files yaml yml; return ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _dposweep_words --output --force --spec-out --help
+            else
+                _dposweep_files h5
             fi
             ;;
         status)
