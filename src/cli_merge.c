@@ -320,8 +320,13 @@ static int merge_into(const struct merge_options *o, struct grow_inputs **in,
   grow_inputs_close(in);
   if (rc == 0 && o->spec_out)
     rc = write_spec(o->spec_out, spec_canonical(*u), e);
-  char why[ERR_MSG_LEN];
-  if (rc == 0 && (atomic_load(&g_lost) || lock_lost(l, why, sizeof why)))
+  /* A last refresh checks the lock file itself (failing to write it
+   * while it is ours changes nothing): a lock lost while building (a
+   * frozen node) means the output may be another's now. */
+  struct err le;
+  if (rc == 0)
+    (void)lock_refresh(l, &le);
+  if (rc == 0 && (atomic_load(&g_lost) || lock_lost(l, NULL, 0)))
     rc = err_set(e, ERR_RUNTIME,
                  "lost the ownership of %s during the merge: nothing "
                  "written", o->output);

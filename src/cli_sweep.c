@@ -563,8 +563,8 @@ static int count_sources(struct store_reader *r, struct source_counts *c,
   if (c->n > STORE_MAX_SOURCES)
     c->n = STORE_MAX_SOURCES;
   /* A file made from no other has no task to count. */
-  for (int i = 0; rc == 0 && c->n > 0 && i < spec_nstudies(store_reader_spec(r));
-       i++)
+  const int nstudies = spec_nstudies(store_reader_spec(r));
+  for (int i = 0; rc == 0 && c->n > 0 && i < nstudies; i++)
     rc = count_study_sources(r, i, c, e);
   return rc;
 }

@@ -441,7 +441,8 @@ static int compare_batch(struct build *b, const struct side *mine,
                          int64_t n, struct err *e)
 {
   struct store_batch *x = NULL, *y = NULL;
-  int64_t *ix = malloc((size_t)n * sizeof *ix), *iy = malloc((size_t)n * sizeof *iy);
+  int64_t *ix = malloc((size_t)n * sizeof *ix);
+  int64_t *iy = malloc((size_t)n * sizeof *iy);
   struct placed *py = malloc((size_t)n * sizeof *py);
   int64_t *where = malloc((size_t)n * sizeof *where);
   int rc = ERR_RUNTIME;

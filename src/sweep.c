@@ -837,6 +837,19 @@ static int grow_output(struct run *r, struct grow_inputs **in, struct err *e)
                               tally, &tmp, e)
                  : err_set(e, ERR_RUNTIME, "out of memory");
   grow_inputs_close(in);
+  /* A lock lost while building (a frozen node): the output may be
+   * another run's now, and must not be replaced.  A refresh checks the
+   * lock file itself; failing to write it while it is ours changes
+   * nothing. */
+  struct err le;
+  if (rc == 0)
+    (void)lock_refresh(r->lock, &le);
+  if (rc == 0 && (atomic_load(&g_lost) || lock_lost(r->lock, NULL, 0))) {
+    rc = err_set(e, ERR_RUNTIME,
+                 "lost the ownership of %s while building it: nothing "
+                 "changed", o->output);
+    store_discard_temp(tmp);
+  }
   if (rc == 0 && (rc = store_commit(tmp, o->output, e)) != 0)
     store_discard_temp(tmp);
   for (int i = 0; rc == 0 && i < o->nreuse; i++)
