@@ -45,7 +45,7 @@ static const char run_usage[] =
   "                           (a results file, also OUT.h5 itself); may be\n"
   "                           given several times, the first file that has a\n"
   "                           task provides it\n"
-  "  --force                  start over even if FILE holds this spec, or\n"
+  "  --force                  start over even if OUT.h5 holds this spec, or\n"
   "                           replace a dposweep file of another spec (still\n"
   "                           reusing from the --reuse files)\n"
   "  --grace SECONDS          after SIGTERM/SIGINT/SIGUSR1, let tasks in\n"
