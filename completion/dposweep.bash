@@ -48,7 +48,7 @@ _dposweep()
     done
     case $cmd in
         "")
-            _dposweep_words sim plan run status verify --version --help
+            _dposweep_words sim plan run status merge verify --version --help
             ;;
         sim)
             case $prev in
@@ -76,14 +76,14 @@ _dposweep()
             ;;
         run)
             case $prev in
-                -o|--output) _dposweep_files h5; return ;;
+                -o|--output|--reuse) _dposweep_files h5; return ;;
                 --grace|--flush-interval|--progress-interval|\
                 --chunk-seconds) return ;;
             esac
             if [[ $cur == -* ]]; then
-                _dposweep_words --output --force --grace --flush-interval \
-                    --progress-interval --chunk-seconds --quiet --stats \
-                    --help
+                _dposweep_words --output --reuse --force --grace \
+                    --flush-interval --progress-interval --chunk-seconds \
+                    --quiet --stats --help
             else
                 _dposweep_files yaml yml
             fi
@@ -96,6 +96,17 @@ _dposweep()
             if [[ $cur == -* ]]; then
                 _dposweep_words --recompute --seed --progress-interval \
                     --quiet --help
+            else
+                _dposweep_files h5
+            fi
+            ;;
+        merge)
+            case $prev in
+                -o|--output) _dposweep_files h5; return ;;
+                --spec-out) _dposweep_files yaml yml; return ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _dposweep_words --output --force --spec-out --help
             else
                 _dposweep_files h5
             fi

@@ -19,6 +19,8 @@ static const struct cli_command {
    cli_plan},
   {"run", "run a sweep (under mpirun for several ranks), resumable", cli_run},
   {"status", "summarize a results file", cli_status},
+  {"merge", "merge results files into one (the union of their specs)",
+   cli_merge},
   {"verify", "check a results file's checksums, recompute tasks", cli_verify},
 };
 

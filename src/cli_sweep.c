@@ -19,7 +19,8 @@
 /* ---- run ---- */
 
 static const char run_usage[] =
-  "usage: [mpirun -n P] dposweep run [SPEC] [-o OUT.h5] [options]\n"
+  "usage: [mpirun -n P] dposweep run [SPEC] [-o OUT.h5] [--reuse OLD.h5 ...]\n"
+  "                                  [options]\n"
   "\n"
   "Run every task of the sweep spec SPEC (YAML; without SPEC the embedded\n"
   "default, the paper's study, also shipped as jobs/paper.yaml) and write\n"
@@ -32,9 +33,21 @@ static const char run_usage[] =
   "the run refuses and leaves it untouched; so it does, --force or not,\n"
   "while another run owns it (the lock file OUT.h5.lock).\n"
   "\n"
+  "Growing a sweep: with --reuse OLD.h5, a new OUT.h5 starts with every task\n"
+  "of SPEC that is the same task as a finished task of OLD.h5 (same values,\n"
+  "whatever the study names; its steps recorded there) copied, and runs\n"
+  "the rest.  OLD.h5 may be OUT.h5 itself: it is then grown in place, the\n"
+  "new file built under a temporary name and renamed over it when\n"
+  "complete.  An OUT.h5 that already holds SPEC is resumed.\n"
+  "\n"
   "  -o, --output FILE        results file (default " DPOSWEEP_DEFAULT_OUTPUT ")\n"
-  "  --force                  start over even if FILE holds this spec, or\n"
-  "                           replace a dposweep file of another spec\n"
+  "  --reuse FILE             copy the finished tasks of SPEC that FILE holds\n"
+  "                           (a results file, also OUT.h5 itself); may be\n"
+  "                           given several times, the first file that has a\n"
+  "                           task provides it\n"
+  "  --force                  start over even if OUT.h5 holds this spec, or\n"
+  "                           replace a dposweep file of another spec (still\n"
+  "                           reusing from the --reuse files)\n"
   "  --grace SECONDS          after SIGTERM/SIGINT/SIGUSR1, let tasks in\n"
   "                           flight finish for this long (default\n"
   "                           " DPOSWEEP_STR(DPOSWEEP_DEFAULT_GRACE) "); a\n"
@@ -54,7 +67,8 @@ static const char run_usage[] =
   "  -h, --help               print this help\n"
   "\n"
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
-  "output holds another spec / is not a dposweep file / is in use, 3 I/O\n"
+  "output holds another spec / is not a dposweep file / is in use, or a\n"
+  "--reuse file is not a readable results file, 3 I/O\n"
   "failure (or the output was replaced, or its lock taken, during the run)\n";
 
 /* A duration flag's value: a finite number of seconds >= 0. */
@@ -83,11 +97,13 @@ static int positive_seconds_arg(const char *flag, const char *arg,
 /* run's arguments into o: 0, or ERR_INPUT with the reason in e.  *help:
  * --help came before any error (nothing after it is read). */
 static int run_options(int argc, char **argv, struct sweep_options *o,
-                       int *help, struct err *e)
+                       const char **reuse, int *help, struct err *e)
 {
-  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS };
+  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS,
+         O_REUSE };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
+    {"reuse", required_argument, NULL, O_REUSE},
     {"force", no_argument, NULL, O_FORCE},
     {"grace", required_argument, NULL, O_GRACE},
     {"flush-interval", required_argument, NULL, O_FLUSH},
@@ -104,6 +120,11 @@ static int run_options(int argc, char **argv, struct sweep_options *o,
   while (rc == 0 && (c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
     case 'o': o->output = optarg; break;
+    case O_REUSE:
+      if (optarg[0] == '\0')
+        rc = err_set(e, ERR_INPUT, "--reuse: empty file name");
+      reuse[o->nreuse++] = optarg;
+      break;
     case O_FORCE: o->force = 1; break;
     case O_GRACE: rc = seconds_arg("--grace", optarg, &o->grace, e); break;
     case O_FLUSH:
@@ -153,14 +174,25 @@ int cli_run(int argc, char **argv)
   struct err e;
   int help = 0;
   err_clear(&e);
-  int rc = run_options(argc, argv, &o, &help, &e);
+  /* Each --reuse takes an argument: at most argc of them. */
+  const char **reuse = calloc((size_t)argc + 1, sizeof *reuse);
+  if (!reuse) {
+    err_set(&e, ERR_RUNTIME, "out of memory");
+    err_print(&e, "dposweep run");
+    return ERR_EXIT_RUNTIME;
+  }
+  int rc = run_options(argc, argv, &o, reuse, &help, &e);
+  o.reuse = reuse;
   if (help) {
     fputs(run_usage, stdout);
+    free(reuse);
     return ERR_EXIT_OK;
   }
   /* Every rank parses the same arguments; sweep_main has rank 0 alone
    * print a usage error, once MPI is up. */
-  return sweep_main(&o, rc ? e.msg : NULL);
+  rc = sweep_main(&o, rc ? e.msg : NULL);
+  free(reuse);
+  return rc;
 }
 
 /* ---- plan ---- */
@@ -368,8 +400,10 @@ static const char status_usage[] =
   "usage: dposweep status OUT.h5 [--format=text|kv]\n"
   "\n"
   "Summarize a results file: done/total, failed, pending, a breakdown by\n"
-  "study and regime, the numerics version of its results, the runs\n"
-  "recorded in the file, and its owner (the run writing it now, if any).\n"
+  "study and regime, the numerics version of its results, the files it was\n"
+  "built from (by a run reusing their tasks, or a merge) and how many tasks\n"
+  "each provided, the runs recorded in the file, and its owner (the run\n"
+  "writing it now, if any).\n"
   "\n"
   "  --format=text  for people (the default)\n"
   "  --format=kv    for scripts: one key=value per line, in this order:\n"
@@ -379,7 +413,8 @@ static const char status_usage[] =
   "                 then owner (who is writing the file now, empty when\n"
   "                 nobody), owner_job and owner_expires (its SLURM job\n"
   "                 and lease end, seconds since the epoch), then numerics\n"
-  "                 (the numerics version of the file's results)\n"
+  "                 (the numerics version of the file's results), then\n"
+  "                 sources (how many files it was built from)\n"
   "  -h, --help     print this help\n"
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
@@ -492,6 +527,63 @@ static void print_runs(struct store_reader *r)
   }
 }
 
+/* The files a file was built from (/sources: run --reuse, merge), and
+ * how many of its finished tasks each provided (tasks/origin_source). */
+struct source_counts {
+  int n;
+  struct store_source src[STORE_MAX_SOURCES];
+  int64_t tasks[STORE_MAX_SOURCES];
+};
+
+/* Add one study's finished tasks to the counts of their sources. */
+static int count_study_sources(struct store_reader *r, int study,
+                               struct source_counts *c, struct err *e)
+{
+  const struct spec_study *st = spec_study(store_reader_spec(r), study);
+  uint8_t *status = malloc((size_t)st->ntasks + 1);
+  int32_t *origin = malloc(((size_t)st->ntasks + 1) * sizeof *origin);
+  int rc = status && origin ? 0 : err_set(e, ERR_RUNTIME, "out of memory");
+  if (rc == 0)
+    rc = store_reader_status(r, study, status, e);
+  if (rc == 0)
+    rc = store_reader_origins(r, study, origin, e);
+  for (int64_t t = 0; rc == 0 && t < st->ntasks; t++)
+    if ((status[t] == TASK_DONE || status[t] == TASK_FAILED) &&
+        origin[t] >= 0 && origin[t] < c->n)
+      c->tasks[origin[t]]++;
+  free(status);
+  free(origin);
+  return rc;
+}
+
+static int count_sources(struct store_reader *r, struct source_counts *c,
+                         struct err *e)
+{
+  int rc = store_reader_sources(r, c->src, STORE_MAX_SOURCES, &c->n, e);
+  if (c->n > STORE_MAX_SOURCES)
+    c->n = STORE_MAX_SOURCES;
+  /* A file made from no other has no task to count. */
+  const int nstudies = spec_nstudies(store_reader_spec(r));
+  for (int i = 0; rc == 0 && c->n > 0 && i < nstudies; i++)
+    rc = count_study_sources(r, i, c, e);
+  return rc;
+}
+
+static void print_sources(const struct source_counts *c)
+{
+  if (c->n == 0)
+    return;
+  printf("\nsources: %d\n", c->n);
+  for (int i = 0; i < c->n; i++) {
+    const struct store_source *s = &c->src[i];
+    printf("  %d: %s: %lld tasks (spec sha256 %s, dposweep %s, git %s, "
+           "numerics %d)\n",
+           i + 1, s->path, (long long)c->tasks[i], s->spec_sha256,
+           s->dposweep_version[0] ? s->dposweep_version : "?",
+           s->git_revision[0] ? s->git_revision : "?", (int)s->numerics);
+  }
+}
+
 /* The file's owner (lock.h): who is writing it now. */
 struct owner_info {
   enum lock_state state;
@@ -557,7 +649,8 @@ static void print_numerics(const struct store_reader *r)
 }
 
 static void print_status_text(const char *path, struct store_reader *r,
-                              const struct status_counts *c)
+                              const struct status_counts *c,
+                              const struct source_counts *sc)
 {
   const struct spec *s = store_reader_spec(r);
   int64_t total = spec_ntasks(s), finished = c->all.done + c->all.failed;
@@ -583,6 +676,7 @@ static void print_status_text(const char *path, struct store_reader *r,
              (long long)g->failed, (long long)g->pending);
     }
   }
+  print_sources(sc);
   print_runs(r);
   printf("%s\n", c->all.pending == 0 ? "complete" : "incomplete");
 }
@@ -590,7 +684,8 @@ static void print_status_text(const char *path, struct store_reader *r,
 /* --format=kv: the contract with scripts (jobs/); keys never change
  * meaning, new keys are only ever appended. */
 static void print_status_kv(const char *path, struct store_reader *r,
-                            const struct status_counts *c)
+                            const struct status_counts *c,
+                            const struct source_counts *sc)
 {
   const struct spec *s = store_reader_spec(r);
   struct store_run_info runs[1];
@@ -612,6 +707,7 @@ static void print_status_kv(const char *path, struct store_reader *r,
   }
   print_owner_kv(path);
   printf("numerics=%d\n", store_reader_numerics(r));
+  printf("sources=%d\n", sc->n);
 }
 
 /* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:
@@ -658,6 +754,7 @@ int cli_status(int argc, char **argv)
   const char *path = NULL;
   struct store_reader *r = NULL;
   struct status_counts counts = {0};
+  struct source_counts *sources = NULL;
   int kv = 0, help = 0;
   struct err e;
   err_clear(&e);
@@ -675,13 +772,22 @@ int cli_status(int argc, char **argv)
     err_prefix(&e, "%s: ", path);
     goto out;
   }
+  if (!(sources = calloc(1, sizeof *sources))) {
+    rc = err_set(&e, ERR_RUNTIME, "out of memory");
+    goto out;
+  }
+  if ((rc = count_sources(r, sources, &e))) {
+    err_prefix(&e, "%s: ", path);
+    goto out;
+  }
   /* Write errors on stdout are not checked: the exit code alone (0 or 1)
    * carries the answer, and status changes nothing. */
   if (kv)
-    print_status_kv(path, r, &counts);
+    print_status_kv(path, r, &counts, sources);
   else
-    print_status_text(path, r, &counts);
+    print_status_text(path, r, &counts, sources);
 out:
+  free(sources);
   free(counts.by_regime);
   store_reader_close(&r);
   if (rc) {

@@ -1691,6 +1691,19 @@ int store_reader_status(struct store_reader *r, int study, uint8_t *status,
   return 0;
 }
 
+int store_reader_origins(struct store_reader *r, int study,
+                         int32_t *origin_source, struct err *e)
+{
+  err_clear(e);
+  const char *name = spec_study(r->spec, study)->name;
+  char p[STUDY_PATH_LEN];
+  study_path(p, name, SD_ORIGIN_SOURCE);
+  if (read_whole(r->f, p, H5T_NATIVE_INT32, origin_source, e) != 0)
+    return err_set(e, ERR_INPUT,
+                   "cannot read the origins of study '%s' (damaged?)", name);
+  return 0;
+}
+
 /* Every dataset of a table (/runs, /sources), read whole into field[];
  * the buffers are allocated here (free_fields frees them).  Returns 0,
  * ERR_INPUT (a dataset unreadable) or ERR_RUNTIME (memory). */

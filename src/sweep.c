@@ -6,6 +6,7 @@
 #include "dposweep/bandit.h"
 #include "dposweep/defaults.h"
 #include "dposweep/err.h"
+#include "dposweep/grow.h"
 #include "dposweep/lock.h"
 #include "dposweep/sched.h"
 #include "dposweep/spec.h"
@@ -792,50 +793,172 @@ static void drop_stale_temps(const char *output)
   (void)store_remove_stale_temps(output, 1, &ignored);
 }
 
+/* Not collective (rank 0).  The --reuse file that is the output itself
+ * (the same file by device and inode, whatever its name), or -1. */
+static int output_in_reuse(const struct sweep_options *o)
+{
+  struct stat out, in;
+  if (stat(o->output, &out) != 0)
+    return -1;
+  for (int i = 0; i < o->nreuse; i++)
+    if (stat(o->reuse[i], &in) == 0 && in.st_dev == out.st_dev &&
+        in.st_ino == out.st_ino)
+      return i;
+  return -1;
+}
+
+/* Not collective (rank 0).  What one --reuse file gave. */
+static void say_reused(struct run *r, const char *path,
+                       const struct grow_tally *t)
+{
+  if (t->numerics != BANDIT_NUMERICS_VERSION) {
+    say(r, "reused 0 tasks from %s: it holds results of numerics version "
+           "%d; this dposweep computes version %d",
+        path, t->numerics, BANDIT_NUMERICS_VERSION);
+    return;
+  }
+  say(r, "reused %lld tasks from %s", (long long)t->provided, path);
+  if (t->bad_checksum > 0)
+    say(r, "%s: %lld tasks fail their checksum and are not reused; "
+           "dposweep verify %s names them",
+        path, (long long)t->bad_checksum, path);
+}
+
+/* Not collective (rank 0).  Build the output from the --reuse files
+ * under a temporary name and put it in place once it holds every reused
+ * task: until then the output (perhaps one of the inputs) is untouched.
+ * Closes the inputs (one may be the output, about to be replaced). */
+static int grow_output(struct run *r, struct grow_inputs **in, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  struct grow_tally *tally = calloc((size_t)o->nreuse, sizeof *tally);
+  char *tmp = NULL;
+  int rc = tally ? grow_build(o->output, r->spec, *in, GROW_REUSE, NULL,
+                              tally, &tmp, e)
+                 : err_set(e, ERR_RUNTIME, "out of memory");
+  grow_inputs_close(in);
+  /* A lock lost while building (a frozen node): the output may be
+   * another run's now, and must not be replaced.  A refresh checks the
+   * lock file itself; failing to write it while it is ours changes
+   * nothing. */
+  struct err le;
+  if (rc == 0)
+    (void)lock_refresh(r->lock, &le);
+  if (rc == 0 && (atomic_load(&g_lost) || lock_lost(r->lock, NULL, 0))) {
+    rc = err_set(e, ERR_RUNTIME,
+                 "lost the ownership of %s while building it: nothing "
+                 "changed", o->output);
+    store_discard_temp(tmp);
+  }
+  if (rc == 0 && (rc = store_commit(tmp, o->output, e)) != 0)
+    store_discard_temp(tmp);
+  for (int i = 0; rc == 0 && i < o->nreuse; i++)
+    say_reused(r, o->reuse[i], &tally[i]);
+  free(tmp);
+  free(tally);
+  return rc;
+}
+
+/* Not collective (rank 0).  Make a new output: empty, or built from the
+ * --reuse files.  in_place: the --reuse file that is the output, holding
+ * another spec (grown in place), or -1.  Every input is checked before
+ * anything is written. */
+static int make_output(struct run *r, int in_place, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  if (o->nreuse == 0) {
+    drop_stale_temps(o->output);
+    /* Whatever store_create's reason, not creating the file is a runtime
+     * failure (exit 3). */
+    return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
+  }
+  struct grow_inputs *in = NULL;
+  int rc = grow_inputs_open(o->reuse, o->nreuse, &in, e);
+  if (rc != 0)
+    return err_prefix(e, "--reuse: ");
+  if (in_place >= 0 && !o->force &&
+      grow_input_numerics(in, in_place) != BANDIT_NUMERICS_VERSION) {
+    rc = err_set(e, ERR_INPUT,
+                 "%s holds results of numerics version %d; this dposweep "
+                 "computes version %d: growing it would reuse nothing of it "
+                 "(--force starts it over)",
+                 o->output, grow_input_numerics(in, in_place),
+                 BANDIT_NUMERICS_VERSION);
+    grow_inputs_close(&in);
+    return rc;
+  }
+  if (in_place >= 0)
+    say(r, "growing %s in place: it holds another spec; the tasks this "
+           "spec shares with it are kept", o->output);
+  drop_stale_temps(o->output);
+  return grow_output(r, &in, e);
+}
+
+/* Not collective (rank 0).  Resume the output, which holds this spec.
+ * The --reuse files are checked like any input, but nothing is taken
+ * from them: the file took what it could when it was made. */
+static int resume_output(struct run *r, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  /* MPI-IO's own message for this is "invalid access mode". */
+  if (access(o->output, W_OK) != 0)
+    return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
+                   o->output, strerror(errno));
+  if (o->nreuse > 0) {
+    struct grow_inputs *in = NULL;
+    int rc = grow_inputs_open(o->reuse, o->nreuse, &in, e);
+    grow_inputs_close(&in);
+    if (rc != 0)
+      return err_prefix(e, "--reuse: ");
+  }
+  for (int i = 0; i < o->nreuse; i++)
+    say(r, "reused 0 tasks from %s: %s already holds this spec, so this "
+           "run resumes it (it took its reused tasks when it was made)",
+        o->reuse[i], o->output);
+  drop_stale_temps(o->output);
+  return 0;
+}
+
 /* Not collective (rank 0).  Make the output ready: resume a file of this
- * spec, or create it (over another spec's file only with --force).
- * Returns 0, ERR_INPUT when it refuses to touch the file, or ERR_RUNTIME;
- * prints its --force notes itself. */
+ * spec; grow a file of another spec in place when it is a --reuse file;
+ * else create it, from the --reuse files if any (over a dposweep file of
+ * another spec or numerics only with --force).  Returns 0, ERR_INPUT
+ * when it refuses to touch the file or an input, or ERR_RUNTIME; prints
+ * its notes itself. */
 static int prepare_output(struct run *r, struct err *e)
 {
   const struct sweep_options *o = r->o;
+  const int listed = output_in_reuse(o);
   struct err what;
   switch (store_probe(o->output, spec_sha256(r->spec), &what)) {
   case STORE_MISSING:
-    break;
+    return make_output(r, -1, e);
   case STORE_SAME_SPEC:
-    if (!o->force) {
-      /* MPI-IO's own message for this is "invalid access mode". */
-      if (access(o->output, W_OK) != 0)
-        return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
-                       o->output, strerror(errno));
-      drop_stale_temps(o->output);
-      return 0; /* resume */
-    }
+    if (!o->force)
+      return resume_output(r, e);
     say(r, "--force: starting %s over", o->output);
-    break;
+    return make_output(r, -1, e);
   case STORE_OTHER_NUMERICS:
     if (!o->force)
       return err_set(e, ERR_INPUT, "%s (--force starts over)", what.msg);
     say(r, "--force: starting %s over (its results are of another "
            "numerics version)", o->output);
-    break;
+    return make_output(r, -1, e);
   case STORE_OTHER_SPEC:
+    if (listed >= 0)
+      return make_output(r, listed, e);
     if (!o->force)
       return err_set(e, ERR_INPUT,
-                     "%s; refusing to touch it (use another -o, or --force to "
-                     "start over)",
-                     what.msg);
+                     "%s; refusing to touch it (--reuse %s grows it into "
+                     "this spec, keeping the tasks they share; or use "
+                     "another -o, or --force to start over)",
+                     what.msg, o->output);
     say(r, "--force: replacing %s (it held another spec)", o->output);
-    break;
+    return make_output(r, -1, e);
   default:
     /* Never replace what is not ours, even with --force. */
     return err_set(e, ERR_INPUT, "%s; refusing to touch it", what.msg);
   }
-  drop_stale_temps(o->output);
-  /* Whatever store_create's reason, not creating the file is a runtime
-   * failure (exit 3). */
-  return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
 }
 
 /* Not collective (rank 0).  Own the output for the whole run: its lock

@@ -1,4 +1,4 @@
-/* cli: the dposweep command line (sim, plan, run, status, verify).
+/* cli: the dposweep command line (sim, plan, run, status, merge, verify).
  *
  * Every command takes its own argv (argv[0] is the command's name),
  * prints any error as one line "dposweep CMD: ..." on stderr and returns
@@ -25,6 +25,9 @@ int cli_run(int argc, char **argv);
 
 /* "dposweep status": summarize a results file.  Not collective. */
 int cli_status(int argc, char **argv);
+
+/* "dposweep merge": results files merged into one.  Not collective. */
+int cli_merge(int argc, char **argv);
 
 /* "dposweep verify": check a results file's finished tasks (verify.h).
  * Collective over the MPI job. */

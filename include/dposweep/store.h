@@ -236,6 +236,11 @@ int store_reader_sources(struct store_reader *r, struct store_source *out,
                          int max, int *count, struct err *e);
 int store_reader_status(struct store_reader *r, int study, uint8_t *status,
                         struct err *e);
+/* Not collective.  The tasks/origin_source of a study's tasks (-1:
+ * computed in this file, else the /sources slot it was copied from).
+ * Returns 0, or ERR_INPUT when it cannot be read (damaged). */
+int store_reader_origins(struct store_reader *r, int study,
+                         int32_t *origin_source, struct err *e);
 
 /* A run record. */
 struct store_run_info {

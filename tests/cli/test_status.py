@@ -97,6 +97,9 @@ def expected_kv(path, plan, complete):
     # of the file's results, as the file records it.
     with h5py.File(path, "r") as f:
         lines.append(f"numerics={int(f.attrs['numerics'])}")
+        # Then the files it was built from (run --reuse, merge): a file
+        # a run made has none.
+        lines.append(f"sources={int((f['sources/path'][()] != b'').sum())}")
     return lines
 
 
