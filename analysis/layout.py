@@ -243,6 +243,12 @@ def _layout(name: str, group: h5py.Group) -> Layout:
     metrics = tuple(m for m in traj if m != "t"
                     and isinstance(traj[m], h5py.Dataset)
                     and traj[m].shape[:1] == (ntasks,))
+    # The engine's order (its metric table, which format 2 records in the
+    # study's `metrics` attribute), not HDF5's alphabetical one.
+    if "metrics" in attrs:
+        table = [text(m) for m in np.atleast_1d(attrs["metrics"])]
+        metrics = tuple(m for m in table if m in metrics) + tuple(
+            m for m in metrics if m not in table)
     settings = {k: text(v) if isinstance(v, (bytes, str, np.bytes_))
                 else (v.item() if np.ndim(v) == 0 else v)
                 for k, v in attrs.items() if not k.startswith("axis_")}

@@ -48,7 +48,7 @@ _dposweep()
     done
     case $cmd in
         "")
-            _dposweep_words sim plan run status --version --help
+            _dposweep_words sim plan run status merge verify --version --help
             ;;
         sim)
             case $prev in
@@ -58,31 +58,57 @@ _dposweep()
                 --eta) _dposweep_words theory; return ;;
                 --rewards) _dposweep_words uniform normal; return ;;
                 --arms|--beta|--iterations|--sigma|--samples|--seed|\
-                --master-seed|--every) return ;;
+                --master-seed|--every|--ref-spread|--ref-logits) return ;;
             esac
             _dposweep_words --regime --arms --beta --iterations --scale \
-                --eta --sigma --samples --rewards --seed --master-seed \
-                --every --help
+                --eta --sigma --samples --rewards --ref-spread --ref-logits \
+                --seed --master-seed --every --help
             ;;
         plan)
-            if [[ $cur == -* ]]; then
-                _dposweep_words --list --help
+            if [[ $cur == --format=* ]]; then
+                COMPREPLY=($(compgen -P --format= -W "text kv" \
+                    -- "${cur#--format=}"))
+            elif [[ $cur == -* ]]; then
+                _dposweep_words --list --format=text --format=kv --help
             else
                 _dposweep_files yaml yml
             fi
             ;;
         run)
             case $prev in
-                -o|--output) _dposweep_files h5; return ;;
+                -o|--output|--reuse) _dposweep_files h5; return ;;
                 --grace|--flush-interval|--progress-interval|\
                 --chunk-seconds) return ;;
             esac
             if [[ $cur == -* ]]; then
-                _dposweep_words --output --force --grace --flush-interval \
-                    --progress-interval --chunk-seconds --quiet --stats \
-                    --help
+                _dposweep_words --output --reuse --force --grace \
+                    --flush-interval --progress-interval --chunk-seconds \
+                    --quiet --stats --help
             else
                 _dposweep_files yaml yml
+            fi
+            ;;
+        verify)
+            case $prev in
+                --recompute) _dposweep_words all; return ;;
+                --seed|--progress-interval) return ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _dposweep_words --recompute --seed --progress-interval \
+                    --quiet --help
+            else
+                _dposweep_files h5
+            fi
+            ;;
+        merge)
+            case $prev in
+                -o|--output) _dposweep_files h5; return ;;
+                --spec-out) _dposweep_files yaml yml; return ;;
+            esac
+            if [[ $cur == -* ]]; then
+                _dposweep_words --output --force --spec-out --help
+            else
+                _dposweep_files h5
             fi
             ;;
         status)

@@ -88,6 +88,39 @@ int bandit_rewards_parse(const char *name, enum bandit_rewards *out)
 /* Name the offending field; the message goes to e. */
 #define fail(field, name, e, ...) (*(field) = (name), err_set((e), ERR_INPUT, __VA_ARGS__))
 
+/* The reference: a spread in [0, BANDIT_MAX_REF_SPREAD], or finite
+ * logits spanning at most LOGIT_SPREAD_MAX, not both. */
+static int check_reference(const struct bandit_params *p, const char **field,
+                           struct err *e)
+{
+  if (!(p->ref_spread >= 0.0 && p->ref_spread <= BANDIT_MAX_REF_SPREAD))
+    return fail(field, "ref_spread", e,
+                "must be a finite number between 0 and 35 (got %.17g)",
+                p->ref_spread);
+  if (!p->ref_logits)
+    return 0;
+  if (p->ref_spread != 0.0)
+    return fail(field, "ref_logits", e,
+                "not together with ref_spread %.17g (a given reference has "
+                "no spread; keep one)",
+                p->ref_spread);
+  double lo = INFINITY, hi = -INFINITY;
+  for (int i = 0; i < p->arms; i++) {
+    if (!isfinite(p->ref_logits[i]))
+      return fail(field, "ref_logits", e,
+                  "every logit must be a finite number (got %.17g)",
+                  p->ref_logits[i]);
+    lo = fmin(lo, p->ref_logits[i]);
+    hi = fmax(hi, p->ref_logits[i]);
+  }
+  if (hi - lo > LOGIT_SPREAD_MAX)
+    return fail(field, "ref_logits", e,
+                "max - min must be at most 700 (got %.17g): exp() of the "
+                "logit differences would overflow",
+                hi - lo);
+  return 0;
+}
+
 int bandit_params_check(const struct bandit_params *p, const char **field,
                         struct err *e)
 {
@@ -153,7 +186,7 @@ int bandit_params_check(const struct bandit_params *p, const char **field,
     return fail(field, "rewards", e, "unknown distribution (code %g)",
                 (double)p->rewards);
   }
-  return 0;
+  return check_reference(p, field, e);
 }
 
 int64_t bandit_nrec(int64_t iterations, int64_t every)
@@ -186,6 +219,10 @@ double bandit_theory_eta(double beta, int arms)
 /* Stream domains, so the instance and noise streams never coincide. */
 #define KEY_INSTANCE 0x696e7374616e6365ULL /* "instance" */
 #define KEY_NOISE 0x6e6f697365000000ULL    /* "noise" */
+/* Tags before the reference's values in the noise key, so a spread and a
+ * given logit never hash alike. */
+#define KEY_REF_SPREAD 0x7370726561640000ULL /* "spread" */
+#define KEY_REF_LOGITS 0x6c6f676974730000ULL /* "logits" */
 
 static uint64_t rewards_key(const struct bandit_params *p, uint64_t k)
 {
@@ -217,6 +254,16 @@ uint64_t bandit_noise_key(const struct bandit_params *p)
   k = rng_key_mix(k, (uint64_t)p->samples);
   /* 'theory' hashes as eta 0, which no numeric eta can be. */
   k = rng_key_mix(k, p->eta_theory ? 0 : rng_double_bits(p->eta));
+  /* Only a reference that is not uniform by default enters: the tasks
+   * without one keep the keys (and so the results) they always had. */
+  if (p->ref_logits) {
+    k = rng_key_mix(k, KEY_REF_LOGITS);
+    for (int i = 0; i < p->arms; i++)
+      k = rng_key_mix(k, rng_double_bits(p->ref_logits[i]));
+  } else if (p->ref_spread != 0.0) {
+    k = rng_key_mix(k, KEY_REF_SPREAD);
+    k = rng_key_mix(k, rng_double_bits(p->ref_spread));
+  }
   return k;
 }
 
@@ -236,6 +283,10 @@ struct bandit {
   double *g;      /* gradient / estimate */
   double *wrow;   /* sampled estimator: a row's cell weights */
   double *sorted; /* metrics scratch */
+  double *tref;   /* theta_ref */
+  double *wref;   /* sum_z pi_ref(z) sig(r_y - r_z): the win rate's terms */
+  double lz0;     /* log sum exp(lpref): 0 up to rounding */
+  int has_ref;    /* theta_ref given or drawn (else 0, not added) */
   double emclip;  /* exp(-m), m = max r - min r (mix-p-clip) */
   double epclip;  /* exp(m) */
   double vstar;   /* V* */
@@ -371,6 +422,42 @@ static int make_sampler(struct bandit *b)
   return 0;
 }
 
+/* The reference policy (section 1), from the instance stream after the
+ * rewards: theta_ref, log pi_ref and pi_ref, V* and the win rate's terms.
+ * With no reference theta_ref = 0, nothing is drawn, and the arithmetic is
+ * the one every task had before references existed (the same bits). */
+static void make_reference(struct bandit *b, struct rng_pcg32 *inst)
+{
+  const struct bandit_params *p = &b->p;
+  const int k = b->k;
+  b->has_ref = p->ref_logits != NULL || p->ref_spread != 0.0;
+  for (int i = 0; i < k; i++)
+    b->tref[i] = p->ref_logits  ? p->ref_logits[i]
+                 : b->has_ref ? p->ref_spread * rng_normal(inst)
+                              : 0.0;
+  memcpy(b->lpref, b->tref, (size_t)k * sizeof *b->lpref);
+  double lz = log_sum_exp(b->lpref, k);
+  for (int i = 0; i < k; i++) {
+    b->lpref[i] -= lz;
+    b->pref[i] = exp(b->lpref[i]);
+  }
+  /* log sum pi_ref, taken as bandit_metrics takes log Z at u: equal at
+   * u = 0, so KL(pi(0) || pi_ref) is exactly 0. */
+  b->lz0 = log_sum_exp(b->lpref, k);
+  /* V* = beta log sum pi_ref exp(r / beta) (section 6). */
+  for (int i = 0; i < k; i++)
+    b->sorted[i] = b->lpref[i] + b->r[i] / p->beta;
+  b->vstar = p->beta * log_sum_exp(b->sorted, k);
+  /* The win rate is sum_y pi(y) wref[y]: the reference's side is fixed,
+   * so its K^2 sigmoids are summed once here, not at every record. */
+  for (int y = 0; y < k; y++) {
+    double w = 0.0;
+    for (int z = 0; z < k; z++)
+      w += b->pref[z] * (b->er[y] / (b->er[y] + b->er[z]));
+    b->wref[y] = w;
+  }
+}
+
 int bandit_create(const struct bandit_params *p, struct bandit **out)
 {
   const char *field;
@@ -384,9 +471,9 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   b->p = *p;
   int k = b->k = p->arms;
   b->eta = p->eta_theory ? bandit_theory_eta(p->beta, k) : p->eta;
-  double **arrays[] = {&b->r,  &b->er, &b->ier, &b->lpref, &b->pref,
-                       &b->u,  &b->e,  &b->ie,  &b->pi,    &b->g,
-                       &b->wrow, &b->sorted};
+  double **arrays[] = {&b->r,    &b->er,     &b->ier,  &b->lpref, &b->pref,
+                       &b->u,    &b->e,      &b->ie,   &b->pi,    &b->g,
+                       &b->wrow, &b->sorted, &b->tref, &b->wref};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     if (!(*arrays[i] = alloc_doubles((size_t)k + PAD)))
       goto out;
@@ -412,21 +499,11 @@ int bandit_create(const struct bandit_params *p, struct bandit **out)
   b->emclip = exp(-(rmax - rmin));
   b->epclip = exp(rmax - rmin);
 
-  /* theta_ref = 0: pi_ref uniform.  Kept general in the arithmetic. */
-  for (int i = 0; i < k; i++)
-    b->lpref[i] = 0.0;
-  double lz = log_sum_exp(b->lpref, k);
-  for (int i = 0; i < k; i++) {
-    b->lpref[i] -= lz;
-    b->pref[i] = exp(b->lpref[i]);
-  }
-  /* V* = beta log sum pi_ref exp(r / beta) (section 6). */
-  for (int i = 0; i < k; i++)
-    b->sorted[i] = b->lpref[i] + b->r[i] / p->beta;
-  b->vstar = p->beta * log_sum_exp(b->sorted, k);
+  make_reference(b, &inst);
 
   b->noise_key = bandit_noise_key(p);
   b->p.reward_values = p->rewards == BANDIT_REWARDS_EXPLICIT ? b->r : NULL;
+  b->p.ref_logits = p->ref_logits ? b->tref : NULL;
   rng_pcg32_seed_key(&b->noise, b->noise_key);
 
   set_pairs(b);
@@ -448,8 +525,9 @@ void bandit_destroy(struct bandit **bp)
   if (!bp || !*bp)
     return;
   struct bandit *b = *bp;
-  double *arrays[] = {b->r,  b->er, b->ier, b->lpref, b->pref,  b->u, b->e,
-                      b->ie, b->pi, b->g,   b->wrow,  b->sorted, b->cells};
+  double *arrays[] = {b->r,    b->er,     b->ier,  b->lpref, b->pref,
+                      b->u,    b->e,      b->ie,   b->pi,    b->g,
+                      b->wrow, b->sorted, b->tref, b->wref,  b->cells};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     free(arrays[i]);
   free(b->row);
@@ -468,6 +546,7 @@ void bandit_destroy(struct bandit **bp)
 
 int bandit_arms(const struct bandit *b) { return b->k; }
 const double *bandit_rewards(const struct bandit *b) { return b->r; }
+const double *bandit_ref_logits(const struct bandit *b) { return b->tref; }
 double bandit_eta(const struct bandit *b) { return b->eta; }
 const char *bandit_failure(const struct bandit *b) { return b->failure; }
 
@@ -793,8 +872,9 @@ static int cmp_double(const void *pa, const void *pb)
   return (a > b) - (a < b);
 }
 
-void bandit_metrics(struct bandit *b, const double *u, double *maxd,
-                    double *meand, double *gap)
+/* The deltas' metrics: max and mean of |phi[y] - phi[y']|. */
+static void delta_metrics(struct bandit *b, const double *u, double *maxd,
+                          double *meand)
 {
   const int k = b->k;
   double *phi = b->sorted;
@@ -806,18 +886,35 @@ void bandit_metrics(struct bandit *b, const double *u, double *maxd,
   for (int i = 0; i < k; i++)
     s += phi[i] * (double)(2 * i - (k - 1));
   *meand = 2.0 * s / ((double)k * (double)k);
+}
 
-  /* V(pi) = sum pi (r - beta log(pi/pi_ref)); log pi/pi_ref = u - log Z,
-   * Z = sum pi_ref exp(u). */
+void bandit_metrics(struct bandit *b, const double *u,
+                    double m[BANDIT_NMETRICS])
+{
+  const int k = b->k;
+  delta_metrics(b, u, &m[BANDIT_MAX_ABS_DELTA], &m[BANDIT_MEAN_ABS_DELTA]);
+
+  /* The policy pi(y) = pi_ref(y) exp(u[y]) / Z, Z = sum pi_ref exp(u), so
+   * log pi/pi_ref = u - log Z (up to pi_ref's own rounding, lz0). */
+  double *phi = b->sorted;
   for (int y = 0; y < k; y++)
     phi[y] = b->lpref[y] + u[y];
   double lz = log_sum_exp(phi, k);
-  double v = 0.0;
+  double v = 0.0, er = 0.0, win = 0.0, kl = 0.0;
   for (int y = 0; y < k; y++) {
-    double lr = u[y] - lz;
-    v += exp(phi[y] - lz) * (b->r[y] - b->p.beta * lr);
+    double lr = u[y] - lz, pi = exp(phi[y] - lz);
+    /* V(pi) = sum pi (r - beta log(pi/pi_ref)). */
+    v += pi * (b->r[y] - b->p.beta * lr);
+    er += pi * b->r[y];
+    win += pi * b->wref[y];
+    kl += pi * (lr + b->lz0);
   }
-  *gap = b->vstar - v;
+  m[BANDIT_VALUE_GAP] = b->vstar - v;
+  m[BANDIT_EXPECTED_REWARD] = er;
+  m[BANDIT_WIN_RATE] = win;
+  /* KL >= 0; near pi = pi_ref its terms cancel to a few ulps either
+   * way. */
+  m[BANDIT_KL_REF] = kl < 0.0 ? 0.0 : kl;
 }
 
 /* One step from b->u; returns 0, or -1 (non-finite) or -2 (logit spread
@@ -890,18 +987,21 @@ int bandit_run(struct bandit *b, const struct bandit_trace *out)
         break;
       }
     }
-    double m1 = NAN, m2 = NAN, m3 = NAN;
+    double m[BANDIT_NMETRICS];
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      m[j] = NAN;
     if (rc == BANDIT_OK)
-      bandit_metrics(b, b->u, &m1, &m2, &m3);
-    if (out->max_abs_delta)
-      out->max_abs_delta[i] = m1;
-    if (out->mean_abs_delta)
-      out->mean_abs_delta[i] = m2;
-    if (out->value_gap)
-      out->value_gap[i] = m3;
+      bandit_metrics(b, b->u, m);
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      if (out->metric[j])
+        out->metric[j][i] = m[j];
   }
+  /* theta = theta_ref + u; with no reference u itself, so that -0.0 stays
+   * -0.0 as it always was. */
   if (out->theta)
     for (int y = 0; y < b->k; y++)
-      out->theta[y] = rc == BANDIT_OK ? b->u[y] : NAN; /* theta_ref = 0 */
+      out->theta[y] = rc != BANDIT_OK ? NAN
+                      : b->has_ref    ? b->tref[y] + b->u[y]
+                                      : b->u[y];
   return rc;
 }

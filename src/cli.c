@@ -19,6 +19,9 @@ static const struct cli_command {
    cli_plan},
   {"run", "run a sweep (under mpirun for several ranks), resumable", cli_run},
   {"status", "summarize a results file", cli_status},
+  {"merge", "merge results files into one (the union of their specs)",
+   cli_merge},
+  {"verify", "check a results file's checksums, recompute tasks", cli_verify},
 };
 
 /* The usage and the help texts are not checked for write errors: a reader
@@ -37,8 +40,8 @@ static void print_usage(FILE *f)
   fputs("  --version  print the version and git revision\n"
         "\n"
         "'dposweep COMMAND --help' documents each command.\n"
-        "exit codes: 0 success, 1 incomplete or interrupted, 2 usage or input\n"
-        "error, 3 runtime failure\n",
+        "exit codes: 0 success, 1 incomplete, interrupted or damaged (verify),\n"
+        "2 usage or input error, 3 runtime failure\n",
         f);
 }
 

@@ -15,8 +15,9 @@ static const char sim_usage[] =
   "usage: dposweep sim --regime R --arms K --beta B --iterations T [options]\n"
   "\n"
   "Run one online-DPO bandit task (docs/model.md) and print its\n"
-  "trajectory as CSV on stdout: t,max_abs_delta,mean_abs_delta,value_gap\n"
-  "(17 significant digits), one row per recorded step.\n"
+  "trajectory as CSV on stdout: t,max_abs_delta,mean_abs_delta,value_gap,\n"
+  "expected_reward,win_rate,kl_ref (17 significant digits), one row per\n"
+  "recorded step.\n"
   "\n"
   "  --regime R         sampler: uniform, mix-r, mix-p, mix-p-clip,\n"
   "                     on-policy, hybrid, reference (required)\n"
@@ -34,6 +35,11 @@ static const char sim_usage[] =
   "                     with --sigma 0 and --samples 0 the gradient is exact\n"
   "  --rewards D        uniform (U[0,1], default), normal (N(0,1)), or an\n"
   "                     explicit list r0,r1,... of finite numbers\n"
+  "  --ref-spread S     reference policy pi_ref = softmax(theta_ref) with\n"
+  "                     theta_ref = S z, z standard normal per arm;\n"
+  "                     0 <= S <= 35 (default 0: the uniform reference)\n"
+  "  --ref-logits L     an explicit theta_ref l0,l1,... of finite numbers,\n"
+  "                     one per arm (not together with --ref-spread)\n"
   "  --seed I           instance and noise seed, integer >= 0 (default 0)\n"
   "  --master-seed M    master seed, integer >= 0 (default " DPOSWEEP_STR(DPOSWEEP_DEFAULT_MASTER_SEED) ", the\n"
   "                     embedded default sweep's)\n"
@@ -55,6 +61,8 @@ enum sim_flag_id {
   F_ETA,
   F_SCALE,
   F_REWARDS,
+  F_REF_SPREAD,
+  F_REF_LOGITS,
   F_SEED,
   F_MASTER_SEED,
   F_EVERY,
@@ -66,6 +74,8 @@ struct sim_parse {
   struct bandit_params p;
   double *rewards; /* --rewards r0,r1,...: the list; else NULL */
   size_t nrewards;
+  double *logits; /* --ref-logits l0,l1,...; else NULL */
+  size_t nlogits;
   int given[NFLAGS];
 };
 
@@ -86,6 +96,10 @@ static int regime_flag(struct sim_parse *ps, const char *arg, struct err *e);
 static int eta_flag(struct sim_parse *ps, const char *arg, struct err *e);
 static int scale_flag(struct sim_parse *ps, const char *arg, struct err *e);
 static int rewards_flag(struct sim_parse *ps, const char *arg, struct err *e);
+static int ref_spread_flag(struct sim_parse *ps, const char *arg,
+                           struct err *e);
+static int ref_logits_flag(struct sim_parse *ps, const char *arg,
+                           struct err *e);
 
 static const struct sim_flag {
   const char *name;  /* the long option, "--" + name */
@@ -108,6 +122,10 @@ static const struct sim_flag {
   [F_ETA] = {"eta", "eta", KIND_HANDLER, .handle = eta_flag},
   [F_SCALE] = {"scale", "scale", KIND_HANDLER, .handle = scale_flag},
   [F_REWARDS] = {"rewards", "rewards", KIND_HANDLER, .handle = rewards_flag},
+  [F_REF_SPREAD] = {"ref-spread", "ref_spread", KIND_HANDLER,
+                    .handle = ref_spread_flag},
+  [F_REF_LOGITS] = {"ref-logits", "ref_logits", KIND_HANDLER,
+                    .handle = ref_logits_flag},
   [F_SEED] = {"seed", "seed", KIND_U64, FIELD(seed)},
   [F_MASTER_SEED] = {"master-seed", "master_seed", KIND_U64,
                      FIELD(master_seed)},
@@ -153,6 +171,33 @@ static int scale_flag(struct sim_parse *ps, const char *arg, struct err *e)
                                "normalized)", arg);
 }
 
+/* A list of finite numbers for flag (a new array in *out, replacing what
+ * was there: the last flag counts); `hint` says what the flag takes,
+ * `each` names one entry in messages ("reward 2 is not finite"). */
+static int number_list(const char *flag, const char *arg, const char *hint,
+                       const char *each, double **out, size_t *n,
+                       struct err *e)
+{
+  const char *bad = NULL;
+  free(*out);
+  *out = NULL;
+  *n = 0;
+  int rc = text_parse_double_list(arg, out, n, &bad);
+  if (rc == TEXT_NOMEM)
+    return err_set(e, ERR_RUNTIME, "%s: out of memory", flag);
+  if (rc != TEXT_OK) {
+    const char *comma = strchr(bad, ',');
+    int len = comma ? (int)(comma - bad) : (int)strlen(bad);
+    return err_set(e, ERR_INPUT, "%s: not a number: '%.*s' (%s)", flag, len,
+                   bad, hint);
+  }
+  for (size_t i = 0; i < *n; i++)
+    if (!isfinite((*out)[i]))
+      return err_set(e, ERR_INPUT, "%s: %s %zu is not finite: %g", flag, each,
+                     i, (*out)[i]);
+  return 0;
+}
+
 /* A distribution's name, or an explicit list of finite numbers; the last
  * --rewards counts. */
 static int rewards_flag(struct sim_parse *ps, const char *arg, struct err *e)
@@ -162,24 +207,35 @@ static int rewards_flag(struct sim_parse *ps, const char *arg, struct err *e)
   ps->nrewards = 0;
   if (bandit_rewards_parse(arg, &ps->p.rewards) == 0)
     return 0;
-  const char *bad = NULL;
-  int rc = text_parse_double_list(arg, &ps->rewards, &ps->nrewards, &bad);
-  if (rc == TEXT_NOMEM)
-    return err_set(e, ERR_RUNTIME, "--rewards: out of memory");
-  if (rc != TEXT_OK) {
-    const char *comma = strchr(bad, ',');
-    int len = comma ? (int)(comma - bad) : (int)strlen(bad);
+  int rc = number_list("--rewards", arg,
+                       "give uniform, normal or a list r0,r1,...", "reward",
+                       &ps->rewards, &ps->nrewards, e);
+  if (rc == 0)
+    ps->p.rewards = BANDIT_REWARDS_EXPLICIT;
+  return rc;
+}
+
+/* The spread of a drawn reference: a finite number >= 0 (-0.0 is 0). */
+static int ref_spread_flag(struct sim_parse *ps, const char *arg,
+                           struct err *e)
+{
+  double v;
+  if (text_parse_double(arg, &v) != TEXT_OK)
+    return err_set(e, ERR_INPUT, "--ref-spread: not a number: '%s'", arg);
+  if (!isfinite(v) || !(v >= 0.0))
     return err_set(e, ERR_INPUT,
-                   "--rewards: not a number: '%.*s' (give uniform, normal or "
-                   "a list r0,r1,...)",
-                   len, bad);
-  }
-  for (size_t i = 0; i < ps->nrewards; i++)
-    if (!isfinite(ps->rewards[i]))
-      return err_set(e, ERR_INPUT, "--rewards: reward %zu is not finite: %g",
-                     i, ps->rewards[i]);
-  ps->p.rewards = BANDIT_REWARDS_EXPLICIT;
+                   "--ref-spread: must be a finite number >= 0 (got %s)", arg);
+  ps->p.ref_spread = v == 0.0 ? 0.0 : v;
   return 0;
+}
+
+/* An explicit theta_ref; its length is checked against the arms once
+ * they are known (sim_finish). */
+static int ref_logits_flag(struct sim_parse *ps, const char *arg,
+                           struct err *e)
+{
+  return number_list("--ref-logits", arg, "give a list l0,l1,...", "logit",
+                     &ps->logits, &ps->nlogits, e);
 }
 
 /* One flag's value, by its kind. */
@@ -230,6 +286,28 @@ static const char *flag_name_of(const char *param)
 
 /* ---- parsing ---- */
 
+/* The reference: drawn (--ref-spread) or given (--ref-logits, one value
+ * per arm), not both. */
+static int finish_reference(struct sim_parse *ps, struct err *e)
+{
+  struct bandit_params *p = &ps->p;
+  if (!ps->given[F_REF_LOGITS])
+    return 0;
+  if (ps->given[F_REF_SPREAD])
+    return err_set(e, ERR_INPUT, "--ref-logits: not together with "
+                                 "--ref-spread (a given reference has no "
+                                 "spread; keep one)");
+  if (ps->nlogits != (size_t)p->arms)
+    return err_set(e, ERR_INPUT, "--ref-logits: lists %zu values but %s %d",
+                   ps->nlogits,
+                   p->rewards == BANDIT_REWARDS_EXPLICIT
+                     ? "--rewards lists"
+                     : "--arms is",
+                   p->arms);
+  p->ref_logits = ps->logits;
+  return 0;
+}
+
 /* After the last flag: an explicit list fixes the arms, the required
  * flags are there, and the engine accepts the whole task. */
 static int sim_finish(struct sim_parse *ps, struct err *e)
@@ -261,6 +339,9 @@ static int sim_finish(struct sim_parse *ps, struct err *e)
     if (!ps->given[required[i].id])
       return err_set(e, ERR_INPUT, "--%s: %s", sim_flags[required[i].id].name,
                      required[i].why);
+  int rc = finish_reference(ps, e);
+  if (rc)
+    return rc;
   if (!ps->given[F_ETA] && p->scale == BANDIT_NORMALIZED)
     return err_set(e, ERR_INPUT, "--eta: required with --scale normalized (a "
                                  "number > 0)");
@@ -275,6 +356,8 @@ void cli_sim_args_free(struct cli_sim_args *a)
 {
   free(a->rewards);
   a->rewards = NULL;
+  free(a->ref_logits);
+  a->ref_logits = NULL;
 }
 
 int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a, struct err *e)
@@ -328,9 +411,12 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a, struct err *e)
     goto out;
   a->p = ps.p;
   a->rewards = ps.rewards;
+  a->ref_logits = ps.logits;
   ps.rewards = NULL;
+  ps.logits = NULL;
 out:
   free(ps.rewards);
+  free(ps.logits);
   return rc;
 }
 
@@ -356,20 +442,28 @@ int cli_sim(int argc, char **argv)
     goto out;
   }
   int64_t nrec = bandit_nrec(pp->iterations, pp->record_every);
-  if (!(buf = malloc((size_t)nrec * 3 * sizeof *buf))) {
+  if (!(buf = malloc((size_t)nrec * BANDIT_NMETRICS * sizeof *buf))) {
     rc = err_set(&e, ERR_RUNTIME, "out of memory for %lld records",
                  (long long)nrec);
     goto out;
   }
-  struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, NULL};
+  struct bandit_trace tr = {.theta = NULL};
+  for (int j = 0; j < BANDIT_NMETRICS; j++)
+    tr.metric[j] = buf + (size_t)j * (size_t)nrec;
   int outcome = bandit_run(b, &tr);
   /* Write errors stick to stdout; the fflush and ferror below catch them
-   * all. */
-  printf("t,max_abs_delta,mean_abs_delta,value_gap\n");
-  for (int64_t i = 0; i < nrec; i++)
-    printf("%lld,%.17g,%.17g,%.17g\n",
-           (long long)bandit_rec_step(i, pp->iterations, pp->record_every),
-           tr.max_abs_delta[i], tr.mean_abs_delta[i], tr.value_gap[i]);
+   * all.  The columns: t, then the metrics in the table's order. */
+  fputs("t", stdout);
+  for (int j = 0; j < BANDIT_NMETRICS; j++)
+    printf(",%s", bandit_metric_name((enum bandit_metric)j));
+  putchar('\n');
+  for (int64_t i = 0; i < nrec; i++) {
+    printf("%lld",
+           (long long)bandit_rec_step(i, pp->iterations, pp->record_every));
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      printf(",%.17g", tr.metric[j][i]);
+    putchar('\n');
+  }
   if (fflush(stdout) != 0 || ferror(stdout)) {
     rc = err_set(&e, ERR_RUNTIME, "cannot write the output");
     goto out;

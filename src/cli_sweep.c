@@ -2,6 +2,7 @@
  * include/dposweep/cli.h. */
 #include "dposweep/cli.h"
 #include "dposweep/defaults.h"
+#include "dposweep/lock.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/sweep.h"
@@ -18,7 +19,8 @@
 /* ---- run ---- */
 
 static const char run_usage[] =
-  "usage: [mpirun -n P] dposweep run [SPEC] [-o OUT.h5] [options]\n"
+  "usage: [mpirun -n P] dposweep run [SPEC] [-o OUT.h5] [--reuse OLD.h5 ...]\n"
+  "                                  [options]\n"
   "\n"
   "Run every task of the sweep spec SPEC (YAML; without SPEC the embedded\n"
   "default, the paper's study, also shipped as jobs/paper.yaml) and write\n"
@@ -28,11 +30,24 @@ static const char run_usage[] =
   "If OUT.h5 exists and holds the same spec, the run continues it: only\n"
   "tasks not yet done are run, so the same command line serves every link\n"
   "of a job chain.  If it holds another spec, or is not a dposweep file,\n"
-  "the run refuses and leaves it untouched.\n"
+  "the run refuses and leaves it untouched; so it does, --force or not,\n"
+  "while another run owns it (the lock file OUT.h5.lock).\n"
+  "\n"
+  "Growing a sweep: with --reuse OLD.h5, a new OUT.h5 starts with every task\n"
+  "of SPEC that is the same task as a finished task of OLD.h5 (same values,\n"
+  "whatever the study names; its steps recorded there) copied, and runs\n"
+  "the rest.  OLD.h5 may be OUT.h5 itself: it is then grown in place, the\n"
+  "new file built under a temporary name and renamed over it when\n"
+  "complete.  An OUT.h5 that already holds SPEC is resumed.\n"
   "\n"
   "  -o, --output FILE        results file (default " DPOSWEEP_DEFAULT_OUTPUT ")\n"
-  "  --force                  start over even if FILE holds this spec, or\n"
-  "                           replace a dposweep file of another spec\n"
+  "  --reuse FILE             copy the finished tasks of SPEC that FILE holds\n"
+  "                           (a results file, also OUT.h5 itself); may be\n"
+  "                           given several times, the first file that has a\n"
+  "                           task provides it\n"
+  "  --force                  start over even if OUT.h5 holds this spec, or\n"
+  "                           replace a dposweep file of another spec (still\n"
+  "                           reusing from the --reuse files)\n"
   "  --grace SECONDS          after SIGTERM/SIGINT/SIGUSR1, let tasks in\n"
   "                           flight finish for this long (default\n"
   "                           " DPOSWEEP_STR(DPOSWEEP_DEFAULT_GRACE) "); a\n"
@@ -52,7 +67,9 @@ static const char run_usage[] =
   "  -h, --help               print this help\n"
   "\n"
   "exit codes: 0 complete, 1 interrupted (rerun to continue), 2 bad spec or\n"
-  "output holds another spec / is not a dposweep file, 3 I/O failure\n";
+  "output holds another spec / is not a dposweep file / is in use, or a\n"
+  "--reuse file is not a readable results file, 3 I/O\n"
+  "failure (or the output was replaced, or its lock taken, during the run)\n";
 
 /* A duration flag's value: a finite number of seconds >= 0. */
 static int seconds_arg(const char *flag, const char *arg, double *out,
@@ -80,11 +97,13 @@ static int positive_seconds_arg(const char *flag, const char *arg,
 /* run's arguments into o: 0, or ERR_INPUT with the reason in e.  *help:
  * --help came before any error (nothing after it is read). */
 static int run_options(int argc, char **argv, struct sweep_options *o,
-                       int *help, struct err *e)
+                       const char **reuse, int *help, struct err *e)
 {
-  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS };
+  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS,
+         O_REUSE };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
+    {"reuse", required_argument, NULL, O_REUSE},
     {"force", no_argument, NULL, O_FORCE},
     {"grace", required_argument, NULL, O_GRACE},
     {"flush-interval", required_argument, NULL, O_FLUSH},
@@ -101,6 +120,11 @@ static int run_options(int argc, char **argv, struct sweep_options *o,
   while (rc == 0 && (c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
     switch (c) {
     case 'o': o->output = optarg; break;
+    case O_REUSE:
+      if (optarg[0] == '\0')
+        rc = err_set(e, ERR_INPUT, "--reuse: empty file name");
+      reuse[o->nreuse++] = optarg;
+      break;
     case O_FORCE: o->force = 1; break;
     case O_GRACE: rc = seconds_arg("--grace", optarg, &o->grace, e); break;
     case O_FLUSH:
@@ -150,39 +174,65 @@ int cli_run(int argc, char **argv)
   struct err e;
   int help = 0;
   err_clear(&e);
-  int rc = run_options(argc, argv, &o, &help, &e);
+  /* Each --reuse takes an argument: at most argc of them. */
+  const char **reuse = calloc((size_t)argc + 1, sizeof *reuse);
+  if (!reuse) {
+    err_set(&e, ERR_RUNTIME, "out of memory");
+    err_print(&e, "dposweep run");
+    return ERR_EXIT_RUNTIME;
+  }
+  int rc = run_options(argc, argv, &o, reuse, &help, &e);
+  o.reuse = reuse;
   if (help) {
     fputs(run_usage, stdout);
+    free(reuse);
     return ERR_EXIT_OK;
   }
   /* Every rank parses the same arguments; sweep_main has rank 0 alone
    * print a usage error, once MPI is up. */
-  return sweep_main(&o, rc ? e.msg : NULL);
+  rc = sweep_main(&o, rc ? e.msg : NULL);
+  free(reuse);
+  return rc;
 }
 
 /* ---- plan ---- */
 
 static const char plan_usage[] =
-  "usage: dposweep plan [SPEC] [--list]\n"
+  "usage: dposweep plan [SPEC] [--list] [--format=text|kv]\n"
   "\n"
   "Check the sweep spec SPEC (default: the embedded paper spec) and print\n"
   "its size: 'tasks: N' over all studies, then per study its tasks, axes,\n"
   "relative cost (sum of K^2 * iterations, plus samples * iterations for\n"
   "sampled tasks) and output size in bytes.\n"
   "\n"
-  "  --list      also print one line per task: study, index, coordinates\n"
-  "  -h, --help  print this help\n"
+  "  --list         also print one CSV line per task: study, index,\n"
+  "                 regime, arms, beta, sigma, samples, eta, ref_spread,\n"
+  "                 seed (the seed's value)\n"
+  "  --format=text  for people (the default)\n"
+  "  --format=kv    for scripts: one key=value per line, in this order:\n"
+  "                 tasks, spec_name, sha256, master_seed, studies,\n"
+  "                 relative_cost, output_bytes, then per study\n"
+  "                 study.NAME.tasks, .relative_cost, .output_bytes\n"
+  "  -h, --help     print this help\n"
   "\n"
   "A bad spec prints one line naming the study and the key; exit code 2.\n";
 
-/* plan's arguments: 0, or ERR_INPUT with the reason in e.  *spec_path:
- * the SPEC given, or NULL for the embedded default.  *help: --help came
- * before any error. */
-static int plan_options(int argc, char **argv, int *list,
-                        const char **spec_path, int *help, struct err *e)
+/* What plan prints. */
+struct plan_options {
+  int list; /* --list */
+  int kv;   /* --format=kv */
+  const char *spec_path; /* SPEC, or NULL for the embedded default */
+};
+
+/* plan's arguments: 0, or ERR_INPUT with the reason in e.  *help: --help
+ * came before any error. */
+static int plan_options(int argc, char **argv, struct plan_options *o,
+                        int *help, struct err *e)
 {
+  enum { O_LIST = 256, O_FORMAT };
   static const struct option opts[] = {
-    {"list", no_argument, NULL, 'l'},
+    {"list", no_argument, NULL, O_LIST},
+    {"format", required_argument, NULL, O_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -191,8 +241,16 @@ static int plan_options(int argc, char **argv, int *list,
   opterr = 0;
   while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
     switch (c) {
-    case 'l': *list = 1; break;
+    case O_LIST: o->list = 1; break;
+    case O_FORMAT:
+      if (strcmp(optarg, "kv") != 0 && strcmp(optarg, "text") != 0)
+        return err_set(e, ERR_INPUT,
+                       "--format: unknown format '%s' (text, kv)", optarg);
+      o->kv = strcmp(optarg, "kv") == 0;
+      break;
     case 'h': *help = 1; return 0;
+    case ':':
+      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
     default:
       return err_set(e, ERR_INPUT,
                      "%s: unknown option (see dposweep plan --help)",
@@ -202,7 +260,7 @@ static int plan_options(int argc, char **argv, int *list,
   if (argc - optind > 1)
     return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
                    argv[optind + 1]);
-  *spec_path = optind < argc ? argv[optind] : NULL;
+  o->spec_path = optind < argc ? argv[optind] : NULL;
   return 0;
 }
 
@@ -215,20 +273,28 @@ static int load_spec(const char *path, struct spec **s, struct err *e)
   return spec_load_text(text, strlen(text), "(default spec)", s, e);
 }
 
+static double total_cost(const struct spec *s)
+{
+  double cost = 0.0;
+  for (int i = 0; i < spec_nstudies(s); i++)
+    cost += spec_study_cost(spec_study(s, i));
+  return cost;
+}
+
 /* The sweep's totals, then one block per study. */
 static void print_plan(const struct spec *s)
 {
-  double total_cost = 0.0;
-  for (int i = 0; i < spec_nstudies(s); i++)
-    total_cost += spec_study_cost(spec_study(s, i));
+  const double total = total_cost(s);
   printf("tasks: %lld\n", (long long)spec_ntasks(s));
   printf("spec: %s\nsha256: %s\nmaster_seed: %llu\nstudies: %d\n", spec_name(s),
          spec_sha256(s), (unsigned long long)spec_master_seed(s),
          spec_nstudies(s));
-  printf("relative cost: %.6g\n", total_cost);
+  printf("relative cost: %.6g\n", total);
   printf("output bytes: %lld\n", (long long)store_predicted_size(s));
-  printf("axis order: regime, arms, beta, sigma, samples, eta, seed (seed "
-         "fastest)\n");
+  printf("axis order:");
+  for (int a = 0; a < SPEC_NAXES; a++)
+    printf("%s %s", a ? "," : "", spec_axis_name((enum spec_axis)a));
+  printf(" (%s fastest)\n", spec_axis_name(SPEC_NAXES - 1));
   for (int i = 0; i < spec_nstudies(s); i++) {
     const struct spec_study *st = spec_study(s, i);
     double cost = spec_study_cost(st);
@@ -245,15 +311,36 @@ static void print_plan(const struct spec *s)
            (long long)st->nrec, bandit_scale_name(st->scale),
            bandit_rewards_name(st->rewards));
     printf("  relative cost: %.6g (%.1f%%)\n", cost,
-           total_cost > 0 ? 100.0 * cost / total_cost : 0.0);
+           total > 0 ? 100.0 * cost / total : 0.0);
     printf("  output bytes: %lld\n", (long long)store_study_bytes(st));
   }
 }
 
-/* --list: one CSV line per task, its coordinates as values. */
+/* --format=kv: the contract with scripts; keys never change meaning, new
+ * keys are only ever appended.  Costs with 17 digits (they round-trip). */
+static void print_plan_kv(const struct spec *s)
+{
+  printf("tasks=%lld\nspec_name=%s\nsha256=%s\nmaster_seed=%llu\n"
+         "studies=%d\n",
+         (long long)spec_ntasks(s), spec_name(s), spec_sha256(s),
+         (unsigned long long)spec_master_seed(s), spec_nstudies(s));
+  printf("relative_cost=%.17g\noutput_bytes=%lld\n", total_cost(s),
+         (long long)store_predicted_size(s));
+  for (int i = 0; i < spec_nstudies(s); i++) {
+    const struct spec_study *st = spec_study(s, i);
+    printf("study.%s.tasks=%lld\nstudy.%s.relative_cost=%.17g\n"
+           "study.%s.output_bytes=%lld\n",
+           st->name, (long long)st->ntasks, st->name, spec_study_cost(st),
+           st->name, (long long)store_study_bytes(st));
+  }
+}
+
+/* --list: one CSV line per task, its coordinates as values; ref_spread
+ * came later than the other columns and sits before seed, in index
+ * order. */
 static void print_task_list(const struct spec *s)
 {
-  printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,seed\n");
+  printf("\nstudy,index,regime,arms,beta,sigma,samples,eta,ref_spread,seed\n");
   for (int i = 0; i < spec_nstudies(s); i++) {
     const struct spec_study *st = spec_study(s, i);
     for (int64_t t = 0; t < st->ntasks; t++) {
@@ -269,7 +356,8 @@ static void print_task_list(const struct spec *s)
         printf("theory");
       else
         printf("%.17g", st->eta[pos[SPEC_AXIS_ETA]]);
-      printf(",%lld\n", (long long)pos[SPEC_AXIS_SEED]);
+      printf(",%.17g,%llu\n", st->ref_spread[pos[SPEC_AXIS_REF_SPREAD]],
+             (unsigned long long)spec_seed(st, pos[SPEC_AXIS_SEED]));
     }
   }
 }
@@ -277,21 +365,24 @@ static void print_task_list(const struct spec *s)
 int cli_plan(int argc, char **argv)
 {
   struct spec *s = NULL;
-  const char *path = NULL;
-  int list = 0, help = 0;
+  struct plan_options o = {.list = 0};
+  int help = 0;
   struct err e;
   err_clear(&e);
-  int rc = plan_options(argc, argv, &list, &path, &help, &e);
+  int rc = plan_options(argc, argv, &o, &help, &e);
   if (help) {
     fputs(plan_usage, stdout);
     return ERR_EXIT_OK;
   }
   if (rc == 0)
-    rc = load_spec(path, &s, &e);
+    rc = load_spec(o.spec_path, &s, &e);
   if (rc)
     goto out;
-  print_plan(s);
-  if (list)
+  if (o.kv)
+    print_plan_kv(s);
+  else
+    print_plan(s);
+  if (o.list)
     print_task_list(s);
   /* Write errors stick to stdout: one check at the end sees them all. */
   if (fflush(stdout) != 0 || ferror(stdout))
@@ -309,13 +400,21 @@ static const char status_usage[] =
   "usage: dposweep status OUT.h5 [--format=text|kv]\n"
   "\n"
   "Summarize a results file: done/total, failed, pending, a breakdown by\n"
-  "study and regime, and the runs recorded in the file.\n"
+  "study and regime, the numerics version of its results, the files it was\n"
+  "built from (by a run reusing their tasks, or a merge) and how many tasks\n"
+  "each provided, the runs recorded in the file, and its owner (the run\n"
+  "writing it now, if any).\n"
   "\n"
   "  --format=text  for people (the default)\n"
   "  --format=kv    for scripts: one key=value per line, in this order:\n"
   "                 file, spec_name, spec_sha256, total, done, failed,\n"
   "                 pending, state (complete|incomplete), runs, then per\n"
-  "                 study study.NAME.total, .done, .failed, .pending\n"
+  "                 study study.NAME.total, .done, .failed, .pending,\n"
+  "                 then owner (who is writing the file now, empty when\n"
+  "                 nobody), owner_job and owner_expires (its SLURM job\n"
+  "                 and lease end, seconds since the epoch), then numerics\n"
+  "                 (the numerics version of the file's results), then\n"
+  "                 sources (how many files it was built from)\n"
   "  -h, --help     print this help\n"
   "\n"
   "exit codes: 0 complete, 1 not complete, 2 not a readable dposweep file\n";
@@ -423,15 +522,141 @@ static void print_runs(struct store_reader *r)
            isfinite(runs[i].end) ? end : "(not recorded: killed?)",
            runs[i].ranks, runs[i].ranks == 1 ? "" : "s", runs[i].hosts,
            (long long)runs[i].done_before, after);
+    printf("     nodes %s, engine %s\n", runs[i].nodes[0] ? runs[i].nodes : "-",
+           runs[i].isa[0] ? runs[i].isa : "-");
   }
 }
 
+/* The files a file was built from (/sources: run --reuse, merge), and
+ * how many of its finished tasks each provided (tasks/origin_source). */
+struct source_counts {
+  int n;
+  struct store_source src[STORE_MAX_SOURCES];
+  int64_t tasks[STORE_MAX_SOURCES];
+};
+
+/* Add one study's finished tasks to the counts of their sources. */
+static int count_study_sources(struct store_reader *r, int study,
+                               struct source_counts *c, struct err *e)
+{
+  const struct spec_study *st = spec_study(store_reader_spec(r), study);
+  uint8_t *status = malloc((size_t)st->ntasks + 1);
+  int32_t *origin = malloc(((size_t)st->ntasks + 1) * sizeof *origin);
+  int rc = status && origin ? 0 : err_set(e, ERR_RUNTIME, "out of memory");
+  if (rc == 0)
+    rc = store_reader_status(r, study, status, e);
+  if (rc == 0)
+    rc = store_reader_origins(r, study, origin, e);
+  for (int64_t t = 0; rc == 0 && t < st->ntasks; t++)
+    if ((status[t] == TASK_DONE || status[t] == TASK_FAILED) &&
+        origin[t] >= 0 && origin[t] < c->n)
+      c->tasks[origin[t]]++;
+  free(status);
+  free(origin);
+  return rc;
+}
+
+static int count_sources(struct store_reader *r, struct source_counts *c,
+                         struct err *e)
+{
+  int rc = store_reader_sources(r, c->src, STORE_MAX_SOURCES, &c->n, e);
+  if (c->n > STORE_MAX_SOURCES)
+    c->n = STORE_MAX_SOURCES;
+  /* A file made from no other has no task to count. */
+  const int nstudies = spec_nstudies(store_reader_spec(r));
+  for (int i = 0; rc == 0 && c->n > 0 && i < nstudies; i++)
+    rc = count_study_sources(r, i, c, e);
+  return rc;
+}
+
+static void print_sources(const struct source_counts *c)
+{
+  if (c->n == 0)
+    return;
+  printf("\nsources: %d\n", c->n);
+  for (int i = 0; i < c->n; i++) {
+    const struct store_source *s = &c->src[i];
+    printf("  %d: %s: %lld tasks (spec sha256 %s, dposweep %s, git %s, "
+           "numerics %d)\n",
+           i + 1, s->path, (long long)c->tasks[i], s->spec_sha256,
+           s->dposweep_version[0] ? s->dposweep_version : "?",
+           s->git_revision[0] ? s->git_revision : "?", (int)s->numerics);
+  }
+}
+
+/* The file's owner (lock.h): who is writing it now. */
+struct owner_info {
+  enum lock_state state;
+  struct lock_owner o;
+  char line[1024]; /* the owner, for people; or why it is unknown */
+  int unreadable;
+};
+
+static void owner_of(const char *path, struct owner_info *w)
+{
+  struct err e;
+  memset(w, 0, sizeof *w);
+  if (lock_inspect(path, &w->o, &w->state, &e) != 0) {
+    w->unreadable = 1;
+    snprintf(w->line, sizeof w->line, "unknown (%s)", e.msg);
+  } else if (w->state != LOCK_FREE) {
+    lock_describe(&w->o, w->line, sizeof w->line);
+  }
+}
+
+static void print_owner_text(const char *path)
+{
+  struct owner_info w;
+  owner_of(path, &w);
+  if (w.unreadable || w.state == LOCK_FREE) {
+    printf("owner: %s\n", w.unreadable ? w.line : "none");
+  } else if (w.state == LOCK_HELD) {
+    char until[32];
+    fmt_time((double)w.o.expires, until, sizeof until);
+    printf("owner: %s, lease until %s (in use)\n", w.line, until);
+  } else {
+    const char *why = "";
+    lock_judge(&w.o, (int64_t)time(NULL), &why);
+    printf("owner: none (a stale lock of %s: %s; the next run takes it "
+           "over)\n", w.line, why);
+  }
+}
+
+/* owner=, owner_job=, owner_expires=: empty unless the file is in use
+ * (or its lock cannot be read: then owner says why). */
+static void print_owner_kv(const char *path)
+{
+  struct owner_info w;
+  owner_of(path, &w);
+  int held = !w.unreadable && w.state == LOCK_HELD;
+  printf("owner=%s\nowner_job=%s\n", held || w.unreadable ? w.line : "",
+         held ? w.o.job : "");
+  if (held)
+    printf("owner_expires=%lld\n", (long long)w.o.expires);
+  else
+    printf("owner_expires=\n");
+}
+
+/* The file's numerics version, and whether this dposweep can resume it. */
+static void print_numerics(const struct store_reader *r)
+{
+  int v = store_reader_numerics(r);
+  if (v == BANDIT_NUMERICS_VERSION)
+    printf("numerics: %d\n", v);
+  else
+    printf("numerics: %d (this dposweep computes version %d: run refuses to "
+           "resume it)\n", v, BANDIT_NUMERICS_VERSION);
+}
+
 static void print_status_text(const char *path, struct store_reader *r,
-                              const struct status_counts *c)
+                              const struct status_counts *c,
+                              const struct source_counts *sc)
 {
   const struct spec *s = store_reader_spec(r);
   int64_t total = spec_ntasks(s), finished = c->all.done + c->all.failed;
   printf("file: %s\nspec: %s (sha256 %s)\n", path, spec_name(s), spec_sha256(s));
+  print_owner_text(path);
+  print_numerics(r);
   printf("tasks: %lld/%lld finished (%.1f%%)\n", (long long)finished,
          (long long)total,
          total ? 100.0 * (double)finished / (double)total : 100.0);
@@ -451,6 +676,7 @@ static void print_status_text(const char *path, struct store_reader *r,
              (long long)g->failed, (long long)g->pending);
     }
   }
+  print_sources(sc);
   print_runs(r);
   printf("%s\n", c->all.pending == 0 ? "complete" : "incomplete");
 }
@@ -458,7 +684,8 @@ static void print_status_text(const char *path, struct store_reader *r,
 /* --format=kv: the contract with scripts (jobs/); keys never change
  * meaning, new keys are only ever appended. */
 static void print_status_kv(const char *path, struct store_reader *r,
-                            const struct status_counts *c)
+                            const struct status_counts *c,
+                            const struct source_counts *sc)
 {
   const struct spec *s = store_reader_spec(r);
   struct store_run_info runs[1];
@@ -478,6 +705,9 @@ static void print_status_kv(const char *path, struct store_reader *r,
            st->name, (long long)st->ntasks, st->name, (long long)n.done,
            st->name, (long long)n.failed, st->name, (long long)n.pending);
   }
+  print_owner_kv(path);
+  printf("numerics=%d\n", store_reader_numerics(r));
+  printf("sources=%d\n", sc->n);
 }
 
 /* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:
@@ -524,6 +754,7 @@ int cli_status(int argc, char **argv)
   const char *path = NULL;
   struct store_reader *r = NULL;
   struct status_counts counts = {0};
+  struct source_counts *sources = NULL;
   int kv = 0, help = 0;
   struct err e;
   err_clear(&e);
@@ -541,13 +772,22 @@ int cli_status(int argc, char **argv)
     err_prefix(&e, "%s: ", path);
     goto out;
   }
+  if (!(sources = calloc(1, sizeof *sources))) {
+    rc = err_set(&e, ERR_RUNTIME, "out of memory");
+    goto out;
+  }
+  if ((rc = count_sources(r, sources, &e))) {
+    err_prefix(&e, "%s: ", path);
+    goto out;
+  }
   /* Write errors on stdout are not checked: the exit code alone (0 or 1)
    * carries the answer, and status changes nothing. */
   if (kv)
-    print_status_kv(path, r, &counts);
+    print_status_kv(path, r, &counts, sources);
   else
-    print_status_text(path, r, &counts);
+    print_status_text(path, r, &counts, sources);
 out:
+  free(sources);
   free(counts.by_regime);
   store_reader_close(&r);
   if (rc) {

@@ -234,7 +234,7 @@ static void step_cursor(struct sched *s, const struct spec_study *st)
 /* The result bytes one task of st takes in a worker's buffers. */
 static double task_bytes(const struct spec_study *st)
 {
-  return 8.0 * (3.0 * (double)st->nrec + st->max_arms) + 128;
+  return 8.0 * (BANDIT_NMETRICS * (double)st->nrec + st->max_arms) + 128;
 }
 
 static int cmp_run(const void *pa, const void *pb)

@@ -3,8 +3,11 @@
 
 #include "dposweep/text.h"
 
+#include "spec_private.h"
+
 #include <cyaml/cyaml.h>
 #include <errno.h>
+#include <math.h>
 #include <nettle/sha2.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <yaml.h>
 
 /* ---- the YAML schema: what libcyaml loads ---- */
 
@@ -32,6 +36,8 @@ struct y_grid {
   unsigned samples_count;
   char **eta;
   unsigned eta_count;
+  char **ref_spread;
+  unsigned ref_spread_count;
 };
 
 struct y_study {
@@ -43,7 +49,10 @@ struct y_study {
   char *rewards;
   char **reward_values;
   unsigned reward_values_count;
-  char *seeds;
+  char **ref_logits;
+  unsigned ref_logits_count;
+  /* seeds: a count or a list, which no libcyaml 1.3 field can be: the
+   * schema skips it and read_seeds takes it from libyaml's tree. */
   struct y_grid *grid;
 };
 
@@ -73,6 +82,8 @@ static const cyaml_schema_field_t y_grid_fields[] = {
                        CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("eta", OPTP, struct y_grid, eta, &y_string, 1,
                        CYAML_UNLIMITED),
+  CYAML_FIELD_SEQUENCE("ref_spread", OPTP, struct y_grid, ref_spread,
+                       &y_string, 1, CYAML_UNLIMITED),
   CYAML_FIELD_END};
 
 static const cyaml_schema_field_t y_study_fields[] = {
@@ -89,8 +100,9 @@ static const cyaml_schema_field_t y_study_fields[] = {
                          CYAML_UNLIMITED),
   CYAML_FIELD_SEQUENCE("reward_values", OPTP, struct y_study, reward_values,
                        &y_string, 1, CYAML_UNLIMITED),
-  CYAML_FIELD_STRING_PTR("seeds", OPTP, struct y_study, seeds, 0,
-                         CYAML_UNLIMITED),
+  CYAML_FIELD_SEQUENCE("ref_logits", OPTP, struct y_study, ref_logits,
+                       &y_string, 1, CYAML_UNLIMITED),
+  CYAML_FIELD_IGNORE("seeds", OPT),
   CYAML_FIELD_MAPPING_PTR("grid", OPTP, struct y_study, grid, y_grid_fields),
   CYAML_FIELD_END};
 
@@ -139,10 +151,12 @@ struct study {
   char *name;
   enum bandit_regime *regime;
   int *arms;
-  double *beta, *sigma, *eta;
+  double *beta, *sigma, *eta, *ref_spread;
   int64_t *samples;
   unsigned char *eta_theory;
   double *reward_values;
+  double *ref_logits;
+  uint64_t *seed_list;
 };
 
 struct spec {
@@ -357,6 +371,152 @@ static int cyaml_error(struct err *e, const char *label,
                  what);
 }
 
+/* ---- seeds: a count or a list, from libyaml's tree ----
+ *
+ * libcyaml 1.3 has no field that may be a scalar or a sequence, so the
+ * strict schema skips the key seeds (and with it its duplicate-key check)
+ * and this pass reads every study's seeds node from libyaml's tree of the
+ * same text, which libcyaml has accepted by then.  The words point into
+ * the tree, which lives until the spec is built. */
+
+/* A study's seeds as written: a count (seeds: N), a list (seeds: [a, b])
+ * or neither (the key is missing). */
+struct y_seeds {
+  const char *count;
+  const char **list;
+  unsigned list_count;
+  int is_list;
+};
+
+struct seeds_tree {
+  yaml_document_t doc;
+  int loaded;
+  struct y_seeds *studies; /* one per entry of studies, in order */
+  unsigned nstudies;
+};
+
+/* The value of key in a mapping node, or NULL; *again: the key node of a
+ * second pair with the same key, or NULL. */
+static yaml_node_t *map_value(yaml_document_t *d, yaml_node_t *map,
+                              const char *key, yaml_node_t **again)
+{
+  yaml_node_t *value = NULL;
+  *again = NULL;
+  if (!map || map->type != YAML_MAPPING_NODE)
+    return NULL;
+  for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+       p < map->data.mapping.pairs.top; p++) {
+    yaml_node_t *k = yaml_document_get_node(d, p->key);
+    if (!k || k->type != YAML_SCALAR_NODE ||
+        strcmp((const char *)k->data.scalar.value, key) != 0)
+      continue;
+    if (value) {
+      *again = k;
+      break;
+    }
+    value = yaml_document_get_node(d, p->value);
+  }
+  return value;
+}
+
+/* One study's seeds node into *out; a node of the wrong shape (or a
+ * second seeds key) is an error placed like libcyaml's: label, line and
+ * column, the study. */
+static int seeds_of(struct err *e, const char *label, yaml_document_t *d,
+                    yaml_node_t *study, unsigned index, struct y_seeds *out)
+{
+  yaml_node_t *again, *name_again;
+  yaml_node_t *node = map_value(d, study, "seeds", &again);
+  yaml_node_t *name = map_value(d, study, "name", &name_again);
+  char who[96];
+  if (name && name->type == YAML_SCALAR_NODE)
+    snprintf(who, sizeof who, "study '%.64s': ", name->data.scalar.value);
+  else
+    snprintf(who, sizeof who, "studies[%u]: ", index);
+  const yaml_node_t *bad = again;
+  const char *what = "seeds: duplicate key 'seeds'";
+  char entry[64];
+  if (!bad && node && node->type == YAML_MAPPING_NODE) {
+    bad = node;
+    what = "seeds: wrong type: expected an integer or a list of integers";
+  }
+  if (!bad && node && node->type == YAML_SEQUENCE_NODE) {
+    unsigned n = (unsigned)(node->data.sequence.items.top -
+                            node->data.sequence.items.start);
+    if (n && !(out->list = calloc(n, sizeof *out->list)))
+      return err_set(e, ERR_RUNTIME, "out of memory");
+    out->is_list = 1;
+    for (unsigned i = 0; i < n && !bad; i++) {
+      yaml_node_t *item =
+        yaml_document_get_node(d, node->data.sequence.items.start[i]);
+      if (item && item->type == YAML_SCALAR_NODE) {
+        out->list[out->list_count++] = (const char *)item->data.scalar.value;
+        continue;
+      }
+      bad = item ? item : node;
+      snprintf(entry, sizeof entry,
+               "seeds[%u]: wrong type: expected an integer", i);
+      what = entry;
+    }
+  } else if (!bad && node) {
+    out->count = (const char *)node->data.scalar.value;
+  }
+  if (bad)
+    return err_set(e, ERR_INPUT, "%s:%lu:%lu: %s%s", label,
+                   (unsigned long)bad->start_mark.line + 1,
+                   (unsigned long)bad->start_mark.column + 1, who, what);
+  return 0;
+}
+
+static void free_seeds(struct seeds_tree *t)
+{
+  for (unsigned i = 0; t->studies && i < t->nstudies; i++)
+    free(t->studies[i].list);
+  free(t->studies);
+  if (t->loaded)
+    yaml_document_delete(&t->doc);
+  memset(t, 0, sizeof *t);
+}
+
+/* Every study's seeds from the text libcyaml accepted; what is not there
+ * (no studies list) is left to the strict checks. */
+static int read_seeds(const char *text, size_t len, const char *label,
+                      struct seeds_tree *t, struct err *e)
+{
+  yaml_parser_t parser;
+  int rc = 0;
+  memset(t, 0, sizeof *t);
+  if (!yaml_parser_initialize(&parser))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  t->loaded = yaml_parser_load(&parser, &t->doc);
+  if (!t->loaded)
+    rc = parser.error == YAML_MEMORY_ERROR
+           ? err_set(e, ERR_RUNTIME, "out of memory")
+           : err_set(e, ERR_INPUT, "%s: %s", label,
+                     parser.problem ? parser.problem : "not YAML");
+  yaml_parser_delete(&parser);
+  if (rc)
+    return rc;
+  yaml_node_t *again;
+  yaml_node_t *studies = map_value(
+    &t->doc, yaml_document_get_root_node(&t->doc), "studies", &again);
+  if (!studies || studies->type != YAML_SEQUENCE_NODE)
+    return 0;
+  unsigned n = (unsigned)(studies->data.sequence.items.top -
+                          studies->data.sequence.items.start);
+  if (n && !(t->studies = calloc(n, sizeof *t->studies)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  t->nstudies = n;
+  for (unsigned i = 0; i < n; i++) {
+    yaml_node_t *study =
+      yaml_document_get_node(&t->doc, studies->data.sequence.items.start[i]);
+    if ((rc = seeds_of(e, label, &t->doc, study, i, &t->studies[i])))
+      return rc;
+  }
+  return 0;
+}
+
 /* ---- one value at a time, with the engine's rules ----
  *
  * Every message below names the study and the key ("study 'a':
@@ -475,6 +635,8 @@ static int sigma_word(struct err *e, struct study *s, int64_t pos,
                       const char *key, const char *word);
 static int samples_word(struct err *e, struct study *s, int64_t pos,
                         const char *key, const char *word);
+static int ref_spread_word(struct err *e, struct study *s, int64_t pos,
+                           const char *key, const char *word);
 
 static const struct grid_axis {
   enum spec_axis axis;
@@ -494,6 +656,8 @@ static const struct grid_axis {
    offsetof(struct y_grid, samples_count), 0, samples_word},
   {SPEC_AXIS_ETA, offsetof(struct y_grid, eta),
    offsetof(struct y_grid, eta_count), 0, NULL},
+  {SPEC_AXIS_REF_SPREAD, offsetof(struct y_grid, ref_spread),
+   offsetof(struct y_grid, ref_spread_count), 0, ref_spread_word},
 };
 #define NGRID_AXES (sizeof grid_axes / sizeof grid_axes[0])
 
@@ -509,11 +673,13 @@ static unsigned axis_count(const struct y_grid *g, const struct grid_axis *a)
 
 /* The keys a study cannot do without, and no empty axis list. */
 static int required_keys(struct err *e, const struct y_study *y,
-                         const char *nm)
+                         const struct y_seeds *seeds, const char *nm)
 {
   static const char *const keys[] = {"iterations", "scale", "rewards",
                                      "seeds", "grid"};
-  const void *present[] = {y->iterations, y->scale, y->rewards, y->seeds,
+  const void *present[] = {y->iterations, y->scale, y->rewards,
+                           seeds->is_list ? (const void *)seeds
+                                          : (const void *)seeds->count,
                            y->grid};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     if (!present[i])
@@ -534,14 +700,13 @@ static int required_keys(struct err *e, const struct y_study *y,
   return 0;
 }
 
-/* iterations, record_every (default 1) and seeds: all parsed first, then
+/* iterations and record_every (default 1): both parsed first, then
  * checked in that order. */
 static int parse_scalars(struct err *e, const struct y_study *y,
                          struct study *s)
 {
   struct spec_study *st = &s->pub;
   const char *nm = s->name;
-  int64_t seeds;
   int rc;
   st->record_every = 1;
   if ((rc = int_word(e, nm, "iterations", y->iterations, &st->iterations)))
@@ -550,21 +715,61 @@ static int parse_scalars(struct err *e, const struct y_study *y,
       (rc = int_word(e, nm, "record_every", y->record_every,
                      &st->record_every)))
     return rc;
-  if ((rc = int_word(e, nm, "seeds", y->seeds, &seeds)))
-    return rc;
   struct bandit_params p = baseline();
   p.iterations = st->iterations;
   if ((rc = check_value(e, nm, &p, "iterations")))
     return rc;
   p.record_every = st->record_every;
-  if ((rc = check_value(e, nm, &p, "record_every")))
-    return rc;
-  if (seeds < 1 || seeds > SPEC_MAX_TASKS)
-    return err_set(e, ERR_INPUT,
-                   "study '%s': seeds: must be between 1 and 2147483648 "
-                   "(got %lld)",
-                   nm, (long long)seeds);
-  st->len[SPEC_AXIS_SEED] = seeds;
+  return check_value(e, nm, &p, "record_every");
+}
+
+/* seeds: N is the seeds 0 .. N-1, kept as a count (a plan of 10^7 tasks
+ * allocates no seeds); a list is kept as given, unless it is exactly 0 ..
+ * N-1, which is seeds: N (same canonical text, same hash).  Duplicates
+ * are found with the axes' (check_duplicates). */
+static int parse_seeds(struct err *e, const struct y_seeds *y,
+                       struct study *s)
+{
+  struct spec_study *st = &s->pub;
+  const char *nm = s->name;
+  int64_t n;
+  int rc;
+  if (!y->is_list) {
+    if ((rc = int_word(e, nm, "seeds", y->count, &n)))
+      return rc;
+    if (n < 1 || n > SPEC_MAX_TASKS)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': seeds: must be between 1 and 2147483648 "
+                     "(got %lld)",
+                     nm, (long long)n);
+    st->len[SPEC_AXIS_SEED] = n;
+    return 0;
+  }
+  if (y->list_count == 0)
+    return err_set(e, ERR_INPUT, "study '%s': seeds: empty list", nm);
+  if (!(s->seed_list = malloc(y->list_count * sizeof *s->seed_list)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  int range = 1;
+  for (unsigned i = 0; i < y->list_count; i++) {
+    char key[KEY_LEN];
+    rc = text_parse_i64(y->list[i], 0, SPEC_MAX_SEED, &n);
+    if (rc == TEXT_INVALID)
+      return err_set(e, ERR_INPUT, "study '%s': %s: invalid integer '%.40s'",
+                     nm, key_at(key, "seeds", i), y->list[i]);
+    if (rc != TEXT_OK)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': %s: must be between 0 and "
+                     "9223372036854775807 (got %.40s)",
+                     nm, key_at(key, "seeds", i), y->list[i]);
+    s->seed_list[i] = (uint64_t)n;
+    range &= n == (int64_t)i;
+  }
+  st->len[SPEC_AXIS_SEED] = y->list_count;
+  if (range) {
+    free(s->seed_list);
+    s->seed_list = NULL;
+  }
+  st->seed_list = s->seed_list;
   return 0;
 }
 
@@ -600,7 +805,7 @@ static int parse_scale_rewards(struct err *e, const struct y_study *y,
 }
 
 /* The axis lengths (an absent optional axis has one value) and their
- * arrays, zeroed: samples absent is [0]. */
+ * arrays, zeroed: samples and ref_spread absent are [0]. */
 static int alloc_axes(struct err *e, const struct y_grid *g,
                       struct study *s)
 {
@@ -616,8 +821,10 @@ static int alloc_axes(struct err *e, const struct y_grid *g,
   s->samples = calloc((size_t)st->len[SPEC_AXIS_SAMPLES], sizeof *s->samples);
   s->eta = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta);
   s->eta_theory = calloc((size_t)st->len[SPEC_AXIS_ETA], sizeof *s->eta_theory);
+  s->ref_spread =
+    calloc((size_t)st->len[SPEC_AXIS_REF_SPREAD], sizeof *s->ref_spread);
   if (!s->regime || !s->arms || !s->beta || !s->sigma || !s->samples ||
-      !s->eta || !s->eta_theory)
+      !s->eta || !s->eta_theory || !s->ref_spread)
     return err_set(e, ERR_RUNTIME, "out of memory");
   st->regime = s->regime;
   st->arms = s->arms;
@@ -626,6 +833,7 @@ static int alloc_axes(struct err *e, const struct y_grid *g,
   st->samples = s->samples;
   st->eta = s->eta;
   st->eta_theory = s->eta_theory;
+  st->ref_spread = s->ref_spread;
   return 0;
 }
 
@@ -687,6 +895,23 @@ static int samples_word(struct err *e, struct study *s, int64_t pos,
   if (rc)
     return rc;
   s->samples[pos] = p.samples;
+  return check_value(e, s->name, &p, key);
+}
+
+static int ref_spread_word(struct err *e, struct study *s, int64_t pos,
+                           const char *key, const char *word)
+{
+  struct bandit_params p = baseline();
+  int rc = number_word(e, s->name, key, word, &p.ref_spread);
+  if (rc)
+    return rc;
+  if (!isfinite(p.ref_spread) || !(p.ref_spread >= 0.0))
+    return err_set(e, ERR_INPUT,
+                   "study '%s': %s: must be a finite number >= 0 (got %.17g)",
+                   s->name, key, p.ref_spread);
+  /* -0.0 is the default 0 (a uniform reference), spelled the same in
+   * the canonical text. */
+  s->ref_spread[pos] = p.ref_spread == 0.0 ? 0.0 : p.ref_spread;
   return check_value(e, s->name, &p, key);
 }
 
@@ -799,47 +1024,98 @@ static int parse_reward_values(struct err *e, const struct y_study *y,
   return check_value(e, nm, &p, "reward_values");
 }
 
-/* The position of the first value equal to an earlier one, or 0. */
-static int64_t first_duplicate(const void *values, int64_t n, size_t size)
+/* rewards: explicit aside, an explicit reference theta_ref: one finite
+ * value per arm of every arms value, and never with a spread (the
+ * reference is either drawn or given). */
+static int parse_ref_logits(struct err *e, const struct y_study *y,
+                            struct study *s)
 {
-  const char *v = values;
-  for (int64_t i = 0; i < n; i++)
-    for (int64_t j = i + 1; j < n; j++)
-      if (memcmp(v + i * size, v + j * size, size) == 0)
-        return j;
+  struct spec_study *st = &s->pub;
+  const char *nm = s->name;
+  unsigned nv = y->ref_logits_count;
+  int rc;
+  if (!y->ref_logits)
+    return 0;
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_REF_SPREAD]; i++)
+    if (s->ref_spread[i] != 0.0)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': ref_logits: not together with "
+                     "grid.ref_spread[%lld] = %g (a given reference has no "
+                     "spread; keep one)",
+                     nm, (long long)i, s->ref_spread[i]);
+  if (!(s->ref_logits = malloc(nv * sizeof *s->ref_logits)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (unsigned i = 0; i < nv; i++) {
+    char key[KEY_LEN];
+    key_at(key, "ref_logits", i);
+    if ((rc = number_word(e, nm, key, y->ref_logits[i], &s->ref_logits[i])))
+      return rc;
+    if (!isfinite(s->ref_logits[i]))
+      return err_set(e, ERR_INPUT,
+                     "study '%s': %s: must be a finite number (got %.17g)",
+                     nm, key, s->ref_logits[i]);
+  }
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
+    if ((unsigned)s->arms[i] != nv)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': grid.arms[%lld]: is %d but ref_logits "
+                     "lists %u values",
+                     nm, (long long)i, s->arms[i], nv);
+  st->ref_logits = s->ref_logits;
+  struct bandit_params p = baseline();
+  p.arms = (int)nv;
+  p.ref_logits = s->ref_logits;
+  return check_value(e, nm, &p, "ref_logits");
+}
+
+/* The first position of axis a whose value equals an earlier one's
+ * (numerically: 0 and -0.0 are one value) in *dup, that earlier one in
+ * *first; *dup = 0 when all differ.  Sorting keeps a list of 10^6 seeds
+ * quick. */
+static int first_duplicate(struct err *e, const struct spec_study *st,
+                           enum spec_axis a, int64_t *first, int64_t *dup)
+{
+  const int64_t n = st->len[a];
+  *dup = 0;
+  struct spec_placed *v;
+  if (n < 2 || (a == SPEC_AXIS_SEED && !st->seed_list))
+    return 0; /* one value, or seeds 0 .. N-1 */
+  int rc = spec_axis_sorted(st, a, &v, e);
+  if (rc)
+    return rc;
+  /* Equal values sit together, each run in position order: the run's
+   * second entry is its first repetition. */
+  for (int64_t i = 1; i < n; i++)
+    if (spec_value_cmp(&v[i - 1].v, &v[i].v) == 0 &&
+        (i < 2 || spec_value_cmp(&v[i - 2].v, &v[i].v) != 0) &&
+        (*dup == 0 || v[i].pos < *dup)) {
+      *dup = v[i].pos;
+      *first = v[i - 1].pos;
+    }
+  free(v);
   return 0;
 }
 
 /* Duplicate values in an axis would make identical tasks. */
 static int check_duplicates(struct err *e, const struct study *s)
 {
-  const struct spec_study *st = &s->pub;
-  const struct {
-    enum spec_axis axis;
-    const void *values;
-    size_t size;
-  } axes[] = {
-    {SPEC_AXIS_REGIME, s->regime, sizeof *s->regime},
-    {SPEC_AXIS_ARMS, s->arms, sizeof *s->arms},
-    {SPEC_AXIS_BETA, s->beta, sizeof *s->beta},
-    {SPEC_AXIS_SIGMA, s->sigma, sizeof *s->sigma},
-    {SPEC_AXIS_SAMPLES, s->samples, sizeof *s->samples},
-  };
-  for (size_t i = 0; i < sizeof axes / sizeof axes[0]; i++) {
-    int64_t j = first_duplicate(axes[i].values, st->len[axes[i].axis],
-                                axes[i].size);
-    if (j)
-      return err_set(e, ERR_INPUT, "study '%s': grid.%s[%lld]: duplicate value",
-                     s->name, spec_axis_name(axes[i].axis), (long long)j);
+  for (int a = 0; a < SPEC_NAXES; a++) {
+    int64_t first = 0, dup;
+    int rc = first_duplicate(e, &s->pub, (enum spec_axis)a, &first, &dup);
+    if (rc)
+      return rc;
+    if (!dup)
+      continue;
+    const char *grid = a == SPEC_AXIS_SEED ? "" : "grid.";
+    const char *name = spec_axis_name((enum spec_axis)a);
+    if (a == SPEC_AXIS_SEED)
+      name = "seeds";
+    return err_set(e, ERR_INPUT,
+                   "study '%s': %s%s[%lld]: duplicate value (equal to "
+                   "%s%s[%lld])",
+                   s->name, grid, name, (long long)dup, grid, name,
+                   (long long)first);
   }
-  /* eta values are 'theory' or a number: equal when both are theory, or
-   * both numbers and equal. */
-  for (int64_t i = 0; i < st->len[SPEC_AXIS_ETA]; i++)
-    for (int64_t j = i + 1; j < st->len[SPEC_AXIS_ETA]; j++)
-      if (s->eta_theory[i] == s->eta_theory[j] &&
-          (s->eta_theory[i] || s->eta[i] == s->eta[j]))
-        return err_set(e, ERR_INPUT, "study '%s': grid.eta[%lld]: duplicate value",
-                       s->name, (long long)j);
   return 0;
 }
 
@@ -859,15 +1135,17 @@ static int64_t mul_capped(int64_t a, int64_t b)
  * the one reported).  What is built so far is s's, freed by
  * spec_destroy. */
 static int build_study(struct err *e, const struct y_study *y,
-                       struct study *s, const struct spec *spec,
-                       int index)
+                       const struct y_seeds *seeds, struct study *s,
+                       const struct spec *spec, int index)
 {
   int rc;
   if ((rc = study_name(e, y, s, spec, index)))
     return rc;
-  if ((rc = required_keys(e, y, s->name)))
+  if ((rc = required_keys(e, y, seeds, s->name)))
     return rc;
   if ((rc = parse_scalars(e, y, s)))
+    return rc;
+  if ((rc = parse_seeds(e, seeds, s)))
     return rc;
   if ((rc = parse_scale_rewards(e, y, s)))
     return rc;
@@ -880,6 +1158,8 @@ static int build_study(struct err *e, const struct y_study *y,
   if ((rc = check_estimators(e, s)))
     return rc;
   if ((rc = parse_reward_values(e, y, s)))
+    return rc;
+  if ((rc = parse_ref_logits(e, y, s)))
     return rc;
   if ((rc = check_duplicates(e, s)))
     return rc;
@@ -904,8 +1184,27 @@ void spec_sha256_hex(const void *data, size_t len, char out[65])
     snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* One study of the canonical text: every key, in schema order. */
-static void canonical_study(FILE *f, const struct spec_study *st)
+void spec_write_head(FILE *f, const char *name, uint64_t master_seed)
+{
+  fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", name,
+          (unsigned long long)master_seed);
+}
+
+/* A list of n doubles, "[a, b, c]" and a newline, 17 digits each. */
+static void write_doubles(FILE *f, const double *v, int64_t n)
+{
+  fputc('[', f);
+  for (int64_t j = 0; j < n; j++)
+    fprintf(f, "%s%.17g", j ? ", " : "", v[j]);
+  fputs("]\n", f);
+}
+
+/* One study of the canonical text: every key, in schema order.  Keys
+ * added after the first release (ref_logits, grid.ref_spread, a seeds
+ * list) are written only when they say something other than the old
+ * default, so every spec that does not use them keeps its text and hash
+ * (and its results files still resume). */
+void spec_write_study(FILE *f, const struct spec_study *st)
 {
   /* Names are quoted: "-" alone would read as a list. */
   fprintf(f, "  - name: '%s'\n    iterations: %lld\n    record_every: %lld\n",
@@ -913,13 +1212,23 @@ static void canonical_study(FILE *f, const struct spec_study *st)
   fprintf(f, "    scale: %s\n    rewards: %s\n", bandit_scale_name(st->scale),
           bandit_rewards_name(st->rewards));
   if (st->rewards == BANDIT_REWARDS_EXPLICIT) {
-    fprintf(f, "    reward_values: [");
-    for (int j = 0; j < st->max_arms; j++)
-      fprintf(f, "%s%.17g", j ? ", " : "", st->reward_values[j]);
-    fprintf(f, "]\n");
+    fprintf(f, "    reward_values: ");
+    write_doubles(f, st->reward_values, st->max_arms);
   }
-  fprintf(f, "    seeds: %lld\n    grid:\n      regime: [",
-          (long long)st->len[SPEC_AXIS_SEED]);
+  if (st->ref_logits) {
+    fprintf(f, "    ref_logits: ");
+    write_doubles(f, st->ref_logits, st->max_arms);
+  }
+  if (st->seed_list) {
+    fprintf(f, "    seeds: [");
+    for (int64_t j = 0; j < st->len[SPEC_AXIS_SEED]; j++)
+      fprintf(f, "%s%llu", j ? ", " : "",
+              (unsigned long long)st->seed_list[j]);
+    fprintf(f, "]\n");
+  } else {
+    fprintf(f, "    seeds: %lld\n", (long long)st->len[SPEC_AXIS_SEED]);
+  }
+  fprintf(f, "    grid:\n      regime: [");
   for (int j = 0; j < st->len[SPEC_AXIS_REGIME]; j++)
     fprintf(f, "%s%s", j ? ", " : "", bandit_regime_name(st->regime[j]));
   fprintf(f, "]\n      arms: [");
@@ -942,6 +1251,10 @@ static void canonical_study(FILE *f, const struct spec_study *st)
       fprintf(f, "%s%.17g", j ? ", " : "", st->eta[j]);
   }
   fprintf(f, "]\n");
+  if (st->len[SPEC_AXIS_REF_SPREAD] != 1 || st->ref_spread[0] != 0.0) {
+    fprintf(f, "      ref_spread: ");
+    write_doubles(f, st->ref_spread, st->len[SPEC_AXIS_REF_SPREAD]);
+  }
 }
 
 /* The canonical text (a new string), or NULL when memory runs out. */
@@ -952,10 +1265,9 @@ static char *canonical_text(const struct spec *s)
   FILE *f = open_memstream(&buf, &len);
   if (!f)
     return NULL;
-  fprintf(f, "name: '%s'\nmaster_seed: %llu\nstudies:\n", s->name,
-          (unsigned long long)s->master_seed);
+  spec_write_head(f, s->name, s->master_seed);
   for (int i = 0; i < s->nstudies; i++)
-    canonical_study(f, &s->studies[i].pub);
+    spec_write_study(f, &s->studies[i].pub);
   /* A failed write (no memory) sets the error flag; fclose reports only
    * the final flush. */
   int failed = ferror(f);
@@ -1032,13 +1344,17 @@ static int spec_keys(struct err *e, const struct y_spec *y, struct spec *s)
 
 /* Every study, and the task count over all of them. */
 static int build_studies(struct err *e, const struct y_spec *y,
-                         struct spec *s)
+                         const struct seeds_tree *seeds, struct spec *s)
 {
+  static const struct y_seeds missing = {.count = NULL};
   if (!(s->studies = calloc(y->studies_count, sizeof *s->studies)))
     return err_set(e, ERR_RUNTIME, "out of memory");
   for (unsigned i = 0; i < y->studies_count; i++) {
     s->nstudies = (int)i + 1; /* so destroy frees what was built */
-    int rc = build_study(e, &y->studies[i], &s->studies[i], s, (int)i);
+    /* Both trees are of one text: the same studies, in the same order. */
+    const struct y_seeds *ys = i < seeds->nstudies ? &seeds->studies[i]
+                                                   : &missing;
+    int rc = build_study(e, &y->studies[i], ys, &s->studies[i], s, (int)i);
     if (rc)
       return rc;
     s->ntasks += s->studies[i].pub.ntasks;
@@ -1054,7 +1370,8 @@ static int build_studies(struct err *e, const struct y_spec *y,
 
 /* The spec from the loaded document, its text, canonical text and hash.
  * Messages without the label (the caller adds it). */
-static int build_spec(struct err *e, const struct y_spec *y, const char *text,
+static int build_spec(struct err *e, const struct y_spec *y,
+                      const struct seeds_tree *seeds, const char *text,
                       size_t len, struct spec **out)
 {
   struct spec *s = calloc(1, sizeof *s);
@@ -1071,7 +1388,7 @@ static int build_spec(struct err *e, const struct y_spec *y, const char *text,
   }
   memcpy(s->text, text, len);
   s->text[len] = '\0';
-  if ((rc = build_studies(e, y, s)))
+  if ((rc = build_studies(e, y, seeds, s)))
     goto out;
   if (!(s->canonical = canonical_text(s))) {
     rc = err_set(e, ERR_RUNTIME, "out of memory");
@@ -1089,6 +1406,7 @@ int spec_load_text(const char *text, size_t len, const char *label,
                    struct spec **out, struct err *e)
 {
   struct y_spec *y = NULL;
+  struct seeds_tree seeds = {.loaded = 0};
   int rc;
   err_clear(e);
   if (len == 0 || memchr(text, '\0', len)) {
@@ -1099,9 +1417,12 @@ int spec_load_text(const char *text, size_t len, const char *label,
   }
   if ((rc = load_yaml(text, len, label, &y, e)))
     goto out;
-  if ((rc = build_spec(e, y, text, len, out)))
+  if ((rc = read_seeds(text, len, label, &seeds, e)))
+    goto out;
+  if ((rc = build_spec(e, y, &seeds, text, len, out)))
     err_prefix(e, "%s: ", label);
 out:
+  free_seeds(&seeds);
   free_yaml(y);
   return rc;
 }
@@ -1109,6 +1430,35 @@ out:
 /* A spec is small; refusing huge files keeps a wrong argument (a results
  * file, /dev/zero) from eating memory. */
 #define SPEC_MAX_BYTES (64L << 20)
+
+/* Up to SPEC_MAX_BYTES + 1 bytes of f in a new buffer with room for a
+ * NUL (*n of them; the caller checks ferror), or NULL when memory runs
+ * out.  The buffer grows with what is read (a pipe or /dev/zero has no
+ * size to trust), so a small spec costs little memory. */
+static char *read_all(FILE *f, size_t *n)
+{
+  char *buf = NULL;
+  size_t cap = 0;
+  *n = 0;
+  for (;;) {
+    if (*n == cap) {
+      size_t want = cap ? 2 * cap : 64 * 1024;
+      if (want > (size_t)SPEC_MAX_BYTES + 1)
+        want = (size_t)SPEC_MAX_BYTES + 1;
+      char *bigger = realloc(buf, want + 1);
+      if (!bigger) {
+        free(buf);
+        return NULL;
+      }
+      buf = bigger;
+      cap = want;
+    }
+    size_t got = fread(buf + *n, 1, cap - *n, f);
+    *n += got;
+    if (got == 0 || *n > (size_t)SPEC_MAX_BYTES)
+      return buf;
+  }
+}
 
 /* The whole file, NUL-terminated, in *text (free() it); *len its size.
  * Messages without the path (the caller adds it). */
@@ -1131,11 +1481,11 @@ static int read_spec_file(const char *path, char **text, size_t *len,
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
     goto out;
   }
-  if (!(buf = malloc((size_t)SPEC_MAX_BYTES + 1))) {
+  size_t n = 0;
+  if (!(buf = read_all(f, &n))) {
     rc = err_set(e, ERR_RUNTIME, "out of memory");
     goto out;
   }
-  size_t n = fread(buf, 1, (size_t)SPEC_MAX_BYTES + 1, f);
   if (ferror(f)) {
     err_set(e, ERR_INPUT, "cannot read spec: %s", strerror(errno));
     goto out;
@@ -1187,7 +1537,10 @@ void spec_destroy(struct spec **sp)
     free(t->eta);
     free(t->samples);
     free(t->eta_theory);
+    free(t->ref_spread);
     free(t->reward_values);
+    free(t->ref_logits);
+    free(t->seed_list);
   }
   free(s->studies);
   free(s->name);
@@ -1211,7 +1564,7 @@ const struct spec_study *spec_study(const struct spec *s, int i)
 }
 
 static const char *const axis_names[SPEC_NAXES] = {
-  "regime", "arms", "beta", "sigma", "samples", "eta", "seed",
+  "regime", "arms", "beta", "sigma", "samples", "eta", "ref_spread", "seed",
 };
 
 const char *spec_axis_name(enum spec_axis a)
@@ -1257,7 +1610,79 @@ void spec_task_params(const struct spec *s, int study, int64_t index,
   p->iterations = st->iterations;
   p->record_every = st->record_every;
   p->master_seed = s->master_seed;
-  p->seed = (uint64_t)at[SPEC_AXIS_SEED];
+  p->seed = spec_seed(st, at[SPEC_AXIS_SEED]);
+  p->ref_spread = st->ref_spread[at[SPEC_AXIS_REF_SPREAD]];
+  p->ref_logits = st->ref_logits;
+}
+
+uint64_t spec_seed(const struct spec_study *st, int64_t pos)
+{
+  return st->seed_list ? st->seed_list[pos] : (uint64_t)pos;
+}
+
+struct spec_value spec_axis_value(const struct spec_study *st,
+                                  enum spec_axis a, int64_t pos)
+{
+  struct spec_value v = {0.0, 0};
+  switch (a) {
+  case SPEC_AXIS_REGIME: v.num = (double)st->regime[pos]; break;
+  case SPEC_AXIS_ARMS: v.num = st->arms[pos]; break;
+  case SPEC_AXIS_BETA: v.num = st->beta[pos]; break;
+  case SPEC_AXIS_SIGMA: v.num = st->sigma[pos]; break;
+  case SPEC_AXIS_SAMPLES: v.num = (double)st->samples[pos]; break;
+  case SPEC_AXIS_ETA:
+    v.num = st->eta_theory[pos] ? SPEC_VALUE_THEORY : st->eta[pos];
+    break;
+  case SPEC_AXIS_REF_SPREAD: v.num = st->ref_spread[pos]; break;
+  case SPEC_AXIS_SEED: v.seed = spec_seed(st, pos); break;
+  case SPEC_NAXES: break;
+  }
+  return v;
+}
+
+int spec_value_cmp(const struct spec_value *x, const struct spec_value *y)
+{
+  if (x->num != y->num)
+    return x->num < y->num ? -1 : 1;
+  return (x->seed > y->seed) - (x->seed < y->seed);
+}
+
+static int placed_cmp(const void *x, const void *y)
+{
+  const struct spec_placed *a = x, *b = y;
+  int c = spec_value_cmp(&a->v, &b->v);
+  return c ? c : (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+int spec_axis_sorted(const struct spec_study *st, enum spec_axis a,
+                     struct spec_placed **out, struct err *e)
+{
+  const int64_t n = st->len[a];
+  struct spec_placed *v = malloc((size_t)n * sizeof *v);
+  if (!v)
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (int64_t i = 0; i < n; i++)
+    v[i] = (struct spec_placed){spec_axis_value(st, a, i), i};
+  qsort(v, (size_t)n, sizeof *v, placed_cmp);
+  *out = v;
+  return 0;
+}
+
+int64_t spec_sorted_find(const struct spec_placed *sorted, int64_t n,
+                         const struct spec_value *x)
+{
+  int64_t lo = 0, hi = n; /* the answer, if any, is in [lo, hi) */
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    int c = spec_value_cmp(&sorted[mid].v, x);
+    if (c == 0)
+      return sorted[mid].pos;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -1;
 }
 
 double spec_task_cost(const struct spec_study *st, const struct spec_coords *c)

@@ -1,6 +1,7 @@
 /* store: the results file.  include/dposweep/store.h gives the layout and
- * the crash-safety rules; here two tables hold it (the datasets of a
- * study, the run records), read by creation, the parallel open, the
+ * the crash-safety rules, docs/design.md (section 7) the argument for
+ * them; here three tables hold the layout (the datasets of a study, the
+ * run records, the sources), read by creation, the parallel open, the
  * writers, the reader and the size estimate alike. */
 
 #define _GNU_SOURCE /* memfd_create (discard_file) */
@@ -11,11 +12,15 @@
 
 #include "dposweep/err.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <libgen.h>
 #include <math.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* ---- errors ---- */
 
@@ -142,16 +148,20 @@ static void h5_release(herr_t (*close_fn)(hid_t), hid_t id)
 
 #define out_of_memory(e) err_set((e), ERR_RUNTIME, "out of memory")
 
-/* ---- the layout: element types, shapes, the two tables ---- */
+/* ---- the layout: element types, shapes, the tables ---- */
 
-enum elem { ELEM_U8, ELEM_I32, ELEM_I64, ELEM_F64, ELEM_REASON, ELEM_HOSTS,
-            ELEM_COUNT };
+enum elem { ELEM_U8, ELEM_I32, ELEM_U32, ELEM_I64, ELEM_F64, ELEM_REASON,
+            ELEM_HOSTS, ELEM_ISA, ELEM_PATH, ELEM_SHA, ELEM_VERSION,
+            ELEM_STUDY, ELEM_COUNT };
 
 static size_t elem_size(enum elem k)
 {
   static const size_t size[ELEM_COUNT] = {
-    [ELEM_U8] = 1, [ELEM_I32] = 4, [ELEM_I64] = 8, [ELEM_F64] = 8,
-    [ELEM_REASON] = STORE_REASON_LEN, [ELEM_HOSTS] = STORE_HOSTS_LEN};
+    [ELEM_U8] = 1, [ELEM_I32] = 4, [ELEM_U32] = 4, [ELEM_I64] = 8,
+    [ELEM_F64] = 8, [ELEM_REASON] = STORE_REASON_LEN,
+    [ELEM_HOSTS] = STORE_HOSTS_LEN, [ELEM_ISA] = STORE_ISA_LEN,
+    [ELEM_PATH] = STORE_PATH_LEN, [ELEM_SHA] = 65,
+    [ELEM_VERSION] = STORE_VERSION_LEN, [ELEM_STUDY] = STORE_STUDY_LEN};
   return size[k];
 }
 
@@ -182,18 +192,19 @@ static void types_close(struct elem_types *ty)
   }
 }
 
+/* The numbers' types, then the texts' (ELEM_REASON and after). */
 static int types_open(struct elem_types *ty, struct err *e)
 {
   for (int k = 0; k < ELEM_COUNT; k++)
     ty->t[k] = H5I_INVALID_HID;
   H5_CHECK(e, fail, ty->t[ELEM_U8] = H5Tcopy(H5T_NATIVE_UINT8));
   H5_CHECK(e, fail, ty->t[ELEM_I32] = H5Tcopy(H5T_NATIVE_INT32));
+  H5_CHECK(e, fail, ty->t[ELEM_U32] = H5Tcopy(H5T_NATIVE_UINT32));
   H5_CHECK(e, fail, ty->t[ELEM_I64] = H5Tcopy(H5T_NATIVE_INT64));
   H5_CHECK(e, fail, ty->t[ELEM_F64] = H5Tcopy(H5T_NATIVE_DOUBLE));
-  if (string_type(STORE_REASON_LEN, &ty->t[ELEM_REASON], e) != 0)
-    goto fail;
-  if (string_type(STORE_HOSTS_LEN, &ty->t[ELEM_HOSTS], e) != 0)
-    goto fail;
+  for (int k = ELEM_REASON; k < ELEM_COUNT; k++)
+    if (string_type(elem_size((enum elem)k), &ty->t[k], e) != 0)
+      goto fail;
   return 0;
 fail:
   types_close(ty);
@@ -201,12 +212,12 @@ fail:
 }
 
 /* Dataset shapes: per task, per task and record, per task and arm, per
- * record, per run record. */
+ * record, per run record, per source. */
 enum shape { SHAPE_TASK, SHAPE_TASK_REC, SHAPE_TASK_ARM, SHAPE_REC,
-             SHAPE_RUN };
+             SHAPE_RUN, SHAPE_SOURCE };
 
-/* The dimensions of a shape in study st (NULL for SHAPE_RUN); returns the
- * rank. */
+/* The dimensions of a shape in study st (NULL for SHAPE_RUN and
+ * SHAPE_SOURCE); returns the rank. */
 static int shape_dims(enum shape sh, const struct spec_study *st,
                       hsize_t dims[2])
 {
@@ -228,6 +239,9 @@ static int shape_dims(enum shape sh, const struct spec_study *st,
   case SHAPE_RUN:
     dims[0] = STORE_MAX_RUNS;
     return 1;
+  case SHAPE_SOURCE:
+    dims[0] = STORE_MAX_SOURCES;
+    return 1;
   }
   return 0;
 }
@@ -235,9 +249,9 @@ static int shape_dims(enum shape sh, const struct spec_study *st,
 /* What a dataset reads before anything is written there. */
 static const double fill_nan = NAN;
 static const uint8_t fill_pending = TASK_PENDING;
-static const int32_t fill_no_rank = -1;
+static const int32_t fill_none_i32 = -1;
 static const int32_t fill_no_ranks = 0;
-static const int64_t fill_unknown_count = -1;
+static const int64_t fill_none_i64 = -1;
 
 struct dset_def {
   const char *name; /* under the study's group, or under / */
@@ -247,13 +261,15 @@ struct dset_def {
 };
 
 /* A study's datasets, in creation order (the order fixes the file's
- * bytes): the coordinates, the results the runs write, the record
- * steps. */
+ * bytes): the coordinates, the results the runs write (one traj/ dataset
+ * per enum bandit_metric), the record steps. */
 enum study_dset {
   SD_REGIME, SD_ARMS, SD_BETA, SD_SIGMA, SD_SAMPLES, SD_ETA, SD_ETA_THEORY,
-  SD_SEED,
-  SD_STATUS, SD_RANK, SD_WALL_SECONDS, SD_FINISHED_AT, SD_REASON,
-  SD_MAX_ABS_DELTA, SD_MEAN_ABS_DELTA, SD_VALUE_GAP, SD_THETA,
+  SD_REF_SPREAD, SD_SEED,
+  SD_STATUS, SD_RANK, SD_WALL_SECONDS, SD_FINISHED_AT, SD_REASON, SD_RUN,
+  SD_CHECKSUM, SD_ORIGIN_SOURCE, SD_ORIGIN_STUDY, SD_ORIGIN_INDEX,
+  SD_METRIC, /* SD_METRIC + m: traj/<bandit_metric_name(m)> */
+  SD_THETA = SD_METRIC + BANDIT_NMETRICS,
   SD_T,
   SD_COUNT
 };
@@ -261,6 +277,8 @@ enum study_dset {
 #define SD_RESULTS_FIRST SD_STATUS  /* [SD_STATUS, SD_T): results */
 #define SD_RESULTS_END SD_T
 
+/* Every dataset but the metrics', which study_def makes from the metric
+ * table (bandit.h). */
 static const struct dset_def study_dsets[SD_COUNT] = {
   [SD_REGIME] = {"tasks/regime", ELEM_I32, SHAPE_TASK, NULL},
   [SD_ARMS] = {"tasks/arms", ELEM_I32, SHAPE_TASK, NULL},
@@ -269,69 +287,122 @@ static const struct dset_def study_dsets[SD_COUNT] = {
   [SD_SAMPLES] = {"tasks/samples", ELEM_I64, SHAPE_TASK, NULL},
   [SD_ETA] = {"tasks/eta", ELEM_F64, SHAPE_TASK, NULL},
   [SD_ETA_THEORY] = {"tasks/eta_theory", ELEM_U8, SHAPE_TASK, NULL},
+  [SD_REF_SPREAD] = {"tasks/ref_spread", ELEM_F64, SHAPE_TASK, NULL},
   [SD_SEED] = {"tasks/seed", ELEM_I64, SHAPE_TASK, NULL},
   [SD_STATUS] = {"tasks/status", ELEM_U8, SHAPE_TASK, &fill_pending},
-  [SD_RANK] = {"tasks/rank", ELEM_I32, SHAPE_TASK, &fill_no_rank},
+  [SD_RANK] = {"tasks/rank", ELEM_I32, SHAPE_TASK, &fill_none_i32},
   [SD_WALL_SECONDS] = {"tasks/wall_seconds", ELEM_F64, SHAPE_TASK, &fill_nan},
   [SD_FINISHED_AT] = {"tasks/finished_at", ELEM_F64, SHAPE_TASK, &fill_nan},
   [SD_REASON] = {"tasks/reason", ELEM_REASON, SHAPE_TASK, NULL},
-  [SD_MAX_ABS_DELTA] = {"traj/max_abs_delta", ELEM_F64, SHAPE_TASK_REC,
-                        &fill_nan},
-  [SD_MEAN_ABS_DELTA] = {"traj/mean_abs_delta", ELEM_F64, SHAPE_TASK_REC,
-                         &fill_nan},
-  [SD_VALUE_GAP] = {"traj/value_gap", ELEM_F64, SHAPE_TASK_REC, &fill_nan},
+  [SD_RUN] = {"tasks/run", ELEM_I32, SHAPE_TASK, &fill_none_i32},
+  [SD_CHECKSUM] = {"tasks/checksum", ELEM_U32, SHAPE_TASK, NULL},
+  [SD_ORIGIN_SOURCE] = {"tasks/origin_source", ELEM_I32, SHAPE_TASK,
+                        &fill_none_i32},
+  [SD_ORIGIN_STUDY] = {"tasks/origin_study", ELEM_STUDY, SHAPE_TASK, NULL},
+  [SD_ORIGIN_INDEX] = {"tasks/origin_index", ELEM_I64, SHAPE_TASK,
+                       &fill_none_i64},
   [SD_THETA] = {"final/theta", ELEM_F64, SHAPE_TASK_ARM, &fill_nan},
   [SD_T] = {"traj/t", ELEM_I64, SHAPE_REC, NULL},
 };
 
+static const struct dset_def metric_dset = {"traj/", ELEM_F64, SHAPE_TASK_REC,
+                                            &fill_nan};
+
+static bool is_metric(int j)
+{
+  return j >= SD_METRIC && j < SD_METRIC + BANDIT_NMETRICS;
+}
+
+static const struct dset_def *study_def(int j)
+{
+  return is_metric(j) ? &metric_dset : &study_dsets[j];
+}
+
+/* A study dataset's name under the study's group: "traj/value_gap". */
+#define DSET_NAME_LEN 64
+
+static void study_dset_name(int j, char buf[DSET_NAME_LEN])
+{
+  if (is_metric(j))
+    snprintf(buf, DSET_NAME_LEN, "traj/%s",
+             bandit_metric_name((enum bandit_metric)(j - SD_METRIC)));
+  else
+    snprintf(buf, DSET_NAME_LEN, "%s", study_dsets[j].name);
+}
+
 /* The run records under /runs, one row per run; start marks a row used. */
 enum run_field { RUN_START, RUN_END, RUN_RANKS, RUN_DONE_BEFORE,
-                 RUN_DONE_AFTER, RUN_HOSTS, RUN_NFIELDS };
+                 RUN_DONE_AFTER, RUN_HOSTS, RUN_NODES, RUN_ISA,
+                 RUN_NFIELDS };
 
 static const struct dset_def run_dsets[RUN_NFIELDS] = {
   [RUN_START] = {"runs/start", ELEM_F64, SHAPE_RUN, &fill_nan},
   [RUN_END] = {"runs/end", ELEM_F64, SHAPE_RUN, &fill_nan},
   [RUN_RANKS] = {"runs/ranks", ELEM_I32, SHAPE_RUN, &fill_no_ranks},
   [RUN_DONE_BEFORE] = {"runs/done_before", ELEM_I64, SHAPE_RUN,
-                       &fill_unknown_count},
+                       &fill_none_i64},
   [RUN_DONE_AFTER] = {"runs/done_after", ELEM_I64, SHAPE_RUN,
-                      &fill_unknown_count},
+                      &fill_none_i64},
   [RUN_HOSTS] = {"runs/hosts", ELEM_HOSTS, SHAPE_RUN, NULL},
+  [RUN_NODES] = {"runs/nodes", ELEM_HOSTS, SHAPE_RUN, NULL},
+  [RUN_ISA] = {"runs/isa", ELEM_ISA, SHAPE_RUN, NULL},
+};
+
+/* The files a file was built from, under /sources, one row per source,
+ * written at creation; a non-empty path marks a row used. */
+enum source_field { SRC_PATH, SRC_SHA, SRC_VERSION, SRC_GIT, SRC_NUMERICS,
+                    SRC_NFIELDS };
+
+static const struct dset_def source_dsets[SRC_NFIELDS] = {
+  [SRC_PATH] = {"sources/path", ELEM_PATH, SHAPE_SOURCE, NULL},
+  [SRC_SHA] = {"sources/spec_sha256", ELEM_SHA, SHAPE_SOURCE, NULL},
+  [SRC_VERSION] = {"sources/dposweep_version", ELEM_VERSION, SHAPE_SOURCE,
+                   NULL},
+  [SRC_GIT] = {"sources/git_revision", ELEM_VERSION, SHAPE_SOURCE, NULL},
+  [SRC_NUMERICS] = {"sources/numerics", ELEM_I32, SHAPE_SOURCE, NULL},
 };
 
 /* "/studies/<name>/<dataset>": study names are at most SPEC_MAX_NAME. */
-#define STUDY_PATH_LEN (SPEC_MAX_NAME + 64)
+#define STUDY_PATH_LEN (SPEC_MAX_NAME + DSET_NAME_LEN + 16)
 
-static void study_path(char buf[STUDY_PATH_LEN], const char *study,
-                       const char *dset)
+static void study_path(char buf[STUDY_PATH_LEN], const char *study, int j)
 {
-  snprintf(buf, STUDY_PATH_LEN, "/studies/%s/%s", study, dset);
+  char name[DSET_NAME_LEN];
+  study_dset_name(j, name);
+  snprintf(buf, STUDY_PATH_LEN, "/studies/%s/%s", study, name);
 }
 
 /* ---- the predicted size ---- */
 
 /* Metadata (object headers, attributes, B-trees), measured on files made
- * by store_create: about 11.9 KB per study and 6.4 KB for the rest,
- * plus the spec texts. */
-#define STUDY_METADATA_BYTES 11900
-#define FILE_METADATA_BYTES 6400
+ * by store_create: about 8.6 KB per study plus 184 bytes per dataset in
+ * it, and 10.7 KB for the rest, plus the spec texts. */
+#define STUDY_METADATA_BYTES (8600 + 184 * SD_COUNT)
+#define FILE_METADATA_BYTES 10700
 
-static int64_t raw_bytes(const struct dset_def *defs, int n,
+static int64_t def_bytes(const struct dset_def *def,
                          const struct spec_study *st)
 {
+  hsize_t dims[2] = {0, 1};
+  int rank = shape_dims(def->shape, st, dims);
+  int64_t count = (int64_t)dims[0] * (rank == 2 ? (int64_t)dims[1] : 1);
+  return count * (int64_t)elem_size(def->elem);
+}
+
+static int64_t raw_bytes(const struct dset_def *defs, int n)
+{
   int64_t bytes = 0;
-  for (int i = 0; i < n; i++) {
-    hsize_t dims[2] = {0, 1};
-    int rank = shape_dims(defs[i].shape, st, dims);
-    int64_t count = (int64_t)dims[0] * (rank == 2 ? (int64_t)dims[1] : 1);
-    bytes += count * (int64_t)elem_size(defs[i].elem);
-  }
+  for (int i = 0; i < n; i++)
+    bytes += def_bytes(&defs[i], NULL);
   return bytes;
 }
 
 int64_t store_study_bytes(const struct spec_study *st)
 {
-  return raw_bytes(study_dsets, SD_COUNT, st) + STUDY_METADATA_BYTES;
+  int64_t bytes = STUDY_METADATA_BYTES;
+  for (int j = 0; j < SD_COUNT; j++)
+    bytes += def_bytes(study_def(j), st);
+  return bytes;
 }
 
 int64_t store_predicted_size(const struct spec *s)
@@ -340,7 +411,8 @@ int64_t store_predicted_size(const struct spec *s)
   int64_t bytes = 0;
   for (int i = 0; i < spec_nstudies(s); i++)
     bytes += store_study_bytes(spec_study(s, i));
-  bytes += raw_bytes(run_dsets, RUN_NFIELDS, NULL);
+  bytes += raw_bytes(run_dsets, RUN_NFIELDS);
+  bytes += raw_bytes(source_dsets, SRC_NFIELDS);
   bytes += (int64_t)strlen(spec_canonical(s)) + (int64_t)strlen(spec_text(s));
   return bytes + FILE_METADATA_BYTES;
 }
@@ -456,25 +528,36 @@ out:
   return rc;
 }
 
-/* The dataset def describes, in study st (NULL for /runs). */
-static int make_defined(hid_t loc, const struct dset_def *def,
+/* The dataset def describes, named name, in study st (NULL for /runs
+ * and /sources). */
+static int make_defined(hid_t loc, const char *name,
+                        const struct dset_def *def,
                         const struct spec_study *st,
                         const struct elem_types *ty, hid_t *out,
                         struct err *e)
 {
   hsize_t dims[2] = {0, 1};
   int rank = shape_dims(def->shape, st, dims);
-  return make_dataset(loc, def->name, ty->t[def->elem], rank, dims,
-                      def->fill, out, e);
+  return make_dataset(loc, name, ty->t[def->elem], rank, dims, def->fill,
+                      out, e);
 }
 
-/* A dataset the runs fill later: created, filled, closed. */
+/* Study dataset j of st, under the study's group g. */
+static int make_study_dset(hid_t g, int j, const struct spec_study *st,
+                           const struct elem_types *ty, hid_t *out,
+                           struct err *e)
+{
+  char name[DSET_NAME_LEN];
+  study_dset_name(j, name);
+  return make_defined(g, name, study_def(j), st, ty, out, e);
+}
+
+/* A dataset written later (or never): created, filled, closed. */
 static int make_empty(hid_t loc, const struct dset_def *def,
-                      const struct spec_study *st,
                       const struct elem_types *ty, struct err *e)
 {
   hid_t d = H5I_INVALID_HID;
-  int rc = make_defined(loc, def, st, ty, &d, e);
+  int rc = make_defined(loc, def->name, def, NULL, ty, &d, e);
   return h5_close(H5Dclose, d, rc, e);
 }
 
@@ -497,8 +580,9 @@ out:
   return rc;
 }
 
-/* Attributes over 64 KiB do not fit the default (crash-safe, see
- * store.h) object header format, so long texts become a dataset of the
+/* Attributes over 64 KiB do not fit the object headers of the earliest
+ * file format, which create_file keeps for crash safety
+ * (docs/design.md, section 7), so long texts become a dataset of the
  * same name under / with the attribute left out. */
 #define ATTR_TEXT_MAX 60000
 
@@ -584,9 +668,19 @@ static int write_settings(hid_t g, const struct spec_study *st, struct err *e)
     {"index_order", order, 0, NULL},
   };
   int rc = write_attrs(g, settings, sizeof settings / sizeof settings[0], e);
+  /* The traj/ datasets in the metric table's order, which the checksum
+   * follows (a reader cannot learn it from the datasets' names). */
+  const char *metrics[BANDIT_NMETRICS];
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    metrics[m] = bandit_metric_name((enum bandit_metric)m);
+  if (rc == 0)
+    rc = attr_str_array(g, "metrics", metrics, BANDIT_NMETRICS, e);
   if (rc == 0 && st->rewards == BANDIT_REWARDS_EXPLICIT)
     rc = attr_array(g, "reward_values", H5T_NATIVE_DOUBLE,
                     (hsize_t)st->max_arms, st->reward_values, e);
+  if (rc == 0 && st->ref_logits)
+    rc = attr_array(g, "ref_logits", H5T_NATIVE_DOUBLE,
+                    (hsize_t)st->max_arms, st->ref_logits, e);
   return rc;
 }
 
@@ -647,6 +741,8 @@ static int write_axis(hid_t g, const struct spec_study *st, enum spec_axis a,
     return attr_array(g, name, H5T_NATIVE_INT64, n, st->samples, e);
   case SPEC_AXIS_ETA:
     return write_eta_axis(g, name, st, e);
+  case SPEC_AXIS_REF_SPREAD:
+    return attr_array(g, name, H5T_NATIVE_DOUBLE, n, st->ref_spread, e);
   case SPEC_AXIS_SEED:
   case SPEC_NAXES:
     break;
@@ -661,6 +757,7 @@ static void fill_coords(const struct spec_study *st, hsize_t start,
 {
   int32_t *regime = buf[SD_REGIME], *arms = buf[SD_ARMS];
   double *beta = buf[SD_BETA], *sigma = buf[SD_SIGMA], *eta = buf[SD_ETA];
+  double *ref_spread = buf[SD_REF_SPREAD];
   int64_t *samples = buf[SD_SAMPLES], *seed = buf[SD_SEED];
   uint8_t *eta_theory = buf[SD_ETA_THEORY];
   for (hsize_t j = 0; j < count; j++) {
@@ -676,7 +773,8 @@ static void fill_coords(const struct spec_study *st, hsize_t start,
     /* The step actually used, so analysis needs no formula. */
     eta[j] = eta_theory[j] ? bandit_theory_eta(beta[j], arms[j])
                            : st->eta[at[SPEC_AXIS_ETA]];
-    seed[j] = at[SPEC_AXIS_SEED];
+    ref_spread[j] = st->ref_spread[at[SPEC_AXIS_REF_SPREAD]];
+    seed[j] = (int64_t)spec_seed(st, at[SPEC_AXIS_SEED]);
   }
 }
 
@@ -702,7 +800,7 @@ static int write_coords(hid_t g, const struct spec_study *st,
   void *buf[SD_NCOORDS];
   for (int i = 0; i < SD_NCOORDS; i++) {
     d[i] = H5I_INVALID_HID;
-    buf[i] = malloc(COORD_BLOCK * elem_size(study_dsets[i].elem));
+    buf[i] = malloc(COORD_BLOCK * elem_size(study_def(i)->elem));
   }
   for (int i = 0; i < SD_NCOORDS; i++)
     if (!buf[i]) {
@@ -710,13 +808,13 @@ static int write_coords(hid_t g, const struct spec_study *st,
       goto out;
     }
   for (int i = 0; i < SD_NCOORDS; i++)
-    if (make_defined(g, &study_dsets[i], st, ty, &d[i], e) != 0)
+    if (make_study_dset(g, i, st, ty, &d[i], e) != 0)
       goto out;
   for (hsize_t start = 0; start < n; start += COORD_BLOCK) {
     hsize_t count = n - start < COORD_BLOCK ? n - start : COORD_BLOCK;
     fill_coords(st, start, count, buf);
     for (int i = 0; i < SD_NCOORDS; i++)
-      if (write_block(d[i], ty->t[study_dsets[i].elem], start, count, buf[i],
+      if (write_block(d[i], ty->t[study_def(i)->elem], start, count, buf[i],
                       e) != 0)
         goto out;
   }
@@ -744,7 +842,7 @@ static int write_rec_steps(hid_t g, const struct spec_study *st,
   }
   for (int64_t i = 0; i < st->nrec; i++)
     t[i] = bandit_rec_step(i, st->iterations, st->record_every);
-  if (make_defined(g, &study_dsets[SD_T], st, ty, &d, e) != 0)
+  if (make_study_dset(g, SD_T, st, ty, &d, e) != 0)
     goto out;
   H5_CHECK(e, out, H5Dwrite(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
                             H5P_DEFAULT, t));
@@ -770,9 +868,11 @@ static int create_study(hid_t studies, const struct spec_study *st,
       goto out;
   if (write_coords(g, st, ty, e) != 0)
     goto out;
-  for (int i = SD_RESULTS_FIRST; i < SD_RESULTS_END; i++)
-    if (make_empty(g, &study_dsets[i], st, ty, e) != 0)
+  for (int j = SD_RESULTS_FIRST; j < SD_RESULTS_END; j++) {
+    hid_t d = H5I_INVALID_HID;
+    if (h5_close(H5Dclose, d, make_study_dset(g, j, st, ty, &d, e), e) != 0)
       goto out;
+  }
   if (write_rec_steps(g, st, ty, e) != 0)
     goto out;
   rc = 0;
@@ -794,13 +894,13 @@ static int created_now(char buf[32], struct err *e)
 }
 
 /* The attributes of /: the spec (as given, canonical, its hash), who made
- * the file and when, the format. */
+ * the file and when, the format, the numerics its results are of. */
 static int write_root_attrs(hid_t root, const struct spec *s, struct err *e)
 {
   char created[32];
   if (created_now(created, e) != 0)
     return ERR_RUNTIME;
-  const int32_t format = STORE_FORMAT;
+  const int32_t format = STORE_FORMAT, numerics = BANDIT_NUMERICS_VERSION;
   const uint64_t master = spec_master_seed(s);
   const int64_t ntasks = spec_ntasks(s);
   const struct attr_def attrs[] = {
@@ -810,6 +910,7 @@ static int write_root_attrs(hid_t root, const struct spec *s, struct err *e)
     {"dposweep_version", DPOSWEEP_VERSION, 0, NULL},
     {"git_revision", DPOSWEEP_GIT_REVISION, 0, NULL},
     {"dposweep_format", NULL, H5T_NATIVE_INT32, &format},
+    {"numerics", NULL, H5T_NATIVE_INT32, &numerics},
     {"created", created, 0, NULL},
     {"name", spec_name(s), 0, NULL},
     {"master_seed", NULL, H5T_NATIVE_UINT64, &master},
@@ -848,14 +949,61 @@ static int create_runs(hid_t root, const struct elem_types *ty,
                        struct err *e)
 {
   for (int i = 0; i < RUN_NFIELDS; i++) {
-    int rc = make_empty(root, &run_dsets[i], NULL, ty, e);
+    int rc = make_empty(root, &run_dsets[i], ty, e);
     if (rc != 0)
       return rc;
   }
   return 0;
 }
 
-static int write_contents(hid_t f, const struct spec *s, struct err *e)
+/* The n sources' field k, packed as the dataset stores it. */
+static void pack_source_field(const struct store_source *src, int n,
+                              enum source_field k, void *buf)
+{
+  size_t w = elem_size(source_dsets[k].elem);
+  for (int i = 0; i < n; i++) {
+    char *at = (char *)buf + (size_t)i * w;
+    switch (k) {
+    case SRC_PATH: snprintf(at, w, "%s", src[i].path); break;
+    case SRC_SHA: snprintf(at, w, "%s", src[i].spec_sha256); break;
+    case SRC_VERSION: snprintf(at, w, "%s", src[i].dposweep_version); break;
+    case SRC_GIT: snprintf(at, w, "%s", src[i].git_revision); break;
+    case SRC_NUMERICS: memcpy(at, &src[i].numerics, w); break;
+    case SRC_NFIELDS: break;
+    }
+  }
+}
+
+/* /sources, with the first n rows written. */
+static int create_sources(hid_t root, const struct store_source *src, int n,
+                          const struct elem_types *ty, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  hid_t d = H5I_INVALID_HID;
+  void *buf = calloc((size_t)(n > 0 ? n : 1), STORE_PATH_LEN);
+  if (!buf)
+    return out_of_memory(e);
+  for (int k = 0; k < SRC_NFIELDS; k++) {
+    const struct dset_def *def = &source_dsets[k];
+    if (make_defined(root, def->name, def, NULL, ty, &d, e) != 0)
+      goto out;
+    pack_source_field(src, n, (enum source_field)k, buf);
+    if (n > 0 && write_block(d, ty->t[def->elem], 0, (hsize_t)n, buf, e) != 0)
+      goto out;
+    hid_t closing = d;
+    d = H5I_INVALID_HID;
+    if (h5_close(H5Dclose, closing, 0, e) != 0)
+      goto out;
+  }
+  rc = 0;
+out:
+  free(buf);
+  return h5_close(H5Dclose, d, rc, e);
+}
+
+static int write_contents(hid_t f, const struct spec *s,
+                          const struct store_source *sources, int nsources,
+                          struct err *e)
 {
   int rc = ERR_RUNTIME;
   hid_t root = H5I_INVALID_HID;
@@ -869,6 +1017,8 @@ static int write_contents(hid_t f, const struct spec *s, struct err *e)
     goto out;
   if (create_runs(root, &ty, e) != 0)
     goto out;
+  if (create_sources(root, sources, nsources, &ty, e) != 0)
+    goto out;
   rc = 0;
 out:
   types_close(&ty);
@@ -877,7 +1027,7 @@ out:
 
 /* The file under its temporary name, in the earliest format: no
  * file-consistency flags, so a file a killed run had open still opens
- * (store.h). */
+ * (docs/design.md, section 7). */
 static int create_file(const char *tmp, hid_t *out, struct err *e)
 {
   int rc = ERR_RUNTIME;
@@ -950,44 +1100,194 @@ static void discard_file(hid_t f)
   h5_release(H5Fclose, f);
 }
 
-int store_create(const char *path, const struct spec *s, struct err *e)
+/* ---- creation: temporaries ---- */
+
+/* This host's name as it appears in temporaries' names: characters other
+ * than letters, digits, '-' and '.' become '_' (a name must stay one
+ * path component). */
+#define HOST_NAME_LEN 256
+
+static void temp_host(char buf[HOST_NAME_LEN])
+{
+  if (gethostname(buf, HOST_NAME_LEN) != 0)
+    snprintf(buf, HOST_NAME_LEN, "unknown"); /* still one name per host */
+  buf[HOST_NAME_LEN - 1] = '\0';
+  for (char *c = buf; *c; c++)
+    if (!isalnum((unsigned char)*c) && *c != '-' && *c != '.')
+      *c = '_';
+}
+
+/* "<path>.tmp.<host>.<pid>", malloc'd, or NULL. */
+static char *temp_name(const char *path)
+{
+  char host[HOST_NAME_LEN];
+  temp_host(host);
+  size_t len = strlen(path) + strlen(host) + 48;
+  char *tmp = malloc(len);
+  if (tmp)
+    snprintf(tmp, len, "%s.tmp.%s.%ld", path, host, (long)getpid());
+  return tmp;
+}
+
+/* Whether entry (a file name) is a temporary of base ("<base>.tmp.*")
+ * that may be removed: every one with all, else one of this host whose
+ * process is gone. */
+static bool stale_temp(const char *entry, const char *base, int all,
+                       const char *host)
+{
+  size_t nb = strlen(base);
+  if (strncmp(entry, base, nb) != 0 || strncmp(entry + nb, ".tmp.", 5) != 0)
+    return false;
+  if (all)
+    return true;
+  const char *rest = entry + nb + 5, *dot = strrchr(rest, '.');
+  if (!dot || (size_t)(dot - rest) != strlen(host) ||
+      strncmp(rest, host, strlen(host)) != 0)
+    return false;
+  char *end;
+  errno = 0;
+  long pid = strtol(dot + 1, &end, 10);
+  if (errno || *end || end == dot + 1 || pid <= 0 || pid == (long)getpid())
+    return false;
+  return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+int store_remove_stale_temps(const char *path, int all, struct err *e)
 {
   err_clear(e);
-  quiet_hdf5();
-  int rc = ERR_RUNTIME;
-  const char *failed_to = "create";
-  hid_t f = H5I_INVALID_HID;
-  size_t len = strlen(path) + 32;
-  char *tmp = malloc(len);
-  if (!tmp) {
-    out_of_memory(e);
+  int removed = 0;
+  char host[HOST_NAME_LEN];
+  temp_host(host);
+  char *d = strdup(path), *b = strdup(path);
+  DIR *dir = NULL;
+  if (!d || !b) {
+    removed = out_of_memory(e);
     goto out;
   }
-  snprintf(tmp, len, "%s.tmp.%ld", path, (long)getpid());
+  const char *dname = dirname(d), *base = basename(b);
+  if (!(dir = opendir(dname))) {
+    removed = err_set(e, ERR_RUNTIME, "cannot read %s: %s", dname,
+                      strerror(errno));
+    goto out;
+  }
+  for (struct dirent *ent; (ent = readdir(dir)) != NULL;) {
+    if (!stale_temp(ent->d_name, base, all, host))
+      continue;
+    /* A temporary another cleanup removed first is gone all the same. */
+    if (unlinkat(dirfd(dir), ent->d_name, 0) == 0)
+      removed++;
+  }
+out:
+  if (dir)
+    (void)closedir(dir); /* read-only: nothing to lose */
+  free(d);
+  free(b);
+  return removed;
+}
+
+/* The sources fit their fields, and their slots. */
+static int check_sources(const struct store_source *src, int n,
+                         struct err *e)
+{
+  if (n < 0 || n > STORE_MAX_SOURCES)
+    return err_set(e, ERR_INPUT, "%d source files (at most %d)", n,
+                   STORE_MAX_SOURCES);
+  for (int i = 0; i < n; i++) {
+    if (!src[i].path[0] ||
+        strnlen(src[i].path, STORE_PATH_LEN) == STORE_PATH_LEN)
+      return err_set(e, ERR_INPUT,
+                     "source %d: its path must have 1 to %d characters",
+                     i + 1, STORE_PATH_LEN - 1);
+    if (strnlen(src[i].spec_sha256, 65) == 65 ||
+        strnlen(src[i].dposweep_version, STORE_VERSION_LEN) ==
+          STORE_VERSION_LEN ||
+        strnlen(src[i].git_revision, STORE_VERSION_LEN) == STORE_VERSION_LEN)
+      return err_set(e, ERR_INPUT, "source %d: a field is not terminated",
+                     i + 1);
+  }
+  return 0;
+}
+
+/* Make the file at tmp, whole, and close it.  *failed_to says what the
+ * error was about ("create", "write"). */
+static int make_file(const char *tmp, const struct spec *s,
+                     const struct store_source *sources, int nsources,
+                     const char **failed_to, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  hid_t f = H5I_INVALID_HID;
+  *failed_to = "create";
   if (create_file(tmp, &f, e) != 0)
     goto out;
-  if (write_contents(f, s, e) != 0)
+  if (write_contents(f, s, sources, nsources, e) != 0)
     goto out;
   /* The metadata goes out now: a full disk may show only here.  Flushed
    * first, so a failure leaves a file discard_file can still close. */
-  failed_to = "write";
+  *failed_to = "write";
   H5_CHECK(e, out, H5Fflush(f, H5F_SCOPE_LOCAL));
   hid_t closing = f;
   f = H5I_INVALID_HID;
   H5_CHECK(e, out, H5Fclose(closing));
-  failed_to = "create";
-  if (move_into_place(tmp, path, e) != 0)
-    goto out;
   rc = 0;
 out:
+  discard_file(f);
+  return rc;
+}
+
+int store_create_temp(const char *path, const struct spec *s,
+                      const struct store_source *sources, int nsources,
+                      char **tmp_path, struct err *e)
+{
+  err_clear(e);
+  quiet_hdf5();
+  const char *failed_to = "create";
+  int rc = check_sources(sources, nsources, e);
+  if (rc != 0)
+    return err_prefix(e, "cannot create %s: ", path);
+  char *tmp = temp_name(path);
+  if (!tmp) {
+    out_of_memory(e);
+    return err_prefix(e, "cannot create %s: ", path);
+  }
+  /* Leftovers of this host's interrupted attempts.  If the directory
+   * cannot be read, making the file fails next and says why. */
+  struct err ignored;
+  (void)store_remove_stale_temps(path, 0, &ignored);
+  rc = make_file(tmp, s, sources, nsources, &failed_to, e);
   if (rc != 0) {
     err_prefix(e, "cannot %s %s: ", failed_to, path);
-    discard_file(f);
-    /* A temporary left behind (removal failed) has a name that says what
-     * it is; the error is already told. */
-    if (tmp)
-      (void)unlink(tmp);
+    store_discard_temp(tmp);
+    free(tmp);
+    return rc;
   }
+  *tmp_path = tmp;
+  return 0;
+}
+
+int store_commit(const char *tmp_path, const char *path, struct err *e)
+{
+  err_clear(e);
+  if (move_into_place(tmp_path, path, e) != 0)
+    return err_prefix(e, "cannot create %s: ", path);
+  return 0;
+}
+
+void store_discard_temp(const char *tmp_path)
+{
+  /* A temporary left behind (removal failed) has a name that says what
+   * it is; the caller's error is already told. */
+  if (tmp_path)
+    (void)unlink(tmp_path);
+}
+
+int store_create(const char *path, const struct spec *s, struct err *e)
+{
+  char *tmp = NULL;
+  int rc = store_create_temp(path, s, NULL, 0, &tmp, e);
+  if (rc != 0)
+    return rc;
+  if ((rc = store_commit(tmp, path, e)) != 0)
+    store_discard_temp(tmp);
   free(tmp);
   return rc;
 }
@@ -1068,18 +1368,20 @@ static int read_text(hid_t loc, const char *name, char **out, struct err *e)
   return err_set(e, ERR_INPUT, "no text '%s'", name);
 }
 
-static int read_format(hid_t root, int32_t *format, struct err *e)
+/* An int32 attribute of loc; ERR_INPUT when there is none. */
+static int read_int_attr(hid_t loc, const char *name, int32_t *out,
+                         struct err *e)
 {
   int rc = ERR_RUNTIME;
   hid_t a = H5I_INVALID_HID;
   int32_t value;
-  if (H5Aexists(root, "dposweep_format") <= 0) {
+  if (H5Aexists(loc, name) <= 0) {
     h5_forget();
-    return err_set(e, ERR_INPUT, "no dposweep_format");
+    return err_set(e, ERR_INPUT, "no %s", name);
   }
-  H5_CHECK(e, out, a = H5Aopen(root, "dposweep_format", H5P_DEFAULT));
+  H5_CHECK(e, out, a = H5Aopen(loc, name, H5P_DEFAULT));
   H5_CHECK(e, out, H5Aread(a, H5T_NATIVE_INT32, &value));
-  *format = value;
+  *out = value;
   rc = 0;
 out:
   h5_release(H5Aclose, a);
@@ -1087,10 +1389,11 @@ out:
 }
 
 /* An intact dposweep file of our format, open read-only, with its stored
- * spec hash and canonical spec (malloc'd). */
+ * spec hash and canonical spec (malloc'd) and its numerics version. */
 struct checked {
   hid_t f;
   char *sha, *canon;
+  int32_t numerics;
 };
 
 static void checked_close(struct checked *c)
@@ -1133,12 +1436,13 @@ static int check_path(const char *path, enum store_probe_result *kind,
   return 0;
 }
 
-/* Ours and intact: our format version, and the stored canonical spec
- * matches the stored hash.  Else ERR_INPUT (STORE_NOT_DPOSWEEP). */
+/* Ours and intact: our format version, a numerics version, and the
+ * stored canonical spec matches the stored hash.  Else ERR_INPUT
+ * (STORE_NOT_DPOSWEEP). */
 static int check_ours(const char *path, struct checked *c, struct err *e)
 {
   int32_t format = 0;
-  if (read_format(c->f, &format, e) != 0)
+  if (read_int_attr(c->f, "dposweep_format", &format, e) != 0)
     return err_set(e, ERR_INPUT,
                    "%s: an HDF5 file, but not a dposweep results file", path);
   if (format != STORE_FORMAT)
@@ -1146,6 +1450,10 @@ static int check_ours(const char *path, struct checked *c, struct err *e)
                    "%s: a dposweep file of format version %d; this dposweep "
                    "reads version %d",
                    path, (int)format, STORE_FORMAT);
+  if (read_int_attr(c->f, "numerics", &c->numerics, e) != 0)
+    return err_set(e, ERR_INPUT,
+                   "%s: a dposweep file without its numerics version "
+                   "(damaged?)", path);
   if (read_text(c->f, "spec_sha256", &c->sha, e) != 0)
     return err_set(e, ERR_INPUT,
                    "%s: a dposweep file without its spec hash (damaged?)",
@@ -1162,18 +1470,30 @@ static int check_ours(const char *path, struct checked *c, struct err *e)
   return 0;
 }
 
+/* Open read-only with no raw-data cache (HDF5's sieve buffer): a reader
+ * of a file another process is writing must see a status byte and the
+ * rows it reads after it as they are now, never bytes cached before. */
+static hid_t open_readonly(const char *path)
+{
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), f = H5I_INVALID_HID;
+  if (fapl >= 0 && H5Pset_sieve_buf_size(fapl, 0) >= 0)
+    f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  h5_release(H5Pclose, fapl);
+  return f;
+}
+
 /* Open path read-only as an intact dposweep file of our format.  Returns
  * 0 and fills *c, or ERR_INPUT (ERR_RUNTIME if memory runs out); *kind
  * says what is there either way (STORE_SAME_SPEC: ours; the caller
- * compares the hash). */
+ * compares the hash and the numerics). */
 static int open_checked(const char *path, struct checked *c,
                         enum store_probe_result *kind, struct err *e)
 {
-  struct checked got = {H5I_INVALID_HID, NULL, NULL};
+  struct checked got = {H5I_INVALID_HID, NULL, NULL, 0};
   int rc = check_path(path, kind, e);
   if (rc != 0)
     return rc;
-  got.f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  got.f = open_readonly(path);
   if (got.f < 0) {
     char why[H5_REASON_LEN];
     return err_set(e, ERR_INPUT,
@@ -1207,6 +1527,12 @@ enum store_probe_result store_probe(const char *path, const char *sha256,
             "%s holds another spec (sha256 %.12s..., this spec %.12s...)",
             path, c.sha, sha256);
     kind = STORE_OTHER_SPEC;
+  } else if (c.numerics != BANDIT_NUMERICS_VERSION) {
+    err_set(what, ERR_INPUT,
+            "%s holds results of numerics version %d; this dposweep "
+            "computes version %d",
+            path, (int)c.numerics, BANDIT_NUMERICS_VERSION);
+    kind = STORE_OTHER_NUMERICS;
   } else {
     err_set(what, ERR_OK, "%s holds this spec", path);
   }
@@ -1217,6 +1543,8 @@ enum store_probe_result store_probe(const char *path, const char *sha256,
 struct store_reader {
   hid_t f;
   struct spec *spec;
+  struct store_source self; /* this file as a source of another */
+  struct elem_types ty;
 };
 
 /* Every study of the stored spec has its datasets (tasks/status stands
@@ -1229,7 +1557,7 @@ static int check_studies(hid_t f, const char *path, const struct spec *s,
   for (int i = 0; i < spec_nstudies(s); i++) {
     const char *name = spec_study(s, i)->name;
     char p[STUDY_PATH_LEN];
-    study_path(p, name, study_dsets[SD_STATUS].name);
+    study_path(p, name, SD_STATUS);
     if (!has_studies || H5Lexists(f, p, H5P_DEFAULT) <= 0) {
       h5_forget();
       return err_set(e, ERR_INPUT, "%s: study '%s' is missing (damaged?)",
@@ -1239,19 +1567,50 @@ static int check_studies(hid_t f, const char *path, const struct spec *s,
   return 0;
 }
 
+/* A provenance text of the file into buf (n bytes), "" when it has none:
+ * it describes the file, the file does not depend on it. */
+static void provenance_text(hid_t f, const char *name, char *buf, size_t n)
+{
+  char *text = NULL;
+  struct err ignored;
+  buf[0] = '\0';
+  if (read_text(f, name, &text, &ignored) == 0)
+    snprintf(buf, n, "%s", text);
+  free(text);
+}
+
+/* r->self: the file's path (absolute where it resolves), spec hash,
+ * version, revision and numerics. */
+static void describe_self(struct store_reader *r, const char *path,
+                          const struct checked *c)
+{
+  struct store_source *me = &r->self;
+  char *abs = realpath(path, NULL);
+  snprintf(me->path, sizeof me->path, "%s", abs ? abs : path);
+  free(abs);
+  snprintf(me->spec_sha256, sizeof me->spec_sha256, "%s", c->sha);
+  provenance_text(r->f, "dposweep_version", me->dposweep_version,
+                  sizeof me->dposweep_version);
+  provenance_text(r->f, "git_revision", me->git_revision,
+                  sizeof me->git_revision);
+  me->numerics = c->numerics;
+}
+
 int store_reader_open(const char *path, struct store_reader **out,
                       struct err *e)
 {
   err_clear(e);
   quiet_hdf5();
   int rc;
-  struct checked c = {H5I_INVALID_HID, NULL, NULL};
+  struct checked c = {H5I_INVALID_HID, NULL, NULL, 0};
   enum store_probe_result kind;
   struct err pe;
   struct store_reader *r = calloc(1, sizeof *r);
   if (!r)
     return out_of_memory(e);
   r->f = H5I_INVALID_HID;
+  for (int k = 0; k < ELEM_COUNT; k++)
+    r->ty.t[k] = H5I_INVALID_HID;
   if ((rc = open_checked(path, &c, &kind, e)) != 0)
     goto out;
   r->f = c.f;
@@ -1264,6 +1623,9 @@ int store_reader_open(const char *path, struct store_reader **out,
   }
   if ((rc = check_studies(r->f, path, r->spec, e)) != 0)
     goto out;
+  if ((rc = types_open(&r->ty, e)) != 0)
+    goto out;
+  describe_self(r, path, &c);
   *out = r;
   r = NULL;
 out:
@@ -1277,6 +1639,7 @@ void store_reader_close(struct store_reader **rp)
   if (!rp || !*rp)
     return;
   struct store_reader *r = *rp;
+  types_close(&r->ty);
   /* Read-only: closing writes nothing, a failure loses nothing. */
   h5_release(H5Fclose, r->f);
   spec_destroy(&r->spec);
@@ -1287,6 +1650,17 @@ void store_reader_close(struct store_reader **rp)
 const struct spec *store_reader_spec(const struct store_reader *r)
 {
   return r->spec;
+}
+
+int store_reader_numerics(const struct store_reader *r)
+{
+  return (int)r->self.numerics;
+}
+
+void store_reader_describe(const struct store_reader *r,
+                           struct store_source *out)
+{
+  *out = r->self;
 }
 
 /* Read all of dataset name (under loc) into buf as memtype. */
@@ -1310,26 +1684,58 @@ int store_reader_status(struct store_reader *r, int study, uint8_t *status,
   err_clear(e);
   const char *name = spec_study(r->spec, study)->name;
   char p[STUDY_PATH_LEN];
-  study_path(p, name, study_dsets[SD_STATUS].name);
+  study_path(p, name, SD_STATUS);
   if (read_whole(r->f, p, H5T_NATIVE_UINT8, status, e) != 0)
     return err_set(e, ERR_INPUT,
                    "cannot read the status of study '%s' (damaged?)", name);
   return 0;
 }
 
-/* Every field of the run records, read whole into field[]. */
-static int read_run_fields(hid_t f, void *const field[RUN_NFIELDS],
-                           struct err *e)
+int store_reader_origins(struct store_reader *r, int study,
+                         int32_t *origin_source, struct err *e)
 {
-  struct elem_types ty;
-  if (types_open(&ty, e) != 0)
-    return ERR_RUNTIME;
-  int rc = 0;
-  for (int i = 0; i < RUN_NFIELDS && rc == 0; i++)
-    rc = read_whole(f, run_dsets[i].name, ty.t[run_dsets[i].elem], field[i],
-                    e);
-  types_close(&ty);
-  return rc;
+  err_clear(e);
+  const char *name = spec_study(r->spec, study)->name;
+  char p[STUDY_PATH_LEN];
+  study_path(p, name, SD_ORIGIN_SOURCE);
+  if (read_whole(r->f, p, H5T_NATIVE_INT32, origin_source, e) != 0)
+    return err_set(e, ERR_INPUT,
+                   "cannot read the origins of study '%s' (damaged?)", name);
+  return 0;
+}
+
+/* Every dataset of a table (/runs, /sources), read whole into field[];
+ * the buffers are allocated here (free_fields frees them).  Returns 0,
+ * ERR_INPUT (a dataset unreadable) or ERR_RUNTIME (memory). */
+static int read_fields(struct store_reader *r, const struct dset_def *defs,
+                       int n, void **field, struct err *e)
+{
+  for (int i = 0; i < n; i++) {
+    hsize_t dims[2] = {0, 1};
+    shape_dims(defs[i].shape, NULL, dims);
+    field[i] = calloc(dims[0], elem_size(defs[i].elem));
+    if (!field[i])
+      return out_of_memory(e);
+  }
+  for (int i = 0; i < n; i++)
+    if (read_whole(r->f, defs[i].name, r->ty.t[defs[i].elem], field[i], e)
+        != 0)
+      return err_set(e, ERR_INPUT, "cannot read %s", defs[i].name);
+  return 0;
+}
+
+static void free_fields(void **field, int n)
+{
+  for (int i = 0; i < n; i++)
+    free(field[i]);
+}
+
+/* A fixed-length text of a table's row i into buf (n bytes). */
+static void field_text(const void *field, enum elem k, int i, char *buf,
+                       size_t n)
+{
+  size_t w = elem_size(k);
+  snprintf(buf, n, "%.*s", (int)w, (const char *)field + (size_t)i * w);
 }
 
 int store_reader_read_runs(struct store_reader *r,
@@ -1338,23 +1744,16 @@ int store_reader_read_runs(struct store_reader *r,
 {
   err_clear(e);
   int rc = ERR_RUNTIME, n = 0;
-  void *field[RUN_NFIELDS];
-  for (int i = 0; i < RUN_NFIELDS; i++)
-    field[i] = malloc(STORE_MAX_RUNS * elem_size(run_dsets[i].elem));
-  for (int i = 0; i < RUN_NFIELDS; i++)
-    if (!field[i]) {
-      out_of_memory(e);
-      goto out;
-    }
-  if (read_run_fields(r->f, field, e) != 0) {
-    rc = err_set(e, ERR_INPUT, "cannot read the run records (damaged?)");
+  void *field[RUN_NFIELDS] = {NULL};
+  if ((rc = read_fields(r, run_dsets, RUN_NFIELDS, field, e)) != 0) {
+    if (rc == ERR_INPUT)
+      err_set(e, ERR_INPUT, "cannot read the run records (damaged?)");
     goto out;
   }
   const double *start = field[RUN_START], *end = field[RUN_END];
   const int32_t *ranks = field[RUN_RANKS];
   const int64_t *before = field[RUN_DONE_BEFORE];
   const int64_t *after = field[RUN_DONE_AFTER];
-  const char *hosts = field[RUN_HOSTS];
   for (; n < STORE_MAX_RUNS && !isnan(start[n]); n++) {
     if (n >= max)
       continue;
@@ -1363,15 +1762,16 @@ int store_reader_read_runs(struct store_reader *r,
     runs[n].ranks = ranks[n];
     runs[n].done_before = before[n];
     runs[n].done_after = after[n];
-    memcpy(runs[n].hosts, hosts + (size_t)n * STORE_HOSTS_LEN,
-           STORE_HOSTS_LEN);
-    runs[n].hosts[STORE_HOSTS_LEN - 1] = '\0';
+    field_text(field[RUN_HOSTS], ELEM_HOSTS, n, runs[n].hosts,
+               sizeof runs[n].hosts);
+    field_text(field[RUN_NODES], ELEM_HOSTS, n, runs[n].nodes,
+               sizeof runs[n].nodes);
+    field_text(field[RUN_ISA], ELEM_ISA, n, runs[n].isa, sizeof runs[n].isa);
   }
   *count = n;
   rc = 0;
 out:
-  for (int i = 0; i < RUN_NFIELDS; i++)
-    free(field[i]);
+  free_fields(field, RUN_NFIELDS);
   return rc;
 }
 
@@ -1383,7 +1783,157 @@ int store_reader_runs(struct store_reader *r, struct store_run_info *runs,
   return store_reader_read_runs(r, runs, max, &n, &e) == 0 ? n : -1;
 }
 
-/* ---- parallel access ---- */
+int store_reader_sources(struct store_reader *r, struct store_source *out,
+                         int max, int *count, struct err *e)
+{
+  err_clear(e);
+  int rc = ERR_RUNTIME, n = 0;
+  void *field[SRC_NFIELDS] = {NULL};
+  if ((rc = read_fields(r, source_dsets, SRC_NFIELDS, field, e)) != 0) {
+    if (rc == ERR_INPUT)
+      err_set(e, ERR_INPUT, "cannot read the sources (damaged?)");
+    goto out;
+  }
+  const char *path = field[SRC_PATH];
+  const int32_t *numerics = field[SRC_NUMERICS];
+  for (; n < STORE_MAX_SOURCES && path[(size_t)n * STORE_PATH_LEN]; n++) {
+    if (n >= max)
+      continue;
+    struct store_source *s = &out[n];
+    field_text(field[SRC_PATH], ELEM_PATH, n, s->path, sizeof s->path);
+    field_text(field[SRC_SHA], ELEM_SHA, n, s->spec_sha256,
+               sizeof s->spec_sha256);
+    field_text(field[SRC_VERSION], ELEM_VERSION, n, s->dposweep_version,
+               sizeof s->dposweep_version);
+    field_text(field[SRC_GIT], ELEM_VERSION, n, s->git_revision,
+               sizeof s->git_revision);
+    s->numerics = numerics[n];
+  }
+  *count = n;
+  rc = 0;
+out:
+  free_fields(field, SRC_NFIELDS);
+  return rc;
+}
+
+/* ---- selections ---- */
+
+/* A run of consecutive rows. */
+struct row_run {
+  hsize_t first, count;
+};
+
+/* Up to this many runs are OR-ed into one selection one by one; HDF5
+ * 1.10 merges each into the whole selection so far, so n runs cost
+ * O(n^2) that way (65,536 scattered rows: minutes).  More are combined
+ * as a balanced tree of halves (O(n log n): 65,536 in 0.3 s). */
+#define SELECT_LEAF_RUNS 32
+
+static int select_runs(hid_t base, const struct row_run *runs, int64_t n,
+                       hsize_t width, hid_t *out, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  hid_t sp = H5I_INVALID_HID, left = H5I_INVALID_HID,
+        right = H5I_INVALID_HID;
+  if (n > SELECT_LEAF_RUNS) {
+    if (select_runs(base, runs, n / 2, width, &left, e) != 0 ||
+        select_runs(base, runs + n / 2, n - n / 2, width, &right, e) != 0)
+      goto out;
+    H5_CHECK(e, out, sp = H5Scombine_select(left, H5S_SELECT_OR, right));
+  } else {
+    H5_CHECK(e, out, sp = H5Scopy(base));
+    for (int64_t i = 0; i < n; i++) {
+      hsize_t start[2] = {runs[i].first, 0};
+      hsize_t count[2] = {runs[i].count, width};
+      H5_CHECK(e, out, H5Sselect_hyperslab(sp, i ? H5S_SELECT_OR
+                                                 : H5S_SELECT_SET,
+                                           start, NULL, count, NULL));
+    }
+  }
+  *out = sp;
+  sp = H5I_INVALID_HID;
+  rc = 0;
+out:
+  h5_release(H5Sclose, sp);
+  h5_release(H5Sclose, left);
+  h5_release(H5Sclose, right);
+  return rc;
+}
+
+/* A new dataspace: base (a dataset's, of rank 1 or 2 with width columns)
+ * with rows[0..n) (ascending, distinct, n > 0) selected, one hyperslab
+ * per run of consecutive rows.  Data moves in file order, i.e. in the
+ * order of rows. */
+static int select_rows(hid_t base, const int64_t *rows, int64_t n,
+                       hsize_t width, hid_t *out, struct err *e)
+{
+  int64_t nruns = 0;
+  struct row_run *runs = malloc((size_t)n * sizeof *runs);
+  if (!runs)
+    return out_of_memory(e);
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i + 1;
+    while (j < n && rows[j] == rows[j - 1] + 1)
+      j++;
+    runs[nruns++] = (struct row_run){(hsize_t)rows[i], (hsize_t)(j - i)};
+    i = j;
+  }
+  int rc = select_runs(base, runs, nruns, width, out, e);
+  free(runs);
+  return rc;
+}
+
+/* rows[0..n) ascending, distinct and below ntasks: select_rows's
+ * premise, checked where rows come from a caller. */
+static bool rows_valid(const int64_t *rows, int64_t n, int64_t ntasks)
+{
+  for (int64_t i = 0; i < n; i++)
+    if (rows[i] < 0 || rows[i] >= ntasks || (i > 0 && rows[i] <= rows[i - 1]))
+      return false;
+  return true;
+}
+
+/* ---- checksums ---- */
+
+/* CRC-32 of n doubles' little-endian bytes, continuing crc. */
+static uLong crc_doubles(uLong crc, const double *v, int64_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  return crc32_z(crc, (const Bytef *)v, (z_size_t)n * sizeof *v);
+#else
+  for (int64_t i = 0; i < n; i++) {
+    unsigned char b[8];
+    uint64_t bits;
+    memcpy(&bits, &v[i], sizeof bits);
+    for (int k = 0; k < 8; k++)
+      b[k] = (unsigned char)(bits >> (8 * k));
+    crc = crc32(crc, b, sizeof b);
+  }
+  return crc;
+#endif
+}
+
+uint32_t store_checksum(const double *const metric[BANDIT_NMETRICS],
+                        int64_t nrec, const double *theta, int64_t max_arms)
+{
+  uLong crc = crc32(0L, Z_NULL, 0);
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    crc = crc_doubles(crc, metric[m], nrec);
+  return (uint32_t)crc_doubles(crc, theta, max_arms);
+}
+
+/* The checksum of task i of a batch laid out as struct store_rows says. */
+static uint32_t row_checksum(const double *const metric[BANDIT_NMETRICS],
+                             const double *theta, int64_t i, int64_t nrec,
+                             int64_t max_arms)
+{
+  const double *at[BANDIT_NMETRICS];
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    at[m] = metric[m] + i * nrec;
+  return store_checksum(at, nrec, theta + i * max_arms, max_arms);
+}
+
+/* ---- writing ---- */
 
 struct store {
   hid_t f;
@@ -1439,13 +1989,16 @@ static struct store *store_new(const struct spec *s)
   return st;
 }
 
-static int open_parallel(MPI_Comm comm, const char *path, hid_t *out,
-                         struct err *e)
+/* Open path read-write: through MPI-IO over comm, or (comm
+ * MPI_COMM_NULL) with HDF5's serial driver. */
+static int open_rdwr(MPI_Comm comm, const char *path, hid_t *out,
+                     struct err *e)
 {
   int rc = ERR_RUNTIME;
   hid_t fapl = H5I_INVALID_HID, f;
   H5_CHECK(e, out, fapl = H5Pcreate(H5P_FILE_ACCESS));
-  H5_CHECK(e, out, H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
+  if (comm != MPI_COMM_NULL)
+    H5_CHECK(e, out, H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL));
   H5_CHECK(e, out, f = H5Fopen(path, H5F_ACC_RDWR, fapl));
   *out = f;
   rc = 0;
@@ -1461,7 +2014,7 @@ static int open_datasets(struct store *st, struct err *e)
     const char *name = spec_study(st->spec, i)->name;
     for (int j = SD_RESULTS_FIRST; j < SD_RESULTS_END; j++) {
       char p[STUDY_PATH_LEN];
-      study_path(p, name, study_dsets[j].name);
+      study_path(p, name, j);
       H5_CHECK(e, fail, st->dset[i][j] = H5Dopen2(st->f, p, H5P_DEFAULT));
     }
   }
@@ -1473,8 +2026,8 @@ fail:
   return ERR_RUNTIME;
 }
 
-int store_open(MPI_Comm comm, const char *path, const struct spec *s,
-               struct store **out, struct err *e)
+static int open_store(MPI_Comm comm, const char *path, const struct spec *s,
+                      struct store **out, struct err *e)
 {
   err_clear(e);
   quiet_hdf5();
@@ -1482,7 +2035,7 @@ int store_open(MPI_Comm comm, const char *path, const struct spec *s,
   struct store *st = store_new(s);
   if (!st)
     return out_of_memory(e);
-  if (open_parallel(comm, path, &st->f, e) != 0)
+  if (open_rdwr(comm, path, &st->f, e) != 0)
     goto out;
   if (types_open(&st->ty, e) != 0)
     goto out;
@@ -1498,6 +2051,18 @@ out:
     store_free(&st);
   }
   return rc;
+}
+
+int store_open(MPI_Comm comm, const char *path, const struct spec *s,
+               struct store **out, struct err *e)
+{
+  return open_store(comm, path, s, out, e);
+}
+
+int store_open_serial(const char *path, const struct spec *s,
+                      struct store **out, struct err *e)
+{
+  return open_store(MPI_COMM_NULL, path, s, out, e);
 }
 
 int store_close(struct store **sp, struct err *e)
@@ -1533,82 +2098,99 @@ fail:
                     spec_study(st->spec, study)->name);
 }
 
-/* Select the rows of r (ascending) in a dataset of rank 1 or 2 of width
- * columns: one hyperslab per run of consecutive rows, OR-ed together. */
-static int select_rows(hid_t space, const struct store_rows *r,
-                       hsize_t width, struct err *e)
-{
-  H5S_seloper_t op = H5S_SELECT_SET;
-  for (int64_t i = 0; i < r->n;) {
-    int64_t j = i + 1;
-    while (j < r->n && r->rows[j] == r->rows[j - 1] + 1)
-      j++;
-    hsize_t start[2] = {(hsize_t)r->rows[i], 0};
-    hsize_t count[2] = {(hsize_t)(j - i), width};
-    H5_CHECK(e, fail, H5Sselect_hyperslab(space, op, start, NULL, count,
-                                          NULL));
-    op = H5S_SELECT_OR;
-    i = j;
-  }
-  return 0;
-fail:
-  return ERR_RUNTIME;
-}
-
-/* Write r's rows of one result dataset from buf (r->n rows). */
-static int write_result(struct store *st, int study, enum study_dset which,
-                        const struct store_rows *r, const void *buf,
+/* Write rows[0..n) of one result dataset from buf (n rows). */
+static int write_result(struct store *st, int study, int which,
+                        const int64_t *rows, int64_t n, const void *buf,
                         struct err *e)
 {
   int rc = ERR_RUNTIME;
-  const struct dset_def *def = &study_dsets[which];
+  const struct dset_def *def = study_def(which);
   hid_t d = st->dset[study][which];
-  hid_t file_space = H5I_INVALID_HID, mem_space = H5I_INVALID_HID;
+  hid_t space = H5I_INVALID_HID, file_space = H5I_INVALID_HID,
+        mem_space = H5I_INVALID_HID;
   hsize_t dims[2] = {0, 1};
   int rank = shape_dims(def->shape, spec_study(st->spec, study), dims);
-  dims[0] = (hsize_t)r->n;
-  H5_CHECK(e, out, file_space = H5Dget_space(d));
-  if (select_rows(file_space, r, rank == 2 ? dims[1] : 1, e) != 0)
+  dims[0] = (hsize_t)n;
+  H5_CHECK(e, out, space = H5Dget_space(d));
+  if (select_rows(space, rows, n, rank == 2 ? dims[1] : 1, &file_space, e)
+      != 0)
     goto out;
   H5_CHECK(e, out, mem_space = H5Screate_simple(rank, dims, NULL));
   H5_CHECK(e, out, H5Dwrite(d, st->ty.t[def->elem], mem_space, file_space,
                             H5P_DEFAULT, buf));
   rc = 0;
 out:
+  h5_release(H5Sclose, space);
   h5_release(H5Sclose, file_space);
   h5_release(H5Sclose, mem_space);
   return rc;
+}
+
+/* A dataset of a batch and the buffer its rows come from. */
+struct part {
+  int which;
+  const void *buf;
+};
+
+/* The parts of r in the order they are written: rows, checksums and the
+ * rest first; the status bytes last, so a task marked finished always
+ * has its rows (an interrupted write leaves it pending and it is redone).
+ * Returns the number of parts. */
+static int rows_parts(const struct store_rows *r, const uint32_t *sums,
+                      const int32_t *runs, struct part parts[SD_COUNT])
+{
+  int n = 0;
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    parts[n++] = (struct part){SD_METRIC + m, r->metric[m]};
+  parts[n++] = (struct part){SD_THETA, r->theta};
+  parts[n++] = (struct part){SD_CHECKSUM, sums};
+  parts[n++] = (struct part){SD_RANK, r->rank};
+  parts[n++] = (struct part){SD_WALL_SECONDS, r->wall_seconds};
+  parts[n++] = (struct part){SD_FINISHED_AT, r->finished_at};
+  parts[n++] = (struct part){SD_REASON, r->reason};
+  parts[n++] = (struct part){SD_RUN, runs};
+  if (r->origin_source) {
+    parts[n++] = (struct part){SD_ORIGIN_SOURCE, r->origin_source};
+    parts[n++] = (struct part){SD_ORIGIN_STUDY, r->origin_study};
+    parts[n++] = (struct part){SD_ORIGIN_INDEX, r->origin_index};
+  }
+  parts[n++] = (struct part){SD_STATUS, r->status}; /* last */
+  return n;
 }
 
 int store_write_rows(struct store *st, int study, const struct store_rows *r,
                      struct err *e)
 {
   err_clear(e);
-  /* Rows first; the status bytes only once the rows are written, so a
-   * task marked done always has its rows (an interrupted write leaves it
-   * pending and it is redone). */
-  const struct {
-    enum study_dset which;
-    const void *buf;
-  } parts[] = {
-    {SD_MAX_ABS_DELTA, r->max_abs_delta},
-    {SD_MEAN_ABS_DELTA, r->mean_abs_delta},
-    {SD_VALUE_GAP, r->value_gap},
-    {SD_THETA, r->theta},
-    {SD_RANK, r->rank},
-    {SD_WALL_SECONDS, r->wall_seconds},
-    {SD_FINISHED_AT, r->finished_at},
-    {SD_REASON, r->reason},
-    {SD_STATUS, r->status}, /* last */
-  };
+  const struct spec_study *sst = spec_study(st->spec, study);
   if (r->n == 0)
     return 0;
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-    int rc = write_result(st, study, parts[i].which, r, parts[i].buf, e);
-    if (rc != 0)
-      return rc;
+  if (!rows_valid(r->rows, r->n, sst->ntasks))
+    return err_set(e, ERR_RUNTIME,
+                   "study '%s': rows to write must be ascending, distinct "
+                   "and below %lld", sst->name, (long long)sst->ntasks);
+  int rc = ERR_RUNTIME;
+  uint32_t *sums = malloc((size_t)r->n * sizeof *sums);
+  int32_t *runs = malloc((size_t)r->n * sizeof *runs);
+  if (!sums || !runs) {
+    out_of_memory(e);
+    goto out;
   }
-  return 0;
+  for (int64_t i = 0; i < r->n; i++) {
+    sums[i] = row_checksum(r->metric, r->theta, i, sst->nrec, sst->max_arms);
+    runs[i] = r->run;
+  }
+  struct part parts[SD_COUNT];
+  int nparts = rows_parts(r, sums, runs, parts);
+  for (int i = 0; i < nparts; i++)
+    if (write_result(st, study, parts[i].which, r->rows, r->n, parts[i].buf,
+                     e) != 0)
+      goto out;
+  rc = 0;
+out:
+  free(sums);
+  free(runs);
+  return rc;
 }
 
 /* Write one field of run record slot from v (of the field's type). */
@@ -1644,27 +2226,31 @@ out:
   return rc;
 }
 
-int store_run_begin(struct store *st, double start, int ranks,
-                    const char *hosts, int64_t done_before, int *slot,
-                    struct err *e)
+int store_run_begin(struct store *st, const struct store_run_start *begin,
+                    int *slot, struct err *e)
 {
   err_clear(e);
   int free_slot, rc;
   if ((rc = find_free_run(st, &free_slot, e)) != 0)
     return rc;
-  char padded_hosts[STORE_HOSTS_LEN] = {0};
-  snprintf(padded_hosts, sizeof padded_hosts, "%s", hosts);
-  const int32_t nranks = ranks;
-  if ((rc = write_run_field(st, RUN_RANKS, free_slot, &nranks, e)) != 0)
-    return rc;
-  if ((rc = write_run_field(st, RUN_DONE_BEFORE, free_slot, &done_before,
-                            e)) != 0)
-    return rc;
-  if ((rc = write_run_field(st, RUN_HOSTS, free_slot, padded_hosts, e)) != 0)
-    return rc;
-  /* start last: it marks the record used */
-  if ((rc = write_run_field(st, RUN_START, free_slot, &start, e)) != 0)
-    return rc;
+  char hosts[STORE_HOSTS_LEN] = {0}, nodes[STORE_HOSTS_LEN] = {0};
+  char isa[STORE_ISA_LEN] = {0};
+  snprintf(hosts, sizeof hosts, "%s", begin->hosts ? begin->hosts : "");
+  snprintf(nodes, sizeof nodes, "%s", begin->nodes ? begin->nodes : "");
+  snprintf(isa, sizeof isa, "%s", begin->isa ? begin->isa : "");
+  const int32_t nranks = begin->ranks;
+  const struct {
+    enum run_field field;
+    const void *v;
+  } fields[] = {
+    {RUN_RANKS, &nranks}, {RUN_DONE_BEFORE, &begin->done_before},
+    {RUN_HOSTS, hosts}, {RUN_NODES, nodes}, {RUN_ISA, isa},
+    {RUN_START, &begin->start}, /* last: it marks the record used */
+  };
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+    if ((rc = write_run_field(st, fields[i].field, free_slot, fields[i].v,
+                              e)) != 0)
+      return rc;
   *slot = free_slot;
   return 0;
 }
@@ -1682,4 +2268,467 @@ int store_run_end(struct store *st, int slot, double end, int64_t done_after,
   if (write_run_field(st, RUN_END, slot, &end, e) != 0)
     return err_prefix(e, "cannot record the end of this run: ");
   return 0;
+}
+
+/* ---- reading batches of tasks ---- */
+
+const char *store_check_text(enum store_check c)
+{
+  switch (c) {
+  case STORE_CHECK_OK: return "ok";
+  case STORE_CHECK_UNFINISHED: return "not finished";
+  case STORE_CHECK_NO_ROWS: return "marked finished without rows";
+  case STORE_CHECK_MISMATCH: return "checksum mismatch";
+  }
+  return "?";
+}
+
+void store_batch_destroy(struct store_batch **bp)
+{
+  if (!bp || !*bp)
+    return;
+  struct store_batch *b = *bp;
+  free(b->index);
+  free(b->status);
+  free(b->check);
+  free(b->checksum);
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    free(b->metric[m]);
+  free(b->theta);
+  free(b->rank);
+  free(b->run);
+  free(b->origin_source);
+  free(b->wall_seconds);
+  free(b->finished_at);
+  free(b->reason);
+  free(b->origin_study);
+  free(b->origin_index);
+  free(b);
+  *bp = NULL;
+}
+
+/* A batch of n tasks of st with every array allocated, or NULL. */
+static struct store_batch *batch_new(int64_t n, const struct spec_study *st)
+{
+  struct store_batch *b = calloc(1, sizeof *b);
+  if (!b)
+    return NULL;
+  size_t k = (size_t)(n > 0 ? n : 1);
+  b->n = n;
+  b->nrec = st->nrec;
+  b->max_arms = st->max_arms;
+  bool ok = (b->index = malloc(k * sizeof *b->index)) &&
+            (b->status = malloc(k)) && (b->check = malloc(k)) &&
+            (b->checksum = malloc(k * sizeof *b->checksum)) &&
+            (b->theta = malloc(k * (size_t)st->max_arms * sizeof(double))) &&
+            (b->rank = malloc(k * sizeof *b->rank)) &&
+            (b->run = malloc(k * sizeof *b->run)) &&
+            (b->origin_source = malloc(k * sizeof *b->origin_source)) &&
+            (b->wall_seconds = malloc(k * sizeof(double))) &&
+            (b->finished_at = malloc(k * sizeof(double))) &&
+            (b->reason = malloc(k * STORE_REASON_LEN)) &&
+            (b->origin_study = malloc(k * STORE_STUDY_LEN)) &&
+            (b->origin_index = malloc(k * sizeof *b->origin_index));
+  for (int m = 0; ok && m < BANDIT_NMETRICS; m++)
+    ok = (b->metric[m] = malloc(k * (size_t)st->nrec * sizeof(double)));
+  if (!ok)
+    store_batch_destroy(&b);
+  return b;
+}
+
+/* Read rows index[0..n) of study dataset j into buf.  A dataset that is
+ * missing or unreadable is the file's fault: ERR_INPUT. */
+static int read_selected(struct store_reader *r, const struct spec_study *st,
+                         int j, const int64_t *index, int64_t n, void *buf,
+                         struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  const struct dset_def *def = study_def(j);
+  hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID,
+        file_space = H5I_INVALID_HID, mem_space = H5I_INVALID_HID;
+  hsize_t dims[2] = {0, 1};
+  int rank = shape_dims(def->shape, st, dims);
+  dims[0] = (hsize_t)n;
+  char p[STUDY_PATH_LEN];
+  study_path(p, st->name, j);
+  H5_CHECK(e, out, d = H5Dopen2(r->f, p, H5P_DEFAULT));
+  H5_CHECK(e, out, space = H5Dget_space(d));
+  if (select_rows(space, index, n, rank == 2 ? dims[1] : 1, &file_space, e)
+      != 0)
+    goto out;
+  H5_CHECK(e, out, mem_space = H5Screate_simple(rank, dims, NULL));
+  H5_CHECK(e, out, H5Dread(d, r->ty.t[def->elem], mem_space, file_space,
+                           H5P_DEFAULT, buf));
+  rc = 0;
+out:
+  h5_release(H5Sclose, space);
+  h5_release(H5Sclose, file_space);
+  h5_release(H5Sclose, mem_space);
+  h5_release(H5Dclose, d); /* read-only: closing writes nothing */
+  if (rc != 0) {
+    char name[DSET_NAME_LEN];
+    study_dset_name(j, name);
+    rc = err_set(e, ERR_INPUT,
+                 "%s: study '%s': cannot read %s (damaged, or made by "
+                 "another dposweep?)",
+                 r->self.path, st->name, name);
+  }
+  return rc;
+}
+
+/* Every dataset of a batch, the status bytes first: a task finished
+ * after they were read is taken as not finished, never trusted. */
+static int read_batch_parts(struct store_reader *r,
+                            const struct spec_study *st,
+                            struct store_batch *b, struct err *e)
+{
+  struct part parts[SD_COUNT];
+  int n = 0;
+  parts[n++] = (struct part){SD_STATUS, b->status};
+  parts[n++] = (struct part){SD_CHECKSUM, b->checksum};
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    parts[n++] = (struct part){SD_METRIC + m, b->metric[m]};
+  parts[n++] = (struct part){SD_THETA, b->theta};
+  parts[n++] = (struct part){SD_RANK, b->rank};
+  parts[n++] = (struct part){SD_RUN, b->run};
+  parts[n++] = (struct part){SD_ORIGIN_SOURCE, b->origin_source};
+  parts[n++] = (struct part){SD_ORIGIN_STUDY, b->origin_study};
+  parts[n++] = (struct part){SD_ORIGIN_INDEX, b->origin_index};
+  parts[n++] = (struct part){SD_WALL_SECONDS, b->wall_seconds};
+  parts[n++] = (struct part){SD_FINISHED_AT, b->finished_at};
+  parts[n++] = (struct part){SD_REASON, b->reason};
+  for (int i = 0; i < n; i++)
+    if (read_selected(r, st, parts[i].which, b->index, b->n,
+                      (void *)parts[i].buf, e) != 0)
+      return ERR_INPUT;
+  return 0;
+}
+
+/* Whether task i's rows are all NaN: never written. */
+static bool rows_unwritten(const struct store_batch *b, int64_t i)
+{
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    for (int64_t j = 0; j < b->nrec; j++)
+      if (!isnan(b->metric[m][i * b->nrec + j]))
+        return false;
+  return true;
+}
+
+/* Check task i of b against its checksum; rows of a task not finished
+ * are set to NaN, so nobody uses them. */
+static void check_task(struct store_batch *b, int64_t i)
+{
+  if (b->status[i] != TASK_DONE && b->status[i] != TASK_FAILED) {
+    b->check[i] = STORE_CHECK_UNFINISHED;
+    b->checksum[i] = 0;
+    for (int m = 0; m < BANDIT_NMETRICS; m++)
+      for (int64_t j = 0; j < b->nrec; j++)
+        b->metric[m][i * b->nrec + j] = NAN;
+    for (int64_t a = 0; a < b->max_arms; a++)
+      b->theta[i * b->max_arms + a] = NAN;
+    return;
+  }
+  const double *const *metric = (const double *const *)b->metric;
+  uint32_t sum = row_checksum(metric, b->theta, i, b->nrec, b->max_arms);
+  if (sum == b->checksum[i])
+    b->check[i] = STORE_CHECK_OK;
+  else if (rows_unwritten(b, i))
+    b->check[i] = STORE_CHECK_NO_ROWS;
+  else
+    b->check[i] = STORE_CHECK_MISMATCH;
+}
+
+int store_reader_read_batch(struct store_reader *r, int study,
+                            const int64_t *index, int64_t n,
+                            struct store_batch **out, struct err *e)
+{
+  err_clear(e);
+  if (study < 0 || study >= spec_nstudies(r->spec))
+    return err_set(e, ERR_INPUT, "%s: no study %d", r->self.path, study);
+  const struct spec_study *st = spec_study(r->spec, study);
+  if (n < 0 || !rows_valid(index, n, st->ntasks))
+    return err_set(e, ERR_INPUT,
+                   "%s: study '%s': task indices must be ascending, "
+                   "distinct and below %lld",
+                   r->self.path, st->name, (long long)st->ntasks);
+  struct store_batch *b = batch_new(n, st);
+  if (!b)
+    return out_of_memory(e);
+  if (n > 0) {
+    memcpy(b->index, index, (size_t)n * sizeof *index);
+    if (read_batch_parts(r, st, b, e) != 0) {
+      store_batch_destroy(&b);
+      return ERR_INPUT;
+    }
+  }
+  for (int64_t i = 0; i < n; i++)
+    check_task(b, i);
+  *out = b;
+  return 0;
+}
+
+/* ---- building a file from others ---- */
+
+/* A pair of a copy: source index, target index, its position in the
+ * caller's list. */
+struct pair {
+  int64_t from, to, pos;
+};
+
+static int by_from(const void *pa, const void *pb)
+{
+  const struct pair *a = pa, *b = pb;
+  return (a->from > b->from) - (a->from < b->from);
+}
+
+static int by_to(const void *pa, const void *pb)
+{
+  const struct pair *a = pa, *b = pb;
+  return (a->to > b->to) - (a->to < b->to);
+}
+
+/* Whether sorted pairs have a repeated key (from, or to with use_to). */
+static bool repeated(const struct pair *p, int64_t n, bool use_to)
+{
+  for (int64_t i = 1; i < n; i++)
+    if (use_to ? p[i].to == p[i - 1].to : p[i].from == p[i - 1].from)
+      return true;
+  return false;
+}
+
+/* What a copy works with: its pairs sorted by source index, the two
+ * studies, and the write buffers of one batch. */
+struct copy_job {
+  const struct store_copy *c;
+  const struct spec_study *from, *to;
+  struct pair *pairs;    /* c->n, by source index */
+  struct pair *batch;    /* one batch's copied pairs, by target index */
+  int64_t cap;           /* tasks per batch */
+  struct store_rows rows;
+  double *metric[BANDIT_NMETRICS], *theta, *wall, *finished;
+  int64_t *target, *origin_index;
+  uint8_t *status;
+  int32_t *rank, *origin_source;
+  char *reason, *origin_study;
+};
+
+static void copy_job_free(struct copy_job *j)
+{
+  free(j->pairs);
+  free(j->batch);
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    free(j->metric[m]);
+  free(j->theta);
+  free(j->wall);
+  free(j->finished);
+  free(j->target);
+  free(j->origin_index);
+  free(j->status);
+  free(j->rank);
+  free(j->origin_source);
+  free(j->reason);
+  free(j->origin_study);
+}
+
+/* Batches of at most 64 Ki tasks and about 64 MiB of rows (either
+ * study's), so a copy of 10^6 tasks is a few dozen reads and writes. */
+#define COPY_MAX_TASKS ((int64_t)1 << 16)
+#define COPY_MAX_BYTES ((int64_t)64 << 20)
+
+static int copy_job_alloc(struct copy_job *j, struct err *e)
+{
+  int64_t nrec = j->from->nrec > j->to->nrec ? j->from->nrec : j->to->nrec;
+  int64_t arms = j->from->max_arms > j->to->max_arms ? j->from->max_arms
+                                                     : j->to->max_arms;
+  int64_t per_task = 8 * (BANDIT_NMETRICS * nrec + arms) + 256;
+  j->cap = COPY_MAX_BYTES / per_task;
+  j->cap = j->cap < 1 ? 1 : j->cap > COPY_MAX_TASKS ? COPY_MAX_TASKS : j->cap;
+  size_t k = (size_t)j->cap, n = (size_t)(j->c->n > 0 ? j->c->n : 1);
+  bool ok = (j->pairs = malloc(n * sizeof *j->pairs)) &&
+            (j->batch = malloc(k * sizeof *j->batch)) &&
+            (j->theta = malloc(k * (size_t)j->to->max_arms * sizeof(double))) &&
+            (j->wall = malloc(k * sizeof(double))) &&
+            (j->finished = malloc(k * sizeof(double))) &&
+            (j->target = malloc(k * sizeof(int64_t))) &&
+            (j->origin_index = malloc(k * sizeof(int64_t))) &&
+            (j->status = malloc(k)) &&
+            (j->rank = malloc(k * sizeof(int32_t))) &&
+            (j->origin_source = malloc(k * sizeof(int32_t))) &&
+            (j->reason = malloc(k * STORE_REASON_LEN)) &&
+            (j->origin_study = calloc(k, STORE_STUDY_LEN));
+  for (int m = 0; ok && m < BANDIT_NMETRICS; m++)
+    ok = (j->metric[m] = malloc(k * (size_t)j->to->nrec * sizeof(double)));
+  return ok ? 0 : out_of_memory(e);
+}
+
+/* The copy's premises: studies and slot in range, a record map that fits,
+ * indices in range and distinct.  Sorts j->pairs by source index. */
+static int copy_check(struct copy_job *j, const struct spec *dst_spec,
+                      const struct spec *src_spec, struct err *e)
+{
+  const struct store_copy *c = j->c;
+  if (c->source < 0 || c->source >= STORE_MAX_SOURCES)
+    return err_set(e, ERR_INPUT, "no source slot %d", c->source);
+  if (!c->rec_map && j->from->nrec != j->to->nrec)
+    return err_set(e, ERR_INPUT,
+                   "studies '%s' and '%s' record different steps: a record "
+                   "map is needed", j->from->name, j->to->name);
+  for (int64_t r = 0; c->rec_map && r < j->to->nrec; r++)
+    if (c->rec_map[r] < 0 || c->rec_map[r] >= j->from->nrec)
+      return err_set(e, ERR_INPUT, "record map entry %lld out of range",
+                     (long long)r);
+  for (int64_t i = 0; i < c->n; i++) {
+    if (c->from[i] < 0 || c->from[i] >= j->from->ntasks ||
+        c->to[i] < 0 || c->to[i] >= j->to->ntasks)
+      return err_set(e, ERR_INPUT, "pair %lld (%lld -> %lld) out of range",
+                     (long long)i, (long long)c->from[i],
+                     (long long)c->to[i]);
+    j->pairs[i] = (struct pair){c->from[i], c->to[i], i};
+  }
+  qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_to);
+  if (repeated(j->pairs, c->n, true))
+    return err_set(e, ERR_INPUT, "a task of study '%s' is copied twice",
+                   spec_study(dst_spec, c->study)->name);
+  qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_from);
+  if (repeated(j->pairs, c->n, false))
+    return err_set(e, ERR_INPUT, "a task of study '%s' is copied twice",
+                   spec_study(src_spec, c->source_study)->name);
+  return 0;
+}
+
+/* Task k of batch b into slot q of the write buffers, as task to. */
+static void copy_one(struct copy_job *j, const struct store_batch *b,
+                     int64_t k, int64_t q, const struct pair *p)
+{
+  const int64_t nf = j->from->nrec, nt = j->to->nrec;
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    for (int64_t r = 0; r < nt; r++)
+      j->metric[m][q * nt + r] =
+        b->metric[m][k * nf + (j->c->rec_map ? j->c->rec_map[r] : r)];
+  for (int64_t a = 0; a < j->to->max_arms; a++)
+    j->theta[q * j->to->max_arms + a] =
+      a < b->max_arms ? b->theta[k * b->max_arms + a] : NAN;
+  j->target[q] = p->to;
+  j->status[q] = b->status[k];
+  j->rank[q] = b->rank[k];
+  j->wall[q] = b->wall_seconds[k];
+  j->finished[q] = b->finished_at[k];
+  memcpy(j->reason + q * STORE_REASON_LEN, b->reason + k * STORE_REASON_LEN,
+         STORE_REASON_LEN);
+  j->origin_source[q] = j->c->source;
+  snprintf(j->origin_study + q * STORE_STUDY_LEN, STORE_STUDY_LEN, "%s",
+           j->from->name);
+  j->origin_index[q] = p->from;
+}
+
+/* The pairs [at, at + n) (by source index) whose rows read back OK, by
+ * target index, into j->batch; their outcomes recorded.  Returns the
+ * number, or ERR_INPUT for the first one not OK when there is no outcome
+ * array. */
+static int64_t keep_ok(struct copy_job *j, struct store_reader *src,
+                       const struct store_batch *b, int64_t at,
+                       uint8_t *outcome, struct err *e)
+{
+  int64_t kept = 0;
+  for (int64_t k = 0; k < b->n; k++) {
+    const struct pair *p = &j->pairs[at + k];
+    if (outcome)
+      outcome[p->pos] = b->check[k];
+    else if (b->check[k] != STORE_CHECK_OK)
+      return err_set(e, ERR_INPUT, "%s: study '%s' task %lld: %s",
+                     src->self.path, j->from->name, (long long)p->from,
+                     store_check_text((enum store_check)b->check[k]));
+    if (b->check[k] == STORE_CHECK_OK) {
+      j->batch[kept] = *p;
+      j->batch[kept++].pos = k; /* now: the task's place in b */
+    }
+  }
+  qsort(j->batch, (size_t)kept, sizeof *j->batch, by_to);
+  return kept;
+}
+
+/* One batch: read pairs [at, at + n) from src, write those OK to dst. */
+static int copy_batch(struct copy_job *j, struct store *dst,
+                      struct store_reader *src, int64_t at, int64_t n,
+                      uint8_t *outcome, int64_t *copied, struct err *e)
+{
+  struct store_batch *b = NULL;
+  int64_t *index = malloc((size_t)n * sizeof *index);
+  int rc = ERR_RUNTIME;
+  if (!index) {
+    out_of_memory(e);
+    goto out;
+  }
+  for (int64_t k = 0; k < n; k++)
+    index[k] = j->pairs[at + k].from;
+  if ((rc = store_reader_read_batch(src, j->c->source_study, index, n, &b,
+                                    e)) != 0)
+    goto out;
+  int64_t kept = keep_ok(j, src, b, at, outcome, e);
+  if ((rc = kept < 0 ? (int)kept : 0) != 0)
+    goto out;
+  for (int64_t q = 0; q < kept; q++)
+    copy_one(j, b, j->batch[q].pos, q, &j->batch[q]);
+  j->rows.n = kept;
+  if ((rc = store_write_rows(dst, j->c->study, &j->rows, e)) != 0)
+    goto out;
+  *copied += kept;
+out:
+  store_batch_destroy(&b);
+  free(index);
+  return rc;
+}
+
+/* The write buffers as struct store_rows (n set per batch). */
+static void copy_rows(struct copy_job *j)
+{
+  struct store_rows *r = &j->rows;
+  r->rows = j->target;
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    r->metric[m] = j->metric[m];
+  r->theta = j->theta;
+  r->status = j->status;
+  r->rank = j->rank;
+  r->wall_seconds = j->wall;
+  r->finished_at = j->finished;
+  r->reason = j->reason;
+  r->run = -1;
+  r->origin_source = j->origin_source;
+  r->origin_study = j->origin_study;
+  r->origin_index = j->origin_index;
+}
+
+int store_copy_tasks(struct store *dst, struct store_reader *src,
+                     const struct store_copy *c, uint8_t *outcome,
+                     int64_t *copied, struct err *e)
+{
+  err_clear(e);
+  quiet_hdf5();
+  if (c->study < 0 || c->study >= dst->nstudies || c->source_study < 0 ||
+      c->source_study >= spec_nstudies(src->spec) || c->n < 0)
+    return err_set(e, ERR_INPUT, "copy from %s: no such study",
+                   src->self.path);
+  /* The new file says its results are this dposweep's (its numerics
+   * attribute): another engine's rows must not enter it. */
+  if (src->self.numerics != BANDIT_NUMERICS_VERSION)
+    return err_set(e, ERR_INPUT,
+                   "%s holds results of numerics version %d; this dposweep "
+                   "computes version %d",
+                   src->self.path, (int)src->self.numerics,
+                   BANDIT_NUMERICS_VERSION);
+  struct copy_job j = {.c = c,
+                       .from = spec_study(src->spec, c->source_study),
+                       .to = spec_study(dst->spec, c->study)};
+  int64_t done = 0;
+  int rc = copy_job_alloc(&j, e);
+  if (rc == 0 && (rc = copy_check(&j, dst->spec, src->spec, e)) != 0)
+    err_prefix(e, "copy from %s: ", src->self.path);
+  copy_rows(&j);
+  for (int64_t at = 0; rc == 0 && at < c->n; at += j.cap)
+    rc = copy_batch(&j, dst, src, at, c->n - at < j.cap ? c->n - at : j.cap,
+                    outcome, &done, e);
+  copy_job_free(&j);
+  if (rc == 0 && copied)
+    *copied = done;
+  return rc;
 }

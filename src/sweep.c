@@ -6,6 +6,8 @@
 #include "dposweep/bandit.h"
 #include "dposweep/defaults.h"
 #include "dposweep/err.h"
+#include "dposweep/grow.h"
+#include "dposweep/lock.h"
 #include "dposweep/sched.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
@@ -18,11 +20,13 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -52,9 +56,11 @@
  *
  *   load_spec    Bcast text length (-1: rank 0 could not read it), Bcast
  *                text, Bcast whether rank 0 parsed it
- *   open_output  Bcast rank 0's verdict on the output (0 or an exit code),
+ *   open_output  Bcast rank 0's verdict on the output (0 or an exit code;
+ *                rank 0 owns the output's lock from here to the end),
  *                store_open, Allreduce MIN "opened"
- *   record_run   Gather host names to 0, Bcast "rank 0 is ready"
+ *   record_run   Gather host names to 0, Gather SLURM node names to 0,
+ *                Bcast "rank 0 is ready" and the run's /runs slot
  *   (execute)    collective store_flush on TAG_FLUSH as above
  *   report_end   Reduce MAX peak memory (--stats only), store_close,
  *                Allreduce MIN "closed", Bcast the exit code
@@ -109,6 +115,17 @@ static void on_signal(int sig)
   } else if (monotonic_seconds() - g_first_signal_s >= 2) {
     g_abandon = 1;
   }
+}
+
+/* Set by the lock's lease thread (rank 0) when this run has lost the
+ * ownership of its output (lock.h): the coordinator drains, and the run
+ * ends with exit 3. */
+static atomic_int g_lost = 0;
+
+static void on_lock_lost(void *arg)
+{
+  (void)arg;
+  atomic_store(&g_lost, 1);
 }
 
 /* Not collective.  SIGTERM, SIGINT, SIGUSR1 request a drain, SIGALRM ends
@@ -192,12 +209,17 @@ struct run {
   const struct sweep_options *o;
   struct spec *spec;
   struct store *store;
+  int32_t run_slot; /* this run's row in /runs (rank 0's), -1: none */
   int tty;          /* rank 0: stderr is a terminal */
   int progress_len; /* rank 0: a progress line is open on the terminal */
   /* The ranks' agreement: stop is set when they agreed to end before the
    * execution, code is the exit code they agreed on. */
   bool stop;
   int code;
+  /* Rank 0: the output's lock (lock.h) and the file it opened (device
+   * and inode), checked before the run reports its end. */
+  struct lock *lock;
+  struct stat output_id;
 };
 
 /* Rank 0: the schedule, and what the progress lines and the end say. */
@@ -331,11 +353,12 @@ static int ensure_buffers(struct worker *w, size_t ntasks, size_t nrec,
       return ERR_RUNTIME;
     w->cap_tasks = ntasks;
   }
-  if (ntasks * nrec * 3 > w->cap_traj) {
-    w->traj = grown(w->traj, ntasks * nrec * 3, sizeof *w->traj, &ok);
+  if (ntasks * nrec * BANDIT_NMETRICS > w->cap_traj) {
+    w->traj = grown(w->traj, ntasks * nrec * BANDIT_NMETRICS, sizeof *w->traj,
+                    &ok);
     if (!ok)
       return ERR_RUNTIME;
-    w->cap_traj = ntasks * nrec * 3;
+    w->cap_traj = ntasks * nrec * BANDIT_NMETRICS;
   }
   if (ntasks * max_arms > w->cap_theta) {
     w->theta = grown(w->theta, ntasks * max_arms, sizeof *w->theta, &ok);
@@ -382,8 +405,10 @@ static bool run_task(struct worker *w, int study, int64_t i, int64_t n,
   for (size_t y = (size_t)p.arms; y < max_arms; y++)
     theta[y] = NAN;
   double *traj = w->traj + (size_t)i * nrec;
-  const size_t plane = (size_t)n * nrec; /* max, mean, gap: n rows each */
-  struct bandit_trace tr = {traj, traj + plane, traj + 2 * plane, theta};
+  const size_t plane = (size_t)n * nrec; /* n rows per metric */
+  struct bandit_trace tr = {.theta = theta};
+  for (int m = 0; m < BANDIT_NMETRICS; m++)
+    tr.metric[m] = traj + (size_t)m * plane;
   int outcome = bandit_run(b, &tr);
   double t1 = now_mono();
   char *why = w->reason + (size_t)i * STORE_REASON_LEN;
@@ -421,29 +446,26 @@ static void run_group(struct worker *w, int study, int64_t n,
   rep->work.abandoned += n - ran;
   if (ran == 0)
     return;
-  double *maxd = w->traj, *meand = w->traj + n * nrec,
-         *gap = w->traj + 2 * n * nrec;
-  /* The buffers were laid out for n rows; a shorter write needs them
-   * compacted to ran rows. */
-  if (ran < n) {
-    memmove(meand - (n - ran) * nrec, meand, (size_t)ran * nrec * sizeof *meand);
-    meand -= (n - ran) * nrec;
-    memmove(meand + ran * nrec, gap, (size_t)ran * nrec * sizeof *gap);
-    gap = meand + ran * nrec;
-  }
   struct store_rows rows = {
     .n = ran,
     .rows = w->rows,
-    .max_abs_delta = maxd,
-    .mean_abs_delta = meand,
-    .value_gap = gap,
     .theta = w->theta,
     .status = w->status,
     .rank = w->rank_of,
     .wall_seconds = w->wall,
     .finished_at = w->finished_at,
     .reason = w->reason,
+    .run = r->run_slot,
   };
+  /* The buffers hold one plane of n rows per metric; a shorter write
+   * needs the planes compacted to ran rows (memmove: they overlap). */
+  for (int m = 0; m < BANDIT_NMETRICS; m++) {
+    double *plane = w->traj + (size_t)m * (size_t)ran * nrec;
+    if (ran < n)
+      memmove(plane, w->traj + (size_t)m * (size_t)n * nrec,
+              (size_t)ran * nrec * sizeof *plane);
+    rows.metric[m] = plane;
+  }
   struct err e;
   if (store_write_rows(r->store, study, &rows, &e) != 0) {
     rep->io_error = 1;
@@ -607,6 +629,11 @@ static int coordinate(struct coordinator *c, struct err *e)
                        .next_flush = now_mono() + o->flush_interval,
                        .last_msg = now_mono()};
   while (d.active > 0) {
+    if (atomic_load(&g_lost) && !d.draining) {
+      d.draining = true;
+      say(c->run, "lost the ownership of %s: finishing the tasks in flight",
+          o->output);
+    }
     if (g_signals && !d.draining) {
       d.draining = true;
       say(c->run, "signal received: finishing the tasks in flight (a second "
@@ -646,6 +673,11 @@ static void run_alone(struct coordinator *c, struct worker *w)
   struct run *r = c->run;
   double next_flush = now_mono() + r->o->flush_interval;
   for (;;) {
+    if (atomic_load(&g_lost)) {
+      c->drained = true;
+      say(r, "lost the ownership of %s: stopping", r->o->output);
+      break;
+    }
     if (g_signals) {
       c->drained = true;
       say(r, "signal received: stopping");
@@ -751,42 +783,256 @@ out:
   return rc;
 }
 
+/* Not collective (rank 0).  A run that goes ahead owns the output (its
+ * lock): every temporary of it, from any host, is an interrupted
+ * attempt's (store_create_temp).  One that stays (the directory
+ * unreadable) is only clutter. */
+static void drop_stale_temps(const char *output)
+{
+  struct err ignored;
+  (void)store_remove_stale_temps(output, 1, &ignored);
+}
+
+/* Not collective (rank 0).  The --reuse file that is the output itself
+ * (the same file by device and inode, whatever its name), or -1. */
+static int output_in_reuse(const struct sweep_options *o)
+{
+  struct stat out, in;
+  if (stat(o->output, &out) != 0)
+    return -1;
+  for (int i = 0; i < o->nreuse; i++)
+    if (stat(o->reuse[i], &in) == 0 && in.st_dev == out.st_dev &&
+        in.st_ino == out.st_ino)
+      return i;
+  return -1;
+}
+
+/* Not collective (rank 0).  What one --reuse file gave. */
+static void say_reused(struct run *r, const char *path,
+                       const struct grow_tally *t)
+{
+  if (t->numerics != BANDIT_NUMERICS_VERSION) {
+    say(r, "reused 0 tasks from %s: it holds results of numerics version "
+           "%d; this dposweep computes version %d",
+        path, t->numerics, BANDIT_NUMERICS_VERSION);
+    return;
+  }
+  say(r, "reused %lld tasks from %s", (long long)t->provided, path);
+  if (t->bad_checksum > 0)
+    say(r, "%s: %lld tasks fail their checksum and are not reused; "
+           "dposweep verify %s names them",
+        path, (long long)t->bad_checksum, path);
+}
+
+/* Not collective (rank 0).  Build the output from the --reuse files
+ * under a temporary name and put it in place once it holds every reused
+ * task: until then the output (perhaps one of the inputs) is untouched.
+ * Closes the inputs (one may be the output, about to be replaced). */
+static int grow_output(struct run *r, struct grow_inputs **in, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  struct grow_tally *tally = calloc((size_t)o->nreuse, sizeof *tally);
+  char *tmp = NULL;
+  int rc = tally ? grow_build(o->output, r->spec, *in, GROW_REUSE, NULL,
+                              tally, &tmp, e)
+                 : err_set(e, ERR_RUNTIME, "out of memory");
+  grow_inputs_close(in);
+  /* A lock lost while building (a frozen node): the output may be
+   * another run's now, and must not be replaced.  A refresh checks the
+   * lock file itself; failing to write it while it is ours changes
+   * nothing. */
+  struct err le;
+  if (rc == 0)
+    (void)lock_refresh(r->lock, &le);
+  if (rc == 0 && (atomic_load(&g_lost) || lock_lost(r->lock, NULL, 0))) {
+    rc = err_set(e, ERR_RUNTIME,
+                 "lost the ownership of %s while building it: nothing "
+                 "changed", o->output);
+    store_discard_temp(tmp);
+  }
+  if (rc == 0 && (rc = store_commit(tmp, o->output, e)) != 0)
+    store_discard_temp(tmp);
+  for (int i = 0; rc == 0 && i < o->nreuse; i++)
+    say_reused(r, o->reuse[i], &tally[i]);
+  free(tmp);
+  free(tally);
+  return rc;
+}
+
+/* Not collective (rank 0).  Make a new output: empty, or built from the
+ * --reuse files.  in_place: the --reuse file that is the output, holding
+ * another spec (grown in place), or -1.  Every input is checked before
+ * anything is written. */
+static int make_output(struct run *r, int in_place, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  if (o->nreuse == 0) {
+    drop_stale_temps(o->output);
+    /* Whatever store_create's reason, not creating the file is a runtime
+     * failure (exit 3). */
+    return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
+  }
+  struct grow_inputs *in = NULL;
+  int rc = grow_inputs_open(o->reuse, o->nreuse, &in, e);
+  if (rc != 0)
+    return err_prefix(e, "--reuse: ");
+  if (in_place >= 0 && !o->force &&
+      grow_input_numerics(in, in_place) != BANDIT_NUMERICS_VERSION) {
+    rc = err_set(e, ERR_INPUT,
+                 "%s holds results of numerics version %d; this dposweep "
+                 "computes version %d: growing it would reuse nothing of it "
+                 "(--force starts it over)",
+                 o->output, grow_input_numerics(in, in_place),
+                 BANDIT_NUMERICS_VERSION);
+    grow_inputs_close(&in);
+    return rc;
+  }
+  if (in_place >= 0)
+    say(r, "growing %s in place: it holds another spec; the tasks this "
+           "spec shares with it are kept", o->output);
+  drop_stale_temps(o->output);
+  return grow_output(r, &in, e);
+}
+
+/* Not collective (rank 0).  Resume the output, which holds this spec.
+ * The --reuse files are checked like any input, but nothing is taken
+ * from them: the file took what it could when it was made. */
+static int resume_output(struct run *r, struct err *e)
+{
+  const struct sweep_options *o = r->o;
+  /* MPI-IO's own message for this is "invalid access mode". */
+  if (access(o->output, W_OK) != 0)
+    return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
+                   o->output, strerror(errno));
+  if (o->nreuse > 0) {
+    struct grow_inputs *in = NULL;
+    int rc = grow_inputs_open(o->reuse, o->nreuse, &in, e);
+    grow_inputs_close(&in);
+    if (rc != 0)
+      return err_prefix(e, "--reuse: ");
+  }
+  for (int i = 0; i < o->nreuse; i++)
+    say(r, "reused 0 tasks from %s: %s already holds this spec, so this "
+           "run resumes it (it took its reused tasks when it was made)",
+        o->reuse[i], o->output);
+  drop_stale_temps(o->output);
+  return 0;
+}
+
 /* Not collective (rank 0).  Make the output ready: resume a file of this
- * spec, or create it (over another spec's file only with --force).
- * Returns 0, ERR_INPUT when it refuses to touch the file, or ERR_RUNTIME;
- * prints its --force notes itself. */
+ * spec; grow a file of another spec in place when it is a --reuse file;
+ * else create it, from the --reuse files if any (over a dposweep file of
+ * another spec or numerics only with --force).  Returns 0, ERR_INPUT
+ * when it refuses to touch the file or an input, or ERR_RUNTIME; prints
+ * its notes itself. */
 static int prepare_output(struct run *r, struct err *e)
 {
   const struct sweep_options *o = r->o;
+  const int listed = output_in_reuse(o);
   struct err what;
   switch (store_probe(o->output, spec_sha256(r->spec), &what)) {
   case STORE_MISSING:
-    break;
+    return make_output(r, -1, e);
   case STORE_SAME_SPEC:
-    if (!o->force) {
-      /* MPI-IO's own message for this is "invalid access mode". */
-      if (access(o->output, W_OK) != 0)
-        return err_set(e, ERR_RUNTIME, "cannot open %s for writing: %s",
-                       o->output, strerror(errno));
-      return 0; /* resume */
-    }
+    if (!o->force)
+      return resume_output(r, e);
     say(r, "--force: starting %s over", o->output);
-    break;
+    return make_output(r, -1, e);
+  case STORE_OTHER_NUMERICS:
+    if (!o->force)
+      return err_set(e, ERR_INPUT, "%s (--force starts over)", what.msg);
+    say(r, "--force: starting %s over (its results are of another "
+           "numerics version)", o->output);
+    return make_output(r, -1, e);
   case STORE_OTHER_SPEC:
+    if (listed >= 0)
+      return make_output(r, listed, e);
     if (!o->force)
       return err_set(e, ERR_INPUT,
-                     "%s; refusing to touch it (use another -o, or --force to "
-                     "start over)",
-                     what.msg);
+                     "%s; refusing to touch it (--reuse %s grows it into "
+                     "this spec, keeping the tasks they share; or use "
+                     "another -o, or --force to start over)",
+                     what.msg, o->output);
     say(r, "--force: replacing %s (it held another spec)", o->output);
-    break;
+    return make_output(r, -1, e);
   default:
     /* Never replace what is not ours, even with --force. */
     return err_set(e, ERR_INPUT, "%s; refusing to touch it", what.msg);
   }
-  /* Whatever store_create's reason, not creating the file is a runtime
-   * failure (exit 3). */
-  return store_create(o->output, r->spec, e) == 0 ? 0 : ERR_RUNTIME;
+}
+
+/* Not collective (rank 0).  Own the output for the whole run: its lock
+ * (lock.h), kept alive by a lease thread.  Returns 0, ERR_INPUT (in use
+ * by another process: nothing is touched) or ERR_RUNTIME. */
+static int take_output(struct run *r, struct err *e)
+{
+  const char *out = r->o->output;
+  int rc = lock_acquire(out, "run", NULL, &r->lock, e);
+  if (rc == ERR_INPUT) {
+    char why[ERR_MSG_LEN];
+    snprintf(why, sizeof why, "%s", e->msg);
+    return err_set(e, ERR_INPUT, "%s; refusing to touch it", why);
+  }
+  if (rc != 0)
+    return err_prefix(e, "cannot %s %s: ",
+                      access(out, F_OK) == 0 ? "open" : "create", out);
+  if (lock_note(r->lock)[0])
+    say(r, "%s", lock_note(r->lock));
+  return lock_keep(r->lock, on_lock_lost, NULL, e);
+}
+
+/* Not collective (rank 0).  Give the output up; a lock that cannot be
+ * removed is taken over by the next run (this process is gone then), so
+ * it is only a warning.  Nothing to do without a lock. */
+static void release_output(struct run *r)
+{
+  struct err le;
+  if (r->lock && lock_release(&r->lock, &le) != 0 && !atomic_load(&g_lost))
+    say(r, "warning: %s", le.msg);
+}
+
+/* Not collective (rank 0).  The verdict on the ownership at the end:
+ * ERR_EXIT_OK, or ERR_EXIT_RUNTIME (said) when the lock was lost or the
+ * output is no longer the file this run opened (replaced or removed by
+ * someone else), whose results would then be elsewhere. */
+static int ownership_verdict(struct run *r)
+{
+  char why[ERR_MSG_LEN];
+  /* A last refresh checks the lock now, not up to a refresh period ago;
+   * failing to write it while it is still ours changes nothing. */
+  struct err le;
+  if (r->lock && lock_refresh(r->lock, &le) != 0 && !lock_lost(r->lock, NULL, 0))
+    say(r, "warning: %s", le.msg);
+  if (r->lock && lock_lost(r->lock, why, sizeof why)) {
+    say(r, "stopped: this run %s (its lease ran out: was the node frozen?)",
+        why);
+    return ERR_EXIT_RUNTIME;
+  }
+  struct stat now;
+  bool gone = stat(r->o->output, &now) != 0;
+  if (gone || now.st_dev != r->output_id.st_dev ||
+      now.st_ino != r->output_id.st_ino) {
+    say(r, "%s is no longer the file this run wrote (it was %s during the "
+           "run): this run's results are not in it",
+        r->o->output, gone ? "removed" : "replaced");
+    return ERR_EXIT_RUNTIME;
+  }
+  return ERR_EXIT_OK;
+}
+
+/* Not collective (rank 0).  Own the output, make it ready, and note which
+ * file it is.  On failure the output is given up again. */
+static int claim_output(struct run *r, struct err *e)
+{
+  int rc = take_output(r, e);
+  if (rc == 0)
+    rc = prepare_output(r, e);
+  if (rc == 0 && stat(r->o->output, &r->output_id) != 0)
+    rc = err_set(e, ERR_RUNTIME, "cannot open %s: %s", r->o->output,
+                 strerror(errno));
+  if (rc != 0)
+    release_output(r);
+  return rc;
 }
 
 /* Collective.  Rank 0 decides about the output, then everyone opens it;
@@ -797,7 +1043,7 @@ static int open_output(struct run *r, struct err *e)
   int verdict = ERR_EXIT_OK; /* rank 0's: go on, or the exit code */
   if (r->rank == 0) {
     struct err pe;
-    int prepared = prepare_output(r, &pe);
+    int prepared = claim_output(r, &pe);
     if (prepared != 0)
       say_err(r, &pe);
     verdict = err_exit_code(prepared);
@@ -829,20 +1075,19 @@ out:
   return rc;
 }
 
-/* Collective.  The distinct host names of the job, comma separated, in
- * out on rank 0 (empty elsewhere). */
-static int gather_hosts(const struct run *r, char *out, size_t len,
-                        struct err *e)
+/* Collective.  The distinct values of every rank's `name` (empty ones
+ * left out), comma separated, in out on rank 0 (empty elsewhere). */
+static int gather_names(const struct run *r, const char *mine, char *out,
+                        size_t len, struct err *e)
 {
   int rc = ERR_RUNTIME;
   char name[MPI_MAX_PROCESSOR_NAME] = {0};
   char *all = NULL;
-  int n = 0;
   out[0] = '\0';
-  MPI_CHECK(e, fail, MPI_Get_processor_name(name, &n));
+  snprintf(name, sizeof name, "%s", mine);
   if (r->rank == 0 &&
       !(all = calloc((size_t)r->size, MPI_MAX_PROCESSOR_NAME))) {
-    rc = err_set(e, ERR_RUNTIME, "out of memory for the host names");
+    rc = err_set(e, ERR_RUNTIME, "out of memory for the ranks' names");
     goto fail;
   }
   MPI_CHECK(e, fail, MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all,
@@ -854,7 +1099,7 @@ static int gather_hosts(const struct run *r, char *out, size_t len,
     bool seen = false;
     for (int p = 0; p < q && !seen; p++)
       seen = strcmp(h, all + (size_t)p * MPI_MAX_PROCESSOR_NAME) == 0;
-    if (seen)
+    if (seen || !h[0])
       continue;
     int wrote = snprintf(out + used, len - used, "%s%s", used ? "," : "", h);
     if (wrote < 0 || (size_t)wrote >= len - used)
@@ -865,6 +1110,23 @@ static int gather_hosts(const struct run *r, char *out, size_t len,
 fail:
   free(all);
   return rc;
+}
+
+/* Collective.  The distinct host names of the job, and its distinct SLURM
+ * node names (SLURMD_NODENAME: several nodes may share a host name; empty
+ * outside SLURM), comma separated, on rank 0. */
+static int gather_hosts(const struct run *r, char *hosts, char *nodes,
+                        size_t len, struct err *e)
+{
+  char name[MPI_MAX_PROCESSOR_NAME] = {0};
+  int n = 0;
+  MPI_CHECK(e, fail, MPI_Get_processor_name(name, &n));
+  const char *node = getenv("SLURMD_NODENAME");
+  if (gather_names(r, name, hosts, len, e) != 0)
+    return ERR_RUNTIME;
+  return gather_names(r, node ? node : "", nodes, len, e);
+fail:
+  return ERR_RUNTIME;
 }
 
 /* Not collective (rank 0).  The schedule over the tasks the file still
@@ -895,7 +1157,8 @@ static int plan_schedule(struct coordinator *c, struct err *e)
 }
 
 /* Not collective (rank 0).  Say what this run does and record it. */
-static void announce(struct coordinator *c, const char *hosts)
+static void announce(struct coordinator *c, const char *hosts,
+                     const char *nodes)
 {
   struct run *r = c->run;
   struct sched_progress p;
@@ -908,33 +1171,45 @@ static void announce(struct coordinator *c, const char *hosts)
     say(r, "%s: %lld tasks in %d studies on %d rank%s (%s)", r->o->output,
         (long long)p.total, spec_nstudies(r->spec), r->size,
         r->size > 1 ? "s" : "", hosts);
+  if (nodes[0])
+    say(r, "%d rank%s on SLURM nodes %s", r->size, r->size > 1 ? "s" : "",
+        nodes);
   struct err re;
-  if (store_run_begin(r->store, now_wall(), r->size, hosts, p.done_before,
-                      &c->slot, &re) != 0) {
+  /* /runs names the nodes: SLURM's names where it runs the job, else the
+   * hosts. */
+  const struct store_run_start begin = {
+    .start = now_wall(), .ranks = r->size, .hosts = hosts,
+    .nodes = nodes[0] ? nodes : hosts, .isa = bandit_isa_name(),
+    .done_before = p.done_before};
+  if (store_run_begin(r->store, &begin, &c->slot, &re) != 0) {
     c->slot = -1;
     say(r, "warning: cannot record this run in the file: %s", re.msg);
   }
 }
 
 /* Collective.  Rank 0 plans the schedule and records the run in the
- * file; everyone learns whether it could. */
+ * file; everyone learns whether it could, and the run's slot (the
+ * workers write it with their rows). */
 static int record_run(struct run *r, struct coordinator *c, struct err *e)
 {
   int rc = ERR_RUNTIME;
-  char hosts[STORE_HOSTS_LEN];
-  if (gather_hosts(r, hosts, sizeof hosts, e) != 0)
+  char hosts[STORE_HOSTS_LEN], nodes[STORE_HOSTS_LEN];
+  if (gather_hosts(r, hosts, nodes, sizeof hosts, e) != 0)
     goto out;
-  int ready = 1;
+  int ready_slot[2] = {1, -1};
   if (r->rank == 0) {
     struct err pe;
     if (plan_schedule(c, &pe) != 0) {
       say_err(r, &pe);
-      ready = 0;
+      ready_slot[0] = 0;
     } else {
-      announce(c, hosts);
+      announce(c, hosts, nodes);
+      ready_slot[1] = c->slot;
     }
   }
-  MPI_CHECK(e, out, MPI_Bcast(&ready, 1, MPI_INT, 0, MPI_COMM_WORLD));
+  MPI_CHECK(e, out, MPI_Bcast(ready_slot, 2, MPI_INT, 0, MPI_COMM_WORLD));
+  const int ready = ready_slot[0];
+  r->run_slot = ready_slot[1];
   if (!ready) {
     struct err ce;
     store_close(&r->store, &ce); /* already failing: its error adds nothing */
@@ -1045,7 +1320,9 @@ static int report_end(struct run *r, struct coordinator *c, struct err *e)
   int all_closed = 0;
   MPI_CHECK(e, out, MPI_Allreduce(&closed, &all_closed, 1, MPI_INT, MPI_MIN,
                                   MPI_COMM_WORLD));
-  int code = r->rank == 0 ? conclude(c, all_closed) : ERR_EXIT_OK;
+  int code = ERR_EXIT_OK;
+  if (r->rank == 0 && (code = ownership_verdict(r)) == ERR_EXIT_OK)
+    code = conclude(c, all_closed);
   MPI_CHECK(e, out, MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD));
   r->code = code;
   rc = 0;
@@ -1085,7 +1362,7 @@ out:
 
 int sweep_main(const struct sweep_options *o, const char *usage_error)
 {
-  struct run r = {.o = o, .code = ERR_EXIT_OK};
+  struct run r = {.o = o, .code = ERR_EXIT_OK, .run_slot = -1};
   struct err e;
   err_clear(&e);
   /* Handlers before MPI_Init, so a signal during start-up is a drain
@@ -1093,10 +1370,12 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
    * library installed its own.  A failure is reported once MPI is up. */
   struct err se;
   int signals_rc = install_signals(o->grace, &se);
-  int rc = MPI_Init(NULL, NULL);
+  /* Rank 0's lease thread (lock.h) makes no MPI call: FUNNELED. */
+  int provided = 0;
+  int rc = MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
   if (rc != MPI_SUCCESS) {
     /* No job to abort yet: every process fails on its own. */
-    mpi_check_fail(&e, rc, "MPI_Init", __FILE__, __LINE__);
+    mpi_check_fail(&e, rc, "MPI_Init_thread", __FILE__, __LINE__);
     err_print(&e, "dposweep run");
     return ERR_EXIT_RUNTIME;
   }
@@ -1113,6 +1392,9 @@ int sweep_main(const struct sweep_options *o, const char *usage_error)
   rc = run_steps(&r, usage_error, &e);
   if (rc != 0)
     goto fatal;
+  /* Every rank has closed the file (report_end's reduction), or never
+   * opened it: the output can go to its next owner. */
+  release_output(&r);
   spec_destroy(&r.spec);
   /* Every result is closed and the verdict agreed: a failure to shut MPI
    * down changes neither. */
@@ -1125,6 +1407,7 @@ fatal:
    * for it forever.  Only ending the whole job is safe. */
   err_prefix(&e, "rank %d: ", r.rank);
   err_print(&e, "dposweep run");
+  release_output(&r);
   MPI_Abort(MPI_COMM_WORLD, err_exit_code(rc));
   return err_exit_code(rc);
 }

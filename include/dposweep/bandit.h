@@ -1,7 +1,8 @@
 /* bandit: online DPO on a tabular-softmax bandit, as defined in
- * docs/model.md.  One task: an instance (rewards), a sampler
- * (regime), a scale, an estimator and a step size, run for T steps with the
- * three metrics recorded every k steps.  Knows nothing of MPI or HDF5.
+ * docs/model.md.  One task: an instance (rewards and a reference policy),
+ * a sampler (regime), a scale, an estimator and a step size, run for T
+ * steps with its metrics recorded every k steps.  Knows nothing of MPI or
+ * HDF5.
  *
  * All functions are not collective (no MPI). */
 #ifndef DPOSWEEP_BANDIT_H
@@ -49,6 +50,15 @@ struct bandit_params {
   int64_t record_every;
   uint64_t master_seed;
   uint64_t seed;
+  /* The reference policy pi_ref = softmax(theta_ref): theta_ref =
+   * ref_spread * z with z standard normal per arm, drawn from the instance
+   * stream after the rewards (0: uniform, nothing drawn), or the explicit
+   * ref_logits (arms values; then ref_spread is 0), or NULL.  A task with
+   * neither has the keys and results it had before these fields existed.
+   * Adding a field here?  Give it its place in task_same (task.c): the
+   * build (or the unit test test_task) stops until it has one. */
+  double ref_spread;
+  const double *ref_logits;
 };
 
 /* The numerics version: an integer that changes with every change to
@@ -63,10 +73,32 @@ struct bandit_params {
  * gaussian and fewer-pair sampled results keep their bits). */
 #define BANDIT_NUMERICS_VERSION 2
 
+/* The metrics recorded every k steps, in the order of the results file's
+ * traj/ datasets, the checksum and sim's CSV columns.  New metrics are
+ * appended before BANDIT_NMETRICS; everything stored follows this table. */
+enum bandit_metric {
+  BANDIT_MAX_ABS_DELTA = 0,   /* max over pairs of |delta|, the theorems' */
+  BANDIT_MEAN_ABS_DELTA = 1,  /* mean over pairs of |delta| ("Param Diff") */
+  BANDIT_VALUE_GAP = 2,       /* V* - V(pi) */
+  BANDIT_EXPECTED_REWARD = 3, /* sum_y pi(y) r(y) */
+  BANDIT_WIN_RATE = 4,        /* P(an answer of pi beats one of pi_ref),
+                                 Bradley-Terry: 1/2 at pi = pi_ref */
+  BANDIT_KL_REF = 5,          /* KL(pi || pi_ref) */
+  BANDIT_NMETRICS = 6
+};
+
+/* The metric's name as in files and CSV headers: "max_abs_delta", ...;
+ * NULL for out-of-range. */
+const char *bandit_metric_name(enum bandit_metric m);
+
 /* Limits shared by every front end (sim flags, spec keys). */
 #define BANDIT_MAX_ARMS 1000000
 #define BANDIT_MAX_SAMPLES 4000000000LL
 #define BANDIT_MAX_ITERATIONS 1000000000LL
+/* A drawn reference's largest spread: the generator's normals are below 10
+ * in absolute value, so theta_ref = ref_spread z spans at most 700, the
+ * limit of rewards and ref_logits (exp of any difference stays finite). */
+#define BANDIT_MAX_REF_SPREAD 35.0
 
 /* Canonical names: "uniform", "mix-r", ...; NULL for out-of-range. */
 const char *bandit_regime_name(enum bandit_regime r);
@@ -102,15 +134,19 @@ double bandit_cost(const struct bandit_params *p);
 double bandit_theory_eta(double beta, int arms);
 
 /* Stream keys: the instance key depends on (master seed, seed, arms,
- * reward distribution or the explicit vector); the noise key on every
- * value that shapes the task, never on grid positions. */
+ * reward distribution or the explicit vector), so the rewards and the
+ * reference's z are shared by every regime, beta, sigma and ref_spread;
+ * the noise key on every value that shapes the task, never on grid
+ * positions (ref_spread and ref_logits only when non-zero or given, so
+ * the tasks with a uniform reference keep the keys they always had). */
 uint64_t bandit_instance_key(const struct bandit_params *p);
 uint64_t bandit_noise_key(const struct bandit_params *p);
 
 struct bandit;
 
-/* Build a task: validates params, draws the instance, sets theta(0) =
- * theta_ref = 0.  Returns 0, -1 on invalid params, -2 on ENOMEM. */
+/* Build a task: validates params, draws the instance (rewards, then the
+ * reference's z), sets theta(0) = theta_ref.  Returns 0, -1 on invalid
+ * params, -2 on ENOMEM. */
 int bandit_create(const struct bandit_params *p, struct bandit **out);
 void bandit_destroy(struct bandit **b);
 
@@ -122,13 +158,12 @@ enum bandit_outcome { BANDIT_OK = 0, BANDIT_DIVERGED = 1, BANDIT_STOPPED = 2 };
  * handler).  NULL: never stop. */
 void bandit_set_stop(struct bandit *b, const volatile sig_atomic_t *stop);
 
-/* Outputs of a run: arrays of bandit_nrec() entries and the final theta
- * (arms entries).  Any pointer may be NULL.  Entries not reached before a
- * divergence are set to NaN. */
+/* Outputs of a run: per metric (enum bandit_metric) an array of
+ * bandit_nrec() entries, and the final theta = theta_ref + u (arms
+ * entries; with no reference, u itself, to the bit).  Any pointer may be
+ * NULL.  Entries not reached before a divergence are set to NaN. */
 struct bandit_trace {
-  double *max_abs_delta;
-  double *mean_abs_delta;
-  double *value_gap;
+  double *metric[BANDIT_NMETRICS];
   double *theta;
 };
 
@@ -144,6 +179,7 @@ const char *bandit_failure(const struct bandit *b);
 /* Read-only views, for tests and reports. */
 int bandit_arms(const struct bandit *b);
 const double *bandit_rewards(const struct bandit *b);
+const double *bandit_ref_logits(const struct bandit *b); /* theta_ref */
 double bandit_eta(const struct bandit *b);
 
 /* Instruction-set paths.  The engine's vector loops (the pair loops, the
@@ -178,9 +214,9 @@ void bandit_gradient(struct bandit *b, const double *u, double *g);
  * task's noise stream. */
 void bandit_estimate(struct bandit *b, const double *u, double *G);
 
-/* The three metrics at u. */
-void bandit_metrics(struct bandit *b, const double *u, double *max_abs_delta,
-                    double *mean_abs_delta, double *value_gap);
+/* Every metric at u, into m indexed by enum bandit_metric. */
+void bandit_metrics(struct bandit *b, const double *u,
+                    double m[BANDIT_NMETRICS]);
 
 /* Take `steps` steps from the current state (no recording) and copy the
  * state u to u_out (arms entries). */

@@ -1,10 +1,10 @@
-/* cli: the dposweep command line (sim, plan, run, status).
+/* cli: the dposweep command line (sim, plan, run, status, merge, verify).
  *
  * Every command takes its own argv (argv[0] is the command's name),
  * prints any error as one line "dposweep CMD: ..." on stderr and returns
- * its exit code (enum err_exit).  Not collective, except cli_run (and
- * cli_main for "run"), which initializes MPI and is collective over the
- * job. */
+ * its exit code (enum err_exit).  Not collective, except cli_run and
+ * cli_verify (and cli_main for them), which initialize MPI and are
+ * collective over the job. */
 #ifndef DPOSWEEP_CLI_H
 #define DPOSWEEP_CLI_H
 
@@ -26,10 +26,19 @@ int cli_run(int argc, char **argv);
 /* "dposweep status": summarize a results file.  Not collective. */
 int cli_status(int argc, char **argv);
 
+/* "dposweep merge": results files merged into one.  Not collective. */
+int cli_merge(int argc, char **argv);
+
+/* "dposweep verify": check a results file's finished tasks (verify.h).
+ * Collective over the MPI job. */
+int cli_verify(int argc, char **argv);
+
 /* The parsed and checked arguments of "dposweep sim". */
 struct cli_sim_args {
-  struct bandit_params p; /* p.reward_values points into rewards */
+  struct bandit_params p; /* p.reward_values points into rewards,
+                             p.ref_logits into ref_logits */
   double *rewards;        /* explicit reward list, or NULL */
+  double *ref_logits;     /* --ref-logits, or NULL */
   int help;               /* --help was given: nothing else was checked */
 };
 

@@ -25,4 +25,16 @@
 #define DPOSWEEP_DEFAULT_PROGRESS_INTERVAL 5
 #define DPOSWEEP_DEFAULT_CHUNK_SECONDS 0.5
 
+/* "dposweep verify --recompute N": the seed that chooses the N tasks when
+ * --seed is not given (any fixed value: the same file, N and seed always
+ * choose the same tasks). */
+#define DPOSWEEP_DEFAULT_VERIFY_SEED 1
+
+/* The lock of a results file (lock.h, README "Reliability"): each refresh
+ * announces a lease of DPOSWEEP_LOCK_LEASE seconds, and the owner
+ * refreshes every DPOSWEEP_LOCK_REFRESH seconds; clock skew between nodes
+ * and a stall of the owner must stay below their difference. */
+#define DPOSWEEP_LOCK_LEASE 120
+#define DPOSWEEP_LOCK_REFRESH 10
+
 #endif

@@ -12,6 +12,10 @@ struct sweep_options {
   const char *spec_path;   /* NULL: the embedded default sweep */
   const char *output;      /* results file */
   int force;               /* start over even if output holds this spec */
+  const char *const *reuse;/* --reuse files, in the order given: their
+                              finished tasks of this spec are copied into
+                              a new output (include/dposweep/grow.h) */
+  int nreuse;
   double grace;            /* seconds after the first signal before
                               in-flight tasks are abandoned */
   double flush_interval;   /* seconds between collective flushes */
@@ -24,7 +28,8 @@ struct sweep_options {
 /* Collective over all processes of the job: initializes and finalizes
  * MPI, runs the sweep, and returns the exit code (the same on every
  * rank): 0 complete, 1 interrupted by a signal, 2 input error (bad spec,
- * output holds another spec or is not a dposweep file), 3 runtime
+ * output holds another spec or is not a dposweep file, a bad --reuse
+ * file), 3 runtime
  * failure (I/O).  usage_error, if not NULL, is printed by rank 0 alone
  * and the call returns 2 without running anything. */
 int sweep_main(const struct sweep_options *o, const char *usage_error);

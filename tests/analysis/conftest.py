@@ -164,10 +164,11 @@ studies:
 INTERRUPTED_AXES = {
     "grid": [("regime", ["uniform", "mix-r", "mix-p"]), ("arms", [30]),
              ("beta", [1.0, 2.0]), ("sigma", [0.0]), ("samples", [0, 4096]),
-             ("eta", ["theory", 1.0e6]), ("seed", [0, 1, 2, 3])],
+             ("eta", ["theory", 1.0e6]), ("ref_spread", [0.0]),
+             ("seed", [0, 1, 2, 3])],
     "small": [("regime", ["uniform"]), ("arms", [3]), ("beta", [1.0]),
               ("sigma", [0.0]), ("samples", [0]), ("eta", [0.5]),
-              ("seed", [0, 1])],
+              ("ref_spread", [0.0]), ("seed", [0, 1])],
 }
 # "dposweep run: 20/98 tasks (...), ..., 8 failed"
 PROGRESS = re.compile(r": (\d+)/(\d+) tasks .*?(?:, (\d+) failed)?$")

@@ -17,8 +17,13 @@ from sweeptest import run
 
 import analysis
 
-AXES = ("regime", "arms", "beta", "sigma", "samples", "eta", "seed")
-METRICS = ("max_abs_delta", "mean_abs_delta", "value_gap")
+AXES = ("regime", "arms", "beta", "sigma", "samples", "eta", "ref_spread",
+        "seed")
+# The engine's metrics in its order: the columns of `dposweep sim`, which
+# the results file's traj/ datasets follow.
+METRICS = tuple(run(["sim", "--regime", "uniform", "--arms", "2", "--beta", "1",
+                     "--iterations", "1"], check=0).stdout.splitlines()[0]
+                .split(",")[1:])
 STATUS = {0: "pending", 1: "done", 2: "failed"}
 
 
@@ -62,7 +67,7 @@ def test_load_columns_and_types(interrupted_file):
     tasks = analysis.load(interrupted_file, "grid")
     assert list(tasks.columns) == (
         ["study", "index", "regime", "arms", "beta", "sigma", "samples",
-         "eta", "eta_theory", "seed", "status"] + list(METRICS) +
+         "eta", "eta_theory", "ref_spread", "seed", "status"] + list(METRICS) +
         ["wall_seconds"])
     for column in ("index", "arms", "beta", "sigma", "samples", "eta",
                    "seed") + METRICS + ("wall_seconds",):
@@ -83,7 +88,7 @@ def test_load_coordinates_are_the_spec_grid(interrupted_file, study):
     for row, want in zip(tasks.itertuples(index=False), expected):
         coords = dict(zip(AXES, want))
         assert row.regime == coords["regime"]
-        for a in ("arms", "beta", "sigma", "samples", "seed"):
+        for a in ("arms", "beta", "sigma", "samples", "ref_spread", "seed"):
             assert getattr(row, a) == coords[a]
         assert row.eta_theory == (coords["eta"] == "theory")
         if not row.eta_theory:
@@ -123,7 +128,8 @@ def test_trajectories_dimensions_and_labels(interrupted_file):
     r = raw(interrupted_file, "grid")
     assert delta.dims == AXES + ("t",)
     axes = dict(INTERRUPTED_AXES["grid"])
-    for a in ("regime", "arms", "beta", "sigma", "samples", "seed"):
+    for a in ("regime", "arms", "beta", "sigma", "samples", "ref_spread",
+              "seed"):
         assert list(delta[a].values) == axes[a], a
     # eta: the theory step has no single value (NaN), flagged eta_theory.
     assert math.isnan(delta["eta"].values[0]) and delta["eta"].values[1] == 1e6
@@ -213,7 +219,7 @@ def test_export(interrupted_file, tmp_path):
     proc = run_report("export", interrupted_file, "-o", outdir)
     assert proc.returncode == 0, proc.stderr
     header_want = (["study", "index", "regime", "arms", "beta", "sigma",
-                    "samples", "eta", "eta_theory", "seed", "t"] +
+                    "samples", "eta", "eta_theory", "ref_spread", "seed", "t"] +
                    list(METRICS))
     lines = proc.stdout.splitlines()
     assert len(lines) == len(INTERRUPTED_AXES)

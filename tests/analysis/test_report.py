@@ -101,10 +101,27 @@ def table_count(path):
     return summaries + 1 + len(sampler_studies(path))
 
 
+def sampler_figures(path, study):
+    """The samplers figure's files: one page per MAX_GROUPS combinations
+    of the study's other axes in which two of the samplers are done."""
+    c = tasks(path, study)
+    found = {}
+    for key, regime in zip(zip(*(c[a] for a in AXES + ("eta",))),
+                           c["regime"]):
+        if regime in samplers.SAMPLERS:
+            found.setdefault(key, set()).add(regime)
+    blocks = sum(len(r) >= 2 for r in found.values())
+    pages = math.ceil(blocks / samplers.MAX_GROUPS)
+    if pages == 1:
+        return {f"{study}-samplers"}
+    return {f"{study}-samplers-{p + 1}" for p in range(pages)}
+
+
 def figure_names(path, metric):
     """The figures a report of path should hold, without extension."""
-    names = {"paper-figure"} | {f"{s}-samplers"
-                                for s in sampler_studies(path)}
+    names = {"paper-figure"}
+    for s in sampler_studies(path):
+        names |= sampler_figures(path, s)
     for study in STUDIES:
         n = groups(path, study)
         if n == 0:

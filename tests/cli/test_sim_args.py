@@ -66,6 +66,20 @@ BAD = [
     (with_(seed="-1"), "--seed", "integer"),
     (with_(master_seed="x"), "--master-seed", "integer"),
     (with_(every="0"), "--every", "between 1"),
+    (with_(ref_spread="-1"), "--ref-spread", ">= 0"),
+    (with_(ref_spread="nan"), "--ref-spread", "finite"),
+    (with_(ref_spread="inf"), "--ref-spread", "finite"),
+    (with_(ref_spread="wide"), "--ref-spread", "not a number"),
+    (with_(ref_logits="0,abc,1"), "--ref-logits", "abc"),
+    (with_(ref_logits="0,nan,1"), "--ref-logits", "not finite"),
+    (with_(ref_logits="0,-inf,1"), "--ref-logits", "not finite"),
+    (with_(ref_logits="0,,1"), "--ref-logits", "not a number"),
+    (with_(ref_logits=""), "--ref-logits", "not a number"),
+    (with_(ref_logits="0,1"), "--ref-logits", "--arms is 3"),
+    (with_(ref_logits="0,1,2,3"), "--ref-logits", "lists 4 values"),
+    (with_(arms=None, rewards="0.1,0.2", ref_logits="0,1,2"), "--ref-logits", "--rewards lists 2"),
+    (with_(ref_logits="0,1,2", ref_spread="1"), "--ref-logits", "--ref-spread"),
+    (with_(ref_logits="0,1,2", ref_spread="0"), "--ref-logits", "not together"),
     (OK + ["--bogus"], "--bogus", "unknown option"),
     (OK + ["extra"], "extra", "unexpected"),
     (OK[:-1], "--iterations", "needs a value"),
@@ -104,9 +118,20 @@ def test_every_with_explicit_rewards_and_no_arms():
     assert [l.split(",")[0] for l in p.stdout.splitlines()[1:]] == ["0", "4", "8", "10"]
 
 
+def test_reference_flags_take_good_values():
+    # A spread of 0 (or -0.0) is the uniform reference: the task as without
+    # the flag, bit for bit.
+    plain = run(["sim"] + with_(iterations="4"), check=0).stdout
+    for zero in ("0", "-0.0", "0e5"):
+        assert run(["sim"] + with_(iterations="4", ref_spread=zero), check=0).stdout == plain
+    run(["sim"] + with_(ref_spread="2.5"), check=0)
+    run(["sim"] + with_(ref_logits="0.5,-1,2"), check=0)
+    run(["sim"] + with_(arms=None, rewards="0.1,0.7", ref_logits="1,0"), check=0)
+
+
 HELP_FLAGS = ["--regime", "--arms", "--beta", "--sigma", "--samples",
-              "--iterations", "--eta", "--scale", "--rewards", "--seed",
-              "--master-seed", "--every", "--help"]
+              "--iterations", "--eta", "--scale", "--rewards", "--ref-spread",
+              "--ref-logits", "--seed", "--master-seed", "--every", "--help"]
 
 
 @pytest.mark.parametrize("flag", HELP_FLAGS)

@@ -91,6 +91,15 @@ def expected_kv(path, plan, complete):
                   f"study.{study}.done={mine[DONE]}",
                   f"study.{study}.failed={mine[FAILED]}",
                   f"study.{study}.pending={mine[PENDING]}"]
+    # Nobody writes the file: no owner.
+    lines += ["owner=", "owner_job=", "owner_expires="]
+    # Then (keys are only ever appended): the numerics version
+    # of the file's results, as the file records it.
+    with h5py.File(path, "r") as f:
+        lines.append(f"numerics={int(f.attrs['numerics'])}")
+        # Then the files it was built from (run --reuse, merge): a file
+        # a run made has none.
+        lines.append(f"sources={int((f['sources/path'][()] != b'').sum())}")
     return lines
 
 

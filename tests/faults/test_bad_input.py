@@ -29,7 +29,7 @@ SPECS = [
     ("arms-float", edit("arms: [3, 8]", "arms: [3, 8.5]"), ["grid.arms[1]", "invalid integer '8.5'"]),
     ("seeds-float", edit("seeds: 3", "seeds: 2.5"), ["study 'exact'", "seeds", "invalid integer"]),
     ("iterations-hex", edit("iterations: 20", "iterations: 0x14"), ["iterations", "invalid integer"]),
-    ("seeds-list", edit("seeds: 3", "seeds: [3]"), ["study 'exact'", "seeds"]),
+    ("seeds-list-duplicate", edit("seeds: 3", "seeds: [3, 4, 3]"), ["study 'exact'", "seeds[2]", "duplicate"]),
     ("grid-scalar", edit("    grid:\n      regime: [uniform, mix-r, mix-p]\n      arms: [3, 8]\n      beta: [0.5, 2.0]\n      sigma: [0.0]\n",
                          "    grid: 5\n"), ["grid", "expected a mapping"]),
     ("unknown-top", "colour: blue\n" + GOOD, ["unknown key 'colour'"]),
@@ -69,6 +69,40 @@ SPECS = [
     ("multiline-value", edit("master_seed: 4242", "master_seed: \"12\\n34\""), ["master_seed"]),
     ("empty", "", ["empty"]),
     ("comment-only", "# nothing\n", []),
+    # seeds as a list
+    ("seeds-list-empty", edit("seeds: 3", "seeds: []"), ["study 'exact'", "seeds", "empty list"]),
+    ("seeds-list-negative", edit("seeds: 3", "seeds: [1, -2]"), ["seeds[1]", "between 0"]),
+    ("seeds-list-huge", edit("seeds: 3", "seeds: [18446744073709551615]"), ["seeds[0]", "9223372036854775807"]),
+    ("seeds-list-word", edit("seeds: 3", "seeds: [1, two]"), ["seeds[1]", "invalid integer 'two'"]),
+    ("seeds-list-nested", edit("seeds: 3", "seeds: [[1]]"), ["study 'exact'", "seeds[0]", "wrong type"]),
+    ("seeds-mapping", edit("seeds: 3", "seeds: {n: 3}"), ["study 'exact'", "seeds", "wrong type"]),
+    ("seeds-duplicate-key", edit("    seeds: 3\n", "    seeds: [1]\n    seeds: [2]\n"), ["duplicate key 'seeds'"]),
+    # numerically equal values are duplicates
+    ("zero-and-minus-zero", edit("sigma: [0.0, 0.05]", "sigma: [0.0, -0.0]"), ["study 'noisy'", "grid.sigma[1]", "duplicate"]),
+    ("one-and-one-point-oh", edit("beta: [0.5, 2.0]", "beta: [2, 2.0]"), ["grid.beta[1]", "duplicate"]),
+    ("eta-equal", edit("eta: [0.5, 1.0]", "eta: [1, 1.0]"), ["grid.eta[1]", "duplicate"]),
+    # the reference policy
+    ("ref-spread-negative", edit("      sigma: [0.0]\n", "      sigma: [0.0]\n      ref_spread: [-1]\n"),
+     ["study 'exact'", "grid.ref_spread[0]", ">= 0"]),
+    ("ref-spread-nan", edit("      sigma: [0.0]\n", "      sigma: [0.0]\n      ref_spread: [nan]\n"),
+     ["grid.ref_spread[0]", "finite"]),
+    ("ref-spread-word", edit("      sigma: [0.0]\n", "      sigma: [0.0]\n      ref_spread: [wide]\n"),
+     ["grid.ref_spread[0]", "invalid number 'wide'"]),
+    ("ref-spread-zeros", edit("      sigma: [0.0]\n", "      sigma: [0.0]\n      ref_spread: [0, -0.0]\n"),
+     ["grid.ref_spread[1]", "duplicate"]),
+    ("ref-spread-scalar", edit("      sigma: [0.0]\n", "      sigma: [0.0]\n      ref_spread: 1\n"),
+     ["grid.ref_spread", "expected a list"]),
+    ("ref-logits-length", edit("    seeds: 3\n", "    seeds: 3\n    ref_logits: [0, 1]\n"),
+     ["study 'exact'", "grid.arms[0]", "ref_logits lists 2 values"]),
+    ("ref-logits-inf", edit("eta: 0.5\n", "eta: 0.5\n    ref_logits: [0, 1, inf, 2]\n"),
+     ["study 'sampled'", "ref_logits[2]", "finite"]),
+    ("ref-logits-word", edit("eta: 0.5\n", "eta: 0.5\n    ref_logits: [0, x, 1, 2]\n"),
+     ["study 'sampled'", "ref_logits[1]", "invalid number 'x'"]),
+    ("ref-logits-empty", edit("eta: 0.5\n", "eta: 0.5\n    ref_logits: []\n"),
+     ["study 'sampled'", "ref_logits", "empty"]),
+    ("ref-logits-with-spread", edit("eta: 0.5\n", "eta: 0.5\n    ref_logits: [0, 1, 2, 3]\n").replace(
+        "      samples: [5, 500]\n", "      samples: [5, 500]\n      ref_spread: [0, 2]\n"),
+     ["study 'sampled'", "ref_logits", "grid.ref_spread[1]"]),
 ]
 
 
@@ -107,6 +141,16 @@ ARGS = [
     (["run", "-o", ""], "empty file name"),
     (["plan", "--bogus"], "unknown option"),
     (["plan", "a.yaml", "b.yaml"], "unexpected argument"),
+    (["plan", "--format=yaml"], "unknown format 'yaml'"),
+    (["plan", "--format"], "needs a value"),
+    (["sim", "--regime", "uniform", "--arms", "3", "--beta", "1", "--iterations", "2",
+      "--ref-spread", "-1"], "--ref-spread"),
+    (["sim", "--regime", "uniform", "--arms", "3", "--beta", "1", "--iterations", "2",
+      "--ref-logits", "0,1"], "--ref-logits"),
+    (["sim", "--regime", "uniform", "--arms", "3", "--beta", "1", "--iterations", "2",
+      "--ref-logits", "0,1,nan"], "not finite"),
+    (["sim", "--regime", "uniform", "--arms", "3", "--beta", "1", "--iterations", "2",
+      "--ref-logits", "0,1,2", "--ref-spread", "1"], "not together"),
     (["status"], "needs a results file"),
     (["status", "a.h5", "b.h5"], "one results file"),
     (["frobnicate"], "unknown command"),
@@ -144,7 +188,7 @@ def damaged(kind, good, path):
     elif kind == "other-version":
         shutil.copy(good, path)
         with h5py.File(path, "r+") as f:
-            f.attrs.modify("dposweep_format", 2)
+            f.attrs.modify("dposweep_format", 1)
     elif kind == "foreign-hdf5":
         with h5py.File(path, "w") as f:
             f["x"] = [1.0]
@@ -160,7 +204,7 @@ def damaged(kind, good, path):
     ("truncated", "damaged or truncated"),
     ("zero-length", "not an HDF5 file (empty)"),
     ("text", "not an HDF5 file"),
-    ("other-version", "format version 2"),
+    ("other-version", "format version 1"),
     ("foreign-hdf5", "not a dposweep results file"),
     ("no-spec", "stored spec is missing"),
     ("directory", "is a directory"),

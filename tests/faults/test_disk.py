@@ -84,11 +84,12 @@ def test_disk_full_after_creation_loses_nothing(tmp_path, tmpfs):
     out = mnt / "out.h5"
     p = start(["run", str(spec), "-o", str(out), "-q"], ranks=3)
     assert wait_for(lambda: out.exists(), 60)
-    with open(mnt / "filler", "wb") as f:  # fill every remaining byte
+    # Fill every remaining byte; unbuffered, so that the failed last write
+    # leaves nothing for close() to flush (and fail on again).
+    with open(mnt / "filler", "wb", buffering=0) as f:
         try:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
         except OSError:
             pass
     assert shutil.disk_usage(mnt).free < 65536

@@ -307,3 +307,53 @@ def assert_complete_and_equal(ref, got):
             assert np.all(np.isfinite(sb["traj/value_gap"][()])), f"{s}: non-finite value_gap rows"
             nrows += st.size
     return nrows
+
+
+# ---- growing and merging (run --reuse, merge) -------------------------------
+
+def plan_tasks(spec):
+    """Every task of SPEC as `dposweep plan --list` prints it: a list of
+    dicts with the keys study, index and the coordinates' values (floats;
+    eta 'theory' stays a string; index, arms, samples and seed ints)."""
+    out = sh([BIN, "plan", str(spec), "--list"], check=0).stdout
+    head, rows = out.split("\nstudy,index,", 1)
+    cols = ["study", "index"] + rows.split("\n", 1)[0].split(",")
+    tasks = []
+    for line in rows.split("\n")[1:]:
+        if not line:
+            continue
+        t = dict(zip(cols, line.split(",")))
+        for k in ("index", "arms", "samples", "seed"):
+            t[k] = int(t[k])
+        for k in ("beta", "sigma", "ref_spread"):
+            t[k] = float(t[k])
+        if t["eta"] != "theory":
+            t["eta"] = float(t["eta"])
+        tasks.append(t)
+    return tasks
+
+
+def assert_results_equal(ref, got):
+    """Every study of `got` holds bit for bit what `ref` holds: the task
+    coordinates, status bytes, failure reasons, every traj dataset and the
+    final theta (failed and pending tasks included)."""
+    with h5py.File(ref, "r") as a, h5py.File(got, "r") as b:
+        assert list(a["studies"]) == list(b["studies"])
+        for s in a["studies"]:
+            sa, sb = a["studies"][s], b["studies"][s]
+            names = (["traj/" + k for k in sa["traj"]] + ["final/theta"] +
+                     ["tasks/" + k for k in ("regime", "arms", "beta", "sigma", "samples",
+                                             "eta", "ref_spread", "seed", "status",
+                                             "reason")])
+            for n in names:
+                x, y = sa[n][()], sb[n][()]
+                assert x.shape == y.shape, f"{s}/{n}: shape {x.shape} vs {y.shape}"
+                assert x.tobytes() == y.tobytes(), (
+                    f"{s}/{n} differs in rows {differing_rows(x, y)[:20]}")
+
+
+def leftovers(out):
+    """Files beside OUT.h5 that belong to it: its lock, temporaries."""
+    base = os.path.basename(out)
+    return sorted(n for n in os.listdir(os.path.dirname(os.path.abspath(out)))
+                  if n.startswith(base) and n != base)

@@ -81,6 +81,46 @@ def test_other_format_version_refused(done_file):
     assert digest(done_file) == before
 
 
+def test_other_numerics_version_refused(spec, done_file):
+    # A file of this spec whose results another engine computed: run
+    # refuses to resume it, naming both versions; --force starts over.
+    with h5py.File(done_file, "r+") as f:
+        mine = int(f.attrs["numerics"])
+        f.attrs.modify("numerics", mine + 1)
+    before = digest(done_file)
+    r = run(["run", str(spec), "-o", str(done_file)], ranks=2, check=2)
+    assert len(ours(r.stderr)) == 1, r.stderr
+    assert (f"holds results of numerics version {mine + 1}; this dposweep "
+            f"computes version {mine} (--force starts over)") in r.stderr
+    assert digest(done_file) == before
+    st = run(["status", str(done_file)], check=0)
+    assert f"numerics: {mine + 1} (this dposweep computes version {mine}" in st.stdout
+    kv = run(["status", "--format=kv", str(done_file)], check=0)
+    # (keys are only ever appended: tests/cli/test_status.py checks where)
+    assert f"numerics={mine + 1}" in kv.stdout.splitlines()
+    run(["run", str(spec), "-o", str(done_file), "-q", "--force"], ranks=2, check=0)
+    with h5py.File(done_file, "r") as f:
+        assert int(f.attrs["numerics"]) == mine
+        assert (f["studies/exact/tasks/status"][()] == 1).all()
+
+
+def test_temporaries_of_interrupted_attempts(spec, tmp_path):
+    # "OUT.h5.tmp.<host>.<pid>": what an attempt that died before its
+    # rename leaves.  A refused run leaves them be; a run that goes ahead
+    # owns OUT.h5 and removes them, from any host.
+    out = tmp_path / "t.h5"
+    left = [tmp_path / "t.h5.tmp.elsewhere.12345", tmp_path / "t.h5.tmp.x.1"]
+    for p in left:
+        p.write_bytes(b"half a file")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SPEC.replace("beta: [0.5, 2.0]", "beta: [0.5, -2.0]"))
+    run(["run", str(bad), "-o", str(out)], check=2)
+    assert all(p.exists() for p in left)
+    run(["run", str(spec), "-o", str(out), "-q"], ranks=2, check=0)
+    assert not any(p.exists() for p in left)
+    assert not [n for n in os.listdir(tmp_path) if ".tmp." in n]
+
+
 def test_bad_spec_creates_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(SPEC.replace("beta: [0.5, 2.0]", "beta: [0.5, -2.0]"))

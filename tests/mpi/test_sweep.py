@@ -3,11 +3,12 @@ to `dposweep sim`, resumable after SIGKILL, provenance, plan agreement."""
 import os
 import re
 import signal
+import zlib
 
 import h5py
 import numpy as np
 
-from sweeptest import (DONE, assert_same_results, kill_group, plan, regime_names, run,
+from sweeptest import (DONE, ENV, assert_same_results, kill_group, plan, regime_names, run,
                        start, status_counts, wait_for)
 
 
@@ -177,7 +178,7 @@ def test_provenance(spec, tmp_path):
         a = f.attrs
         assert text(a["spec"]) == spec.read_text()
         assert text(a["spec_sha256"]) == sha
-        assert a["dposweep_format"] == 1
+        assert a["dposweep_format"] == 2
         for k in ["dposweep_version", "git_revision", "created", "spec_canonical"]:
             assert len(a[k]) > 0, k
         for n in f["studies"]:
@@ -189,6 +190,36 @@ def test_provenance(spec, tmp_path):
         assert f["runs/end"][0] >= f["runs/start"][0]
         assert len(f["runs/hosts"][0]) > 0
         assert f["runs/done_before"][0] == 0 and f["runs/done_after"][0] == planned.total
+        assert text(f["runs/nodes"][0]) == text(f["runs/hosts"][0])  # no SLURM here
+        assert text(f["runs/isa"][0]) != ""
+        assert int(a["numerics"]) >= 1 and text(f["sources/path"][0]) == ""
+
+
+def test_task_provenance_and_checksums(spec, tmp_path):
+    # Every task computed by run 0 (the workers learn the slot), none
+    # copied; each checksum is CRC-32 of its metric rows in the traj/
+    # order of the metric table, then its final theta, little-endian;
+    # the nodes are SLURM's names where SLURMD_NODENAME is set.
+    out = tmp_path / "c.h5"
+    run(["run", str(spec), "-o", str(out), "-q"], ranks=3, check=0,
+        env=dict(ENV, SLURMD_NODENAME="n7"))
+    with h5py.File(out, "r") as f:
+        assert text(f["runs/nodes"][0]) == "n7"
+        for n in f["studies"]:
+            g = f["studies"][n]
+            t = g["tasks"]
+            assert (t["run"][()] == 0).all()
+            assert (t["origin_source"][()] == -1).all()
+            assert (t["origin_index"][()] == -1).all()
+            names = [text(k) for k in g.attrs["metrics"]]
+            assert sorted(names) == sorted(k for k in g["traj"] if k != "t")
+            rows = [g["traj"][k][()].astype("<f8") for k in names]
+            theta = g["final/theta"][()].astype("<f8")
+            for i, stored in enumerate(t["checksum"][()]):
+                crc = 0
+                for r in rows:
+                    crc = zlib.crc32(r[i].tobytes(), crc)
+                assert zlib.crc32(theta[i].tobytes(), crc) == stored, (n, i)
 
 
 def test_plan_agrees_with_run(spec, tmp_path):
@@ -212,11 +243,11 @@ def test_plan_agrees_with_run(spec, tmp_path):
     assert abs(actual - predicted) <= 0.02 * actual, (predicted, actual)
     # --list: one line per task, in index order.
     lst = run(["plan", str(spec), "--list"], check=0).stdout
-    lines = lst.split("study,index,regime,arms,beta,sigma,samples,eta,seed\n")[1].splitlines()
+    lines = lst.split("study,index,regime,arms,beta,sigma,samples,eta,ref_spread,seed\n")[1].splitlines()
     assert len(lines) == planned.total
-    assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0")
-    assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,1")
-    assert lines[planned.studies["exact"]].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0")
+    assert lines[0].startswith("exact,0,uniform,3,0.5,0,0,theory,0,0")
+    assert lines[1].startswith("exact,1,uniform,3,0.5,0,0,theory,0,1")
+    assert lines[planned.studies["exact"]].startswith("noisy,0,mix-p-clip,5,1,0,0,0.5,0,0")
 
 
 def test_long_spec_is_stored_and_resumes(tmp_path):

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""SLURM tests: jobs/submit and jobs/sweep.sbatch on a real one-node cluster.
+"""SLURM tests: jobs/submit and jobs/sweep.sbatch on a real cluster of one
+node, or of two nodes on this one machine.
 
-    DPOSWEEP=build/src/dposweep test_slurm.py chain|signal|failure
+    DPOSWEEP=build/src/dposweep test_slurm.py chain|signal|failure|two-nodes|node-down
 
 (meson sets DPOSWEEP; without it, build/src/dposweep of this repository.)
 
@@ -20,6 +21,19 @@ folder and stops it at the end, also on failure.
            2) each fail once, with a message in the log, and no successor;
            jobs/submit --cancel and a plain scancel end a chain.
 
+On two nodes (n1 and n2, two slurmd of one machine: cluster.sh --nodes 2;
+Open MPI with OMPI_MCA_btl=self,tcp, since the nodes share a host name):
+
+  two-nodes  a sweep submitted with --nodes=2 --ntasks-per-node=2 runs its
+             ranks on both nodes (the log names them); mid-run the ranks of
+             n2 are SIGKILLed: the link ends abnormally having lost no done
+             task, the next link resumes, and the sweep equals a one-rank
+             run bit for bit.
+  node-down  mid-run node n2 fails (its slurmd, step daemons and ranks
+             SIGKILLed): the next link asks for what the cluster can give
+             and completes the sweep on n1 alone, bit-identical to a
+             one-rank run.
+
 Exit 77 (skip) without slurm-wlm or when not root (the cluster's daemons
 and jobs run as root).
 """
@@ -29,6 +43,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,8 +53,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
 
+import h5py  # noqa: E402
+
 from sweeptest import (BIN, ROOT_MPI_ENV, assert_complete_and_equal, mpirun,  # noqa: E402
-                       plan, sh, start, wait_for)
+                       plan, sh, start, status_counts, wait_for)
 
 CLUSTER = os.path.join(HERE, 'cluster.sh')
 SUBMIT = os.path.join(REPO, 'jobs', 'submit')
@@ -91,7 +108,8 @@ def log(msg):
 
 
 class Env:
-    def __init__(self):
+    def __init__(self, nodes=1):
+        self.nodes = nodes
         self.dposweep = BIN
         self.tmp = tempfile.mkdtemp(prefix='dposweep-slurm-')
         self.cdir = os.path.join(self.tmp, 'cluster')
@@ -108,6 +126,11 @@ class Env:
                     'DPOSWEEP_LAUNCHER'):
                 del self.env[k]
         self.env['DPOSWEEP_RUN_OPTS'] = '--progress-interval 2'
+        if nodes > 1:
+            # The nodes share this machine's host name: Open MPI would take
+            # ranks of two nodes for neighbours and use shared memory
+            # between them (and rank 0 crashes in MPI_Bcast).
+            self.env['OMPI_MCA_btl'] = 'self,tcp'
         self.started = False
 
     def run(self, args, check_rc=None, timeout=120):
@@ -115,7 +138,7 @@ class Env:
         return sh(args, check=check_rc, cwd=self.work, env=self.env, timeout=timeout)
 
     def start(self):
-        self.run([CLUSTER, 'start', self.cdir], check_rc=0)
+        self.run([CLUSTER, 'start', self.cdir, '--nodes', str(self.nodes)], check_rc=0)
         self.started = True
 
     def stop(self):
@@ -132,8 +155,7 @@ class Env:
             print(open(f, errors='replace').read())
         p = self.run(['scontrol', 'show', 'job'], timeout=30)
         print('==== scontrol show job\n' + p.stdout + p.stderr)
-        for name in ('slurmctld.log', 'slurmd.log'):
-            f = os.path.join(self.cdir, 'log', name)
+        for f in sorted(glob.glob(os.path.join(self.cdir, 'log', '*.log'))):
             if os.path.exists(f):
                 lines = open(f, errors='replace').read().splitlines()
                 print('==== %s (last 40 lines)' % f)
@@ -453,7 +475,129 @@ def case_failure(e):
         'sweep.sbatch: chain stopped: job %d was cancelled' % job])
 
 
-CASES = {'chain': case_chain, 'signal': case_signal, 'failure': case_failure}
+# ---- two nodes ----
+
+def one_rank_reference(e, spec, out):
+    """The spec run by one process outside SLURM (no mpirun), in the
+    background."""
+    return subprocess.Popen([e.dposweep, 'run', spec, '-o', out, '-q'], cwd=e.work,
+                            env=e.env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+
+
+def node_ranks(e, node):
+    """Pids of the dposweep ranks this cluster runs on a node."""
+    pids = []
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/comm' % d) as f:
+                if f.read().strip() != 'dposweep':
+                    continue
+            with open('/proc/%s/environ' % d, 'rb') as f:
+                env = f.read().split(b'\0')
+        except OSError:
+            continue
+        if (('SLURMD_NODENAME=%s' % node).encode() in env and
+                ('SLURM_CONF=%s' % e.env['SLURM_CONF']).encode() in env):
+            pids.append(int(d))
+    return pids
+
+
+def start_two_node_chain(e, name):
+    """A chain of about 40 s of one worker's work on both nodes (two ranks
+    each), beside a one-rank reference run; returns (spec, out, reference
+    path, reference process, first job, tasks), once a quarter of the
+    tasks is done and the log shows the ranks on both nodes."""
+    rate = e.calibrate()
+    seeds = e.seeds_for(rate, 40, 60, 3000)
+    spec = e.write_spec(name, seeds)
+    total = plan(spec).total
+    out = os.path.join(e.work, name + '.h5')
+    ref_out = os.path.join(e.work, 'reference.h5')
+    ref = one_rank_reference(e, spec, ref_out)
+    p = e.run([SUBMIT, spec, out, '--nodes=2', '--ntasks-per-node=2', '--time=10'],
+              check_rc=0)
+    first = int(p.stdout.strip())
+    log('%s: job %d, %d tasks' % (name, first, total))
+    e.wait_progress(first)
+    text = e.job_log(first)
+    assert 'dposweep run: 4 ranks on SLURM nodes n1,n2' in text, (
+        'job %d: ranks not on both nodes:\n%s' % (first, text))
+    assert wait_for(lambda: status_counts(out)[0] >= total // 4
+                    or e.job_state(first) in TERMINAL, 120, step=0.2)
+    assert e.job_state(first) == 'RUNNING', 'job %d ended before the fault' % first
+    return spec, out, ref_out, ref, first, total
+
+
+def done_after(text):
+    """Tasks done after a link, from its log."""
+    m = re.search(r'tasks done: \d+ before this link, (\d+) now', text)
+    assert m, 'no "tasks done" line:\n' + text
+    return int(m.group(1))
+
+
+def assert_runs_name_nodes(out, nodes):
+    """When the results file records the nodes of each run (/runs/nodes),
+    the first run names every node."""
+    with h5py.File(out, 'r') as f:
+        if 'nodes' not in f['runs']:
+            return
+        first = f['runs/nodes'][0]
+        first = first.decode() if isinstance(first, bytes) else str(first)
+    for n in nodes:
+        assert n in first.split(','), '/runs/nodes[0] = %r lacks %s' % (first, n)
+
+
+def case_two_nodes(e):
+    spec, out, ref_out, ref, first, total = start_two_node_chain(e, 'two-nodes')
+    try:
+        done_before = status_counts(out)[0]
+        victims = node_ranks(e, 'n2')
+        assert len(victims) == 2, 'ranks on n2: %s' % victims
+        for pid in victims:
+            os.kill(pid, signal.SIGKILL)
+        log('two-nodes: SIGKILLed the ranks of n2 (%s) with %d of %d tasks done'
+            % (victims, done_before, total))
+        links = e.follow_chain(first, timeout=400)
+    finally:
+        finish_reference(ref)
+    assert len(links) >= 2, 'no successor after the kill'
+    job1, _, text1 = links[0]
+    assert 'the next link asks for 1-2 node(s), not 2 (this link ended abnormally' in text1, text1
+    assert done_after(text1) >= done_before, 'done tasks lost in the kill'
+    assert_last_link(*links[-1])
+    n = assert_complete_and_equal(ref_out, out)
+    assert_runs_name_nodes(out, ['n1', 'n2'])
+    log('two-nodes: %d links; %d rows equal to a one-rank run' % (len(links), n))
+
+
+def case_node_down(e):
+    spec, out, ref_out, ref, first, total = start_two_node_chain(e, 'node-down')
+    try:
+        done_before = status_counts(out)[0]
+        e.run([CLUSTER, 'node-down', e.cdir, 'n2'], check_rc=0)
+        log('node-down: node n2 failed with %d of %d tasks done' % (done_before, total))
+        links = e.follow_chain(first, timeout=400)
+    finally:
+        finish_reference(ref)
+    assert len(links) >= 2, 'no successor after the node failed'
+    _, _, text1 = links[0]
+    assert 'the next link asks for 1-2 node(s)' in text1, text1
+    assert done_after(text1) >= done_before, 'done tasks lost when the node failed'
+    for job, _, text in links[1:]:
+        assert 'dposweep run: 2 ranks on SLURM nodes n1\n' in text, (
+            'job %s did not run on n1 alone:\n%s' % (job, text))
+    assert_last_link(*links[-1])
+    n = assert_complete_and_equal(ref_out, out)
+    log('node-down: %d links; %d rows equal to a one-rank run' % (len(links), n))
+
+
+# name: (function, nodes of its cluster)
+CASES = {'chain': (case_chain, 1), 'signal': (case_signal, 1),
+         'failure': (case_failure, 1), 'two-nodes': (case_two_nodes, 2),
+         'node-down': (case_node_down, 2)}
 
 
 def main():
@@ -468,11 +612,12 @@ def main():
     if os.geteuid() != 0:
         print('SKIP: the test cluster runs its daemons and jobs as root')
         return 77
-    e = Env()
+    case, nodes = CASES[sys.argv[1]]
+    e = Env(nodes)
     ok = False
     try:
         e.start()
-        CASES[sys.argv[1]](e)
+        case(e)
         ok = True
         log('%s: passed' % sys.argv[1])
     except Exception as x:  # noqa: BLE001 -- report anything, then stop

@@ -31,13 +31,37 @@ static void softmax(const double *x, int k, double *out)
     out[i] = exp(x[i] - m) / z;
 }
 
+/* The reference policy of a task: pi_ref = softmax(tref) (tref NULL:
+ * uniform, theta_ref = 0). */
+static void ref_policy(const double *tref, int k, double *pref)
+{
+  if (!tref) {
+    for (int i = 0; i < k; i++)
+      pref[i] = 1.0 / k;
+    return;
+  }
+  softmax(tref, k, pref);
+}
+
+/* pi = softmax(theta_ref + u). */
+static void ref_current(const double *tref, const double *u, int k,
+                        double *pi)
+{
+  double *theta = malloc(k * sizeof *theta);
+  for (int i = 0; i < k; i++)
+    theta[i] = (tref ? tref[i] : 0.0) + u[i];
+  softmax(theta, k, pi);
+  free(theta);
+}
+
 /* S(y,z) in the theory scale, exp everywhere, as in the model's table;
  * m = max r - min r (for the clip). */
 static double ref_weight(enum bandit_regime regime, const double *r,
-                         const double *u, const double *pi, double beta, int k,
-                         double m, int y, int z)
+                         const double *u, const double *pi,
+                         const double *pref, double beta, int k, double m,
+                         int y, int z)
 {
-  double pref = 1.0 / k, kk = 2.0 * k * k;
+  double kk = 2.0 * k * k;
   double zz;
   switch (regime) {
   case BANDIT_UNIFORM: return 4.0;
@@ -49,21 +73,24 @@ static double ref_weight(enum bandit_regime regime, const double *r,
     return 2.0 + exp(zz) + exp(-zz);
   }
   case BANDIT_ON_POLICY: return kk * 2.0 * pi[y] * pi[z];
-  case BANDIT_HYBRID: return kk * (pi[y] * pref + pi[z] * pref);
-  case BANDIT_REFERENCE: return kk * 2.0 * pref * pref;
+  case BANDIT_HYBRID: return kk * (pi[y] * pref[z] + pi[z] * pref[y]);
+  case BANDIT_REFERENCE: return kk * 2.0 * pref[y] * pref[z];
   default: return NAN;
   }
 }
 
-/* g[y] = -beta sum_z S(y,z) Delta(y,z), normalized: S -> 2S / sum S.
- * gabs (if not NULL) gets the same sums of |S Delta|: the size of the
- * terms, against which a sum's round-off is measured. */
+/* g[y] = -beta sum_z S(y,z) Delta(y,z), normalized: S -> 2S / sum S, with
+ * the reference theta_ref = tref (NULL: 0).  gabs (if not NULL) gets the
+ * same sums of |S Delta|: the size of the terms, against which a sum's
+ * round-off is measured. */
 static double ref_gradient(enum bandit_regime regime, enum bandit_scale scale,
-                           const double *r, const double *u, double beta, int k,
-                           double *g, double *gabs)
+                           const double *r, const double *tref,
+                           const double *u, double beta, int k, double *g,
+                           double *gabs)
 {
-  double *pi = malloc(k * sizeof *pi);
-  softmax(u, k, pi);
+  double *pi = malloc(k * sizeof *pi), *pref = malloc(k * sizeof *pref);
+  ref_current(tref, u, k, pi);
+  ref_policy(tref, k, pref);
   double rmax = r[0], rmin = r[0];
   for (int i = 1; i < k; i++) {
     rmax = fmax(rmax, r[i]);
@@ -74,7 +101,8 @@ static double ref_gradient(enum bandit_regime regime, enum bandit_scale scale,
   double m = rmax - rmin, sum = 0.0, comp = 0.0;
   for (int y = 0; y < k; y++)
     for (int z = 0; z < k; z++) {
-      double term = ref_weight(regime, r, u, pi, beta, k, m, y, z) - comp;
+      double term =
+        ref_weight(regime, r, u, pi, pref, beta, k, m, y, z) - comp;
       double next = sum + term;
       comp = (next - sum) - term;
       sum = next;
@@ -83,7 +111,8 @@ static double ref_gradient(enum bandit_regime regime, enum bandit_scale scale,
     double a = 0.0, gy = 0.0, gc = 0.0;
     for (int z = 0; z < k; z++) {
       double delta = sig(r[y] - r[z]) - sig(beta * (u[y] - u[z]));
-      double t = ref_weight(regime, r, u, pi, beta, k, m, y, z) * delta - gc;
+      double t =
+        ref_weight(regime, r, u, pi, pref, beta, k, m, y, z) * delta - gc;
       double next = gy + t;
       gc = (next - gy) - t;
       gy = next;
@@ -96,13 +125,17 @@ static double ref_gradient(enum bandit_regime regime, enum bandit_scale scale,
       gabs[y] = fabs(c) * a;
   }
   free(pi);
+  free(pref);
   return sum;
 }
 
-static void ref_metrics(const double *r, const double *u, double beta, int k,
-                        double *maxd, double *meand, double *gap)
+/* Every metric of docs/model.md section 6 by its plain formula, into c
+ * (indexed by enum bandit_metric); reference theta_ref = tref (NULL: 0). */
+static void ref_metrics(const double *r, const double *tref, const double *u,
+                        double beta, int k, double *c)
 {
   double *phi = malloc(k * sizeof *phi), *pi = malloc(k * sizeof *pi);
+  double *pref = malloc(k * sizeof *pref);
   for (int y = 0; y < k; y++)
     phi[y] = r[y] - beta * u[y];
   double mx = phi[0], mn = phi[0], s = 0.0;
@@ -112,17 +145,26 @@ static void ref_metrics(const double *r, const double *u, double beta, int k,
     for (int z = 0; z < k; z++)
       s += fabs(phi[y] - phi[z]);
   }
-  *maxd = mx - mn;
-  *meand = s / ((double)k * k);
-  softmax(u, k, pi);
-  double vstar = 0.0, v = 0.0;
+  c[BANDIT_MAX_ABS_DELTA] = mx - mn;
+  c[BANDIT_MEAN_ABS_DELTA] = s / ((double)k * k);
+  ref_current(tref, u, k, pi);
+  ref_policy(tref, k, pref);
+  double vstar = 0.0, v = 0.0, er = 0.0, win = 0.0, kl = 0.0;
   for (int y = 0; y < k; y++) {
-    vstar += exp(r[y] / beta) / k;
-    v += pi[y] * (r[y] - beta * log(pi[y] * k));
+    vstar += pref[y] * exp(r[y] / beta);
+    v += pi[y] * (r[y] - beta * log(pi[y] / pref[y]));
+    er += pi[y] * r[y];
+    kl += pi[y] * log(pi[y] / pref[y]);
+    for (int z = 0; z < k; z++)
+      win += pi[y] * pref[z] * sig(r[y] - r[z]);
   }
-  *gap = beta * log(vstar) - v;
+  c[BANDIT_VALUE_GAP] = beta * log(vstar) - v;
+  c[BANDIT_EXPECTED_REWARD] = er;
+  c[BANDIT_WIN_RATE] = win;
+  c[BANDIT_KL_REF] = kl;
   free(phi);
   free(pi);
+  free(pref);
 }
 
 /* ---- helpers ---- */
@@ -199,7 +241,7 @@ START_TEST(test_golden)
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(&p, &b), 0);
   double m[3][21];
-  struct bandit_trace tr = {m[0], m[1], m[2], NULL};
+  struct bandit_trace tr = {.metric = {m[0], m[1], m[2]}};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
   /* 1e-12 relative until round-off: phi is O(1), so differences of a few
    * ulps of it (1e-14 absolute) are round-off.  The normalized cases do
@@ -218,7 +260,7 @@ START_TEST(test_golden)
 }
 END_TEST
 
-/* ---- the theorems of docs/model.md section 7 ---- */
+/* ---- the theorems of docs/model.md section 8 ---- */
 
 static double bound(enum bandit_regime regime, int t)
 {
@@ -247,7 +289,7 @@ START_TEST(test_theorem_bounds)
       struct bandit *b = NULL;
       ck_assert_int_eq(bandit_create(&p, &b), 0);
       double m[71];
-      struct bandit_trace tr = {m, NULL, NULL, NULL};
+      struct bandit_trace tr = {.metric = {[BANDIT_MAX_ABS_DELTA] = m}};
       ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
       for (int t = 0; t <= p.iterations; t++) {
         /* Under the bound, or at round-off (phi is O(1)). */
@@ -268,7 +310,7 @@ END_TEST
 
 START_TEST(test_gaussian_theorem)
 {
-  /* docs/model.md section 7: mix-r with the gaussian estimator, theory scale,
+  /* docs/model.md section 8: mix-r with the gaussian estimator, theory scale,
    * after T = log(1/sigma) steps sqrt(E[delta(y,y')^2]) <= 14 sigma. */
   const double sigmas[] = {1e-2, 1e-3, 1e-4};
   for (int si = 0; si < 3; si++) {
@@ -303,6 +345,34 @@ END_TEST
 
 /* ---- optimized step against the reference ---- */
 
+/* The references the comparisons run with: none (uniform, theta_ref = 0),
+ * drawn (ref_spread) and given (ref_logits). */
+enum { REF_NONE, REF_SPREAD, REF_LOGITS, NREF };
+static const char *const ref_names[NREF] = {"uniform", "spread", "logits"};
+
+/* Give p the reference of kind ref; a given one is written to logits
+ * (arms entries), which must outlive p's use. */
+static void with_reference(struct bandit_params *p, int ref, double *logits)
+{
+  p->ref_spread = ref == REF_SPREAD ? 1.5 : 0.0;
+  p->ref_logits = NULL;
+  if (ref == REF_LOGITS) {
+    for (int i = 0; i < p->arms; i++)
+      logits[i] = 2.0 * sin(0.7 * i + 0.3);
+    p->ref_logits = logits;
+  }
+}
+
+/* theta_ref as the slow reference takes it: NULL for none (its own
+ * uniform pi_ref), the given logits, or the engine's draw (whose law the
+ * common-random-numbers test checks). */
+static const double *ref_logits_of(const struct bandit *b,
+                                   const struct bandit_params *p, int ref)
+{
+  return ref == REF_NONE ? NULL : ref == REF_LOGITS ? p->ref_logits
+                                                    : bandit_ref_logits(b);
+}
+
 START_TEST(test_gradient_matches_reference)
 {
   enum bandit_scale scale = (enum bandit_scale)(_i % 2);
@@ -313,72 +383,92 @@ START_TEST(test_gradient_matches_reference)
   const int ks[] = {2, 3, 7, 20, 64, 1030};
   for (size_t ki = 0; ki < 6; ki++) {
     int k = ks[ki];
-    for (int rep = 0; rep < (k > 100 ? 1 : 4); rep++) {
-      double beta = 0.1 * pow(50.0, rng_uniform(&g));
-      struct bandit_params p = params(regime, scale, k, beta);
-      p.rewards = rep % 2 ? BANDIT_REWARDS_NORMAL : BANDIT_REWARDS_UNIFORM;
-      p.seed = (uint64_t)rep;
-      struct bandit *b = NULL;
-      ck_assert_int_eq(bandit_create(&p, &b), 0);
-      const double *r = bandit_rewards(b);
-      static double u[1030], g1[1030], g2[1030], gabs[1030];
-      for (int y = 0; y < k; y++)
-        u[y] = (rng_uniform(&g) - 0.5) * 2.0 / beta;
-      bandit_gradient(b, u, g1);
-      ref_gradient(regime, scale, r, u, beta, k, g2, gabs);
-      /* 1e-12 relative to the size of the sums' terms (what round-off in
-       * a sum of K terms is measured against). */
-      double scalemax = 0.0;
-      for (int y = 0; y < k; y++)
-        scalemax = fmax(scalemax, gabs[y]);
-      for (int y = 0; y < k; y++)
-        ck_assert_msg(fabs(g1[y] - g2[y]) <= 1e-12 * scalemax,
-                      "%s/%s K=%d y=%d: %.17g vs %.17g",
-                      bandit_regime_name(regime), bandit_scale_name(scale), k,
-                      y, g1[y], g2[y]);
-      /* Metrics against the plain formulas. */
-      double a[3], c[3];
-      bandit_metrics(b, u, &a[0], &a[1], &a[2]);
-      ref_metrics(r, u, beta, k, &c[0], &c[1], &c[2]);
-      for (int j = 0; j < 3; j++)
-        ck_assert_msg(close_to(a[j], c[j], 1e-12, 1e-13), "metric %d: %.17g vs %.17g",
-                      j, a[j], c[j]);
-      bandit_destroy(&b);
-    }
+    for (int rep = 0; rep < (k > 100 ? 1 : 4); rep++)
+      for (int ref = 0; ref < NREF; ref++) {
+        double beta = 0.1 * pow(50.0, rng_uniform(&g));
+        static double u[1030], g1[1030], g2[1030], gabs[1030], logits[1030];
+        struct bandit_params p = params(regime, scale, k, beta);
+        p.rewards = rep % 2 ? BANDIT_REWARDS_NORMAL : BANDIT_REWARDS_UNIFORM;
+        p.seed = (uint64_t)rep;
+        with_reference(&p, ref, logits);
+        struct bandit *b = NULL;
+        ck_assert_int_eq(bandit_create(&p, &b), 0);
+        const double *r = bandit_rewards(b), *tref = ref_logits_of(b, &p, ref);
+        for (int y = 0; y < k; y++)
+          u[y] = (rng_uniform(&g) - 0.5) * 2.0 / beta;
+        bandit_gradient(b, u, g1);
+        ref_gradient(regime, scale, r, tref, u, beta, k, g2, gabs);
+        /* 1e-12 relative to the size of the sums' terms (what round-off in
+         * a sum of K terms is measured against). */
+        double scalemax = 0.0;
+        for (int y = 0; y < k; y++)
+          scalemax = fmax(scalemax, gabs[y]);
+        for (int y = 0; y < k; y++)
+          ck_assert_msg(fabs(g1[y] - g2[y]) <= 1e-12 * scalemax,
+                        "%s/%s K=%d %s y=%d: %.17g vs %.17g",
+                        bandit_regime_name(regime), bandit_scale_name(scale),
+                        k, ref_names[ref], y, g1[y], g2[y]);
+        /* Every metric against the plain formulas. */
+        double a[BANDIT_NMETRICS], c[BANDIT_NMETRICS];
+        bandit_metrics(b, u, a);
+        ref_metrics(r, tref, u, beta, k, c);
+        for (int j = 0; j < BANDIT_NMETRICS; j++)
+          ck_assert_msg(close_to(a[j], c[j], 1e-12, 1e-13),
+                        "K=%d %s %s: %.17g vs %.17g", k, ref_names[ref],
+                        bandit_metric_name((enum bandit_metric)j), a[j], c[j]);
+        bandit_destroy(&b);
+      }
   }
 }
 END_TEST
 
 START_TEST(test_trajectory_matches_reference)
 {
-  /* Whole trajectories: the optimized run against reference steps. */
+  /* Whole trajectories: the optimized run against reference steps, with
+   * each kind of reference, every metric and the final theta. */
   enum bandit_scale scale = (enum bandit_scale)(_i % 2);
   enum bandit_regime regime = (enum bandit_regime)(_i / 2);
-  int k = 9;
-  struct bandit_params p = params(regime, scale, k, 1.5);
-  p.eta = 2.0;
-  p.iterations = 12;
-  p.record_every = 1;
-  struct bandit *b = NULL;
-  ck_assert_int_eq(bandit_create(&p, &b), 0);
-  double m[3][13], th[9];
-  struct bandit_trace tr = {m[0], m[1], m[2], th};
-  ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
-  const double *r = bandit_rewards(b);
-  double eta = bandit_eta(b);
-  double u[9] = {0}, g[9], c[3];
-  for (int t = 0; t <= p.iterations; t++) {
-    ref_metrics(r, u, p.beta, k, &c[0], &c[1], &c[2]);
-    for (int j = 0; j < 3; j++)
-      ck_assert_msg(close_to(m[j][t], c[j], 1e-12, 1e-14),
-                    "%s/%s t=%d metric %d: %.17g vs %.17g",
-                    bandit_regime_name(regime), bandit_scale_name(scale), t, j,
-                    m[j][t], c[j]);
-    ref_gradient(regime, scale, r, u, p.beta, k, g, NULL);
-    for (int y = 0; y < k; y++)
-      u[y] -= eta * g[y];
+  enum { K = 9, T = 12 };
+  for (int ref = 0; ref < NREF; ref++) {
+    double logits[K];
+    struct bandit_params p = params(regime, scale, K, 1.5);
+    p.eta = 2.0;
+    p.iterations = T;
+    p.record_every = 1;
+    with_reference(&p, ref, logits);
+    struct bandit *b = NULL;
+    ck_assert_int_eq(bandit_create(&p, &b), 0);
+    double m[BANDIT_NMETRICS][T + 1], th[K];
+    struct bandit_trace tr = {.theta = th};
+    for (int j = 0; j < BANDIT_NMETRICS; j++)
+      tr.metric[j] = m[j];
+    ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+    const double *r = bandit_rewards(b), *tref = ref_logits_of(b, &p, ref);
+    double eta = bandit_eta(b);
+    double u[K] = {0}, g[K], c[BANDIT_NMETRICS];
+    for (int t = 0; t <= T; t++) {
+      ref_metrics(r, tref, u, p.beta, K, c);
+      for (int j = 0; j < BANDIT_NMETRICS; j++)
+        ck_assert_msg(close_to(m[j][t], c[j], 1e-12, 1e-14),
+                      "%s/%s %s t=%d %s: %.17g vs %.17g",
+                      bandit_regime_name(regime), bandit_scale_name(scale),
+                      ref_names[ref], t,
+                      bandit_metric_name((enum bandit_metric)j), m[j][t],
+                      c[j]);
+      if (t == T)
+        break;
+      ref_gradient(regime, scale, r, tref, u, p.beta, K, g, NULL);
+      for (int y = 0; y < K; y++)
+        u[y] -= eta * g[y];
+    }
+    /* The final theta is theta_ref + u. */
+    for (int y = 0; y < K; y++)
+      ck_assert_msg(close_to(th[y], (tref ? tref[y] : 0.0) + u[y], 1e-12,
+                             1e-14),
+                    "%s theta[%d]: %.17g vs %.17g", ref_names[ref], y, th[y],
+                    (tref ? tref[y] : 0.0) + u[y]);
+    bandit_destroy(&b);
   }
-  bandit_destroy(&b);
 }
 END_TEST
 
@@ -438,13 +528,46 @@ START_TEST(test_sampled_unbiased)
 }
 END_TEST
 
+START_TEST(test_sampled_unbiased_reference)
+{
+  /* The product samplers read pi_ref: with a drawn reference too, both
+   * sampling paths stay unbiased for the exact gradient (itself checked
+   * against the slow reference above). */
+  enum bandit_regime regime = (enum bandit_regime)(BANDIT_ON_POLICY + _i / 4);
+  struct bandit_params p =
+    params(regime, (enum bandit_scale)(_i % 2), 6, 2.0);
+  p.samples = (_i / 2) % 2 ? 40 : 5;
+  p.ref_spread = 1.0;
+  check_unbiased(p, 30000);
+}
+END_TEST
+
 /* ---- determinism and common random numbers ---- */
+
+/* A run's outputs laid out in buf (BANDIT_NMETRICS nrec + arms doubles):
+ * the first three metrics' traces, the final theta, then the later
+ * metrics' traces.  The first part is what the numerics fingerprints of
+ * the engine before the later metrics hashed (numerics.txt). */
+static struct bandit_trace trace_in(double *buf, int64_t nrec, int arms)
+{
+  struct bandit_trace tr;
+  double *q = buf;
+  for (int j = 0; j < BANDIT_NMETRICS; j++) {
+    if (j == BANDIT_VALUE_GAP + 1) {
+      tr.theta = q;
+      q += arms;
+    }
+    tr.metric[j] = q;
+    q += nrec;
+  }
+  return tr;
+}
 
 static void run_all(const struct bandit_params *p, double *out, int nrec)
 {
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(p, &b), 0);
-  struct bandit_trace tr = {out, out + nrec, out + 2 * nrec, out + 3 * nrec};
+  struct bandit_trace tr = trace_in(out, nrec, p->arms);
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
   bandit_destroy(&b);
 }
@@ -455,14 +578,14 @@ START_TEST(test_determinism)
   p.iterations = 30;
   p.sigma = 0.01;
   enum { N = 31 };
-  double a[3 * N + 10], b[3 * N + 10];
+  double a[BANDIT_NMETRICS * N + 10], b[BANDIT_NMETRICS * N + 10];
   run_all(&p, a, N);
   run_all(&p, b, N);
   ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
   /* Running the same object twice gives the same result too. */
   struct bandit *o = NULL;
   ck_assert_int_eq(bandit_create(&p, &o), 0);
-  struct bandit_trace tr = {b, b + N, b + 2 * N, b + 3 * N};
+  struct bandit_trace tr = trace_in(b, N, 10);
   bandit_run(o, &tr);
   bandit_run(o, &tr);
   ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
@@ -520,7 +643,7 @@ START_TEST(test_common_random_numbers)
   p = base;
   p.sigma = 0.1;
   p.iterations = 10;
-  double s[3 * 11 + 12], l[3 * 21 + 12];
+  double s[BANDIT_NMETRICS * 11 + 12], l[BANDIT_NMETRICS * 21 + 12];
   run_all(&p, s, 11);
   p.iterations = 20;
   run_all(&p, l, 21);
@@ -584,7 +707,7 @@ START_TEST(test_divergence_is_reported)
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(&p, &b), 0);
   double m[51];
-  struct bandit_trace tr = {m, NULL, NULL, NULL};
+  struct bandit_trace tr = {.metric = {[BANDIT_MAX_ABS_DELTA] = m}};
   ck_assert_int_eq(bandit_run(b, &tr), BANDIT_DIVERGED);
   ck_assert_ptr_nonnull(strstr(bandit_failure(b), "diverged at step"));
   ck_assert(isfinite(m[0]));
@@ -628,17 +751,38 @@ static struct bandit_params task(enum bandit_regime regime,
   return p;
 }
 
-/* A run's outputs (three traces and the final theta) and their hash. */
-static uint64_t run_hash(const struct bandit_params *p, double *buf)
+/* Which of a run's outputs (trace_in's layout) a fingerprint hashes: the
+ * first three metrics and the final theta (what numerics version 2's
+ * first fingerprints hashed), the later metrics, or all. */
+enum fp_part { FP_FIRST, FP_LATER, FP_ALL };
+static const char *const fp_suffix[] = {"", "/metrics", ""};
+
+/* Run p and hash part of its outputs; buf holds BANDIT_NMETRICS nrec +
+ * arms doubles. */
+static uint64_t run_hash_part(const struct bandit_params *p, double *buf,
+                              enum fp_part part)
 {
   int64_t nrec = bandit_nrec(p->iterations, p->record_every);
-  size_t n = 3 * (size_t)nrec + (size_t)p->arms;
+  size_t first = 3 * (size_t)nrec + (size_t)p->arms;
+  size_t all = BANDIT_NMETRICS * (size_t)nrec + (size_t)p->arms;
   struct bandit *b = NULL;
   ck_assert_int_eq(bandit_create(p, &b), 0);
-  struct bandit_trace tr = {buf, buf + nrec, buf + 2 * nrec, buf + 3 * nrec};
+  struct bandit_trace tr = trace_in(buf, nrec, p->arms);
   (void)bandit_run(b, &tr);
   bandit_destroy(&b);
-  return fnv1a(buf, n * sizeof *buf, 1469598103934665603ULL);
+  const uint64_t basis = 1469598103934665603ULL;
+  switch (part) {
+  case FP_FIRST: return fnv1a(buf, first * sizeof *buf, basis);
+  case FP_LATER:
+    return fnv1a(buf + first, (all - first) * sizeof *buf, basis);
+  default: return fnv1a(buf, all * sizeof *buf, basis);
+  }
+}
+
+/* Every output of a run, hashed. */
+static uint64_t run_hash(const struct bandit_params *p, double *buf)
+{
+  return run_hash_part(p, buf, FP_ALL);
 }
 
 START_TEST(test_isa_select)
@@ -680,19 +824,21 @@ START_TEST(test_paths_identical)
 {
   static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 70, 1030};
   const char *was = bandit_isa_name();
-  static double buf[3 * 64 + 1030];
+  static double buf[BANDIT_NMETRICS * 64 + 1030], logits[1030];
   int compared = 0;
   struct err e;
   for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
     for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
       for (int scale = 0; scale < 2; scale++)
-        for (int est = 0; est < NEST; est++) {
+        for (int est = 0; est < NEST * NREF; est++) {
           int k = ks[ki];
-          if ((k > 100 && est != EST_EXACT) || (k == 70 && est != EST_MANY))
+          if ((k > 100 && est % NEST != EST_EXACT) ||
+              (k == 70 && est % NEST != EST_MANY))
             continue;
           struct bandit_params p = task((enum bandit_regime)regime,
-                                        (enum bandit_scale)scale, est, k,
-                                        k > 100 ? 2 : k > 40 ? 4 : 12);
+                                        (enum bandit_scale)scale, est % NEST,
+                                        k, k > 100 ? 2 : k > 40 ? 4 : 12);
+          with_reference(&p, est / NEST, logits);
           uint64_t first = 0;
           for (int i = 0; i < 3; i++) {
             if (!bandit_isa_supported(isa_names[i]))
@@ -703,11 +849,11 @@ START_TEST(test_paths_identical)
               first = h;
             else
               compared++;
-            ck_assert_msg(h == first, "%s K=%d %s/%s %s: %s differs from "
-                          "baseline", isa_names[i], k,
+            ck_assert_msg(h == first, "%s K=%d %s/%s %s %s: %s differs "
+                          "from baseline", isa_names[i], k,
                           bandit_regime_name(p.regime),
-                          bandit_scale_name(p.scale), est_names[est],
-                          isa_names[i]);
+                          bandit_scale_name(p.scale), est_names[est % NEST],
+                          ref_names[est / NEST], isa_names[i]);
           }
         }
   ck_assert_int_eq(bandit_isa_select(was, &e), 0);
@@ -723,50 +869,67 @@ END_TEST
  *
  * tests/golden/numerics.txt holds, for the BANDIT_NUMERICS_VERSION it
  * names, a hash of the outputs of a fixed set of tasks (every regime,
- * scale and estimator at K = 5 and 20, and the exact estimator at K =
- * 1030).  A change that moves any of these bits fails here until the
- * version is bumped and the file regenerated (GOLDEN_WRITE=path runs the
- * test writing it), so results files never mix two engines. */
-static int fingerprint_tasks(struct bandit_params *out, const char **label,
-                             char (*names)[64])
+ * scale and estimator at K = 5 and 20, the exact estimator at K = 1030
+ * and the sampled one with many pairs at K = 70).  A change that moves
+ * any of these bits fails here until the version is bumped and the file
+ * regenerated (GOLDEN_WRITE=path runs the test writing it), so results
+ * files never mix two engines. */
+struct fp_task {
+  struct bandit_params p;
+  enum fp_part part;
+  char label[64];
+};
+
+/* The fingerprinted tasks, in the file's order: numerics version 2's
+ * first list (the first three metrics and theta of tasks with a uniform
+ * reference; K = 70 last, added with the batch sampler), then, added with
+ * the later metrics, those metrics of the same tasks, and every output of
+ * the K = 5 and 20 tasks with a drawn and with a given reference.
+ * Returns their number (at most max). */
+static int fingerprint_tasks(struct fp_task *out, int max)
 {
   static const int ks[] = {5, 20, 1030, 70};
+  static double logits[20];
   int n = 0;
-  for (int ki = 0; ki < 4; ki++)
-    for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
-      for (int scale = 0; scale < 2; scale++)
-        for (int est = 0; est < NEST; est++) {
-          if (ks[ki] > 100 && (est != EST_EXACT || scale != 0))
-            continue;
-          if (ks[ki] == 70 && est != EST_MANY)
-            continue;
-          out[n] = task((enum bandit_regime)regime, (enum bandit_scale)scale,
-                        est, ks[ki], ks[ki] > 100 ? 2 : ks[ki] > 40 ? 4 : 20);
-          snprintf(names[n], sizeof names[n], "K=%d/%s/%s/%s", ks[ki],
-                   bandit_regime_name(out[n].regime),
-                   bandit_scale_name(out[n].scale), est_names[est]);
-          label[n] = names[n];
-          n++;
-        }
+  for (int pass = 0; pass < 2 + 2; pass++)
+    for (int ki = 0; ki < 4; ki++)
+      for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
+        for (int scale = 0; scale < 2; scale++)
+          for (int est = 0; est < NEST; est++) {
+            int k = ks[ki], ref = pass < 2 ? REF_NONE : pass - 1;
+            if (k > 100 && (est != EST_EXACT || scale != 0 || ref != REF_NONE))
+              continue;
+            if (k == 70 && (est != EST_MANY || ref != REF_NONE))
+              continue;
+            ck_assert_int_lt(n, max);
+            struct fp_task *f = &out[n++];
+            f->p = task((enum bandit_regime)regime, (enum bandit_scale)scale,
+                        est, k, k > 100 ? 2 : k > 40 ? 4 : 20);
+            with_reference(&f->p, ref, logits);
+            f->part = pass == 0 ? FP_FIRST : pass == 1 ? FP_LATER : FP_ALL;
+            snprintf(f->label, sizeof f->label, "K=%d/%s/%s/%s%s%s%s", k,
+                     bandit_regime_name(f->p.regime),
+                     bandit_scale_name(f->p.scale), est_names[est],
+                     fp_suffix[f->part], ref == REF_NONE ? "" : "/ref-",
+                     ref == REF_NONE ? "" : ref_names[ref]);
+          }
   return n;
 }
 
 START_TEST(test_numerics_fingerprint)
 {
-  static struct bandit_params tasks[256];
-  static const char *label[256];
-  static char names[256][64];
-  static double buf[3 * 64 + 1030];
-  int n = fingerprint_tasks(tasks, label, names);
-  ck_assert_int_le(n, 256);
+  static struct fp_task tasks[512];
+  static double buf[BANDIT_NMETRICS * 64 + 1030];
+  int n = fingerprint_tasks(tasks, 512);
   const char *out = getenv("GOLDEN_WRITE");
   if (out) {
     FILE *f = fopen(out, "w");
     ck_assert_ptr_nonnull(f);
     fprintf(f, "version %d\n", BANDIT_NUMERICS_VERSION);
     for (int i = 0; i < n; i++)
-      fprintf(f, "%s %016llx\n", label[i],
-              (unsigned long long)run_hash(&tasks[i], buf));
+      fprintf(f, "%s %016llx\n", tasks[i].label,
+              (unsigned long long)run_hash_part(&tasks[i].p, buf,
+                                                tasks[i].part));
     ck_assert_int_eq(fclose(f), 0);
     return;
   }
@@ -788,8 +951,8 @@ START_TEST(test_numerics_fingerprint)
     unsigned long long want;
     ck_assert_int_eq(sscanf(line, "%63s %llx", name, &want), 2);
     ck_assert_int_lt(i, n);
-    ck_assert_str_eq(name, label[i]);
-    unsigned long long got = run_hash(&tasks[i], buf);
+    ck_assert_str_eq(name, tasks[i].label);
+    unsigned long long got = run_hash_part(&tasks[i].p, buf, tasks[i].part);
     ck_assert_msg(got == want, "%s: results changed (%016llx, want %016llx) "
                   "at numerics version %d: bump BANDIT_NUMERICS_VERSION",
                   name, got, want, version);
@@ -797,6 +960,304 @@ START_TEST(test_numerics_fingerprint)
   }
   fclose(f);
   ck_assert_int_eq(i, n);
+}
+END_TEST
+
+/* ---- the reference policy and the metrics it brings ---- */
+
+START_TEST(test_reference_checks)
+{
+  struct bandit_params p = params(BANDIT_HYBRID, BANDIT_THEORY, 4, 1.0);
+  const char *field = NULL;
+  struct err e;
+  const double bad_spreads[] = {-1.0, NAN, INFINITY, 35.000001};
+  for (size_t i = 0; i < 4; i++) {
+    p.ref_spread = bad_spreads[i];
+    field = NULL;
+    ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
+    ck_assert_str_eq(field, "ref_spread");
+    ck_assert_ptr_null(strchr(e.msg, '\n'));
+  }
+  const double good_spreads[] = {0.0, -0.0, 1e-300, 2.0, 35.0};
+  for (size_t i = 0; i < 5; i++) {
+    p.ref_spread = good_spreads[i];
+    ck_assert_int_eq(bandit_params_check(&p, &field, &e), 0);
+  }
+  double logits[4] = {0.0, 1.0, -2.0, 0.5};
+  p.ref_spread = 0.0;
+  p.ref_logits = logits;
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), 0);
+  p.ref_spread = 1.0; /* given and drawn: not both */
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
+  ck_assert_str_eq(field, "ref_logits");
+  p.ref_spread = 0.0;
+  const double bad_logits[] = {NAN, INFINITY, -INFINITY};
+  for (size_t i = 0; i < 3; i++) {
+    logits[2] = bad_logits[i];
+    field = NULL;
+    ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
+    ck_assert_str_eq(field, "ref_logits");
+    ck_assert_ptr_nonnull(strstr(e.msg, "finite"));
+  }
+  /* Spread limited like the rewards'. */
+  logits[2] = -700.0;
+  logits[1] = 0.0;
+  logits[3] = 0.0;
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), 0);
+  logits[1] = 1e-9;
+  ck_assert_int_eq(bandit_params_check(&p, &field, &e), ERR_INPUT);
+  ck_assert_str_eq(field, "ref_logits");
+  ck_assert_ptr_nonnull(strstr(e.msg, "700"));
+}
+END_TEST
+
+/* The reference is drawn from the instance stream right after the
+ * rewards: theta_ref = ref_spread z, z = the next K standard normals. */
+START_TEST(test_reference_draw)
+{
+  for (int rw = 0; rw < 2; rw++) {
+    struct bandit_params p = params(BANDIT_HYBRID, BANDIT_THEORY, 11, 1.0);
+    p.rewards = rw ? BANDIT_REWARDS_NORMAL : BANDIT_REWARDS_UNIFORM;
+    p.seed = 3;
+    p.ref_spread = 0.75;
+    struct rng_pcg32 g;
+    rng_pcg32_seed_key(&g, bandit_instance_key(&p));
+    double r[11], tref[11];
+    for (int i = 0; i < 11; i++)
+      r[i] = rw ? rng_normal(&g) : rng_uniform(&g);
+    for (int i = 0; i < 11; i++)
+      tref[i] = 0.75 * rng_normal(&g);
+    struct bandit *b = NULL;
+    ck_assert_int_eq(bandit_create(&p, &b), 0);
+    ck_assert_int_eq(memcmp(bandit_rewards(b), r, sizeof r), 0);
+    ck_assert_int_eq(memcmp(bandit_ref_logits(b), tref, sizeof tref), 0);
+    bandit_destroy(&b);
+  }
+  /* An explicit reference is taken as given; none is zeros. */
+  struct bandit_params p = params(BANDIT_REFERENCE, BANDIT_THEORY, 5, 1.0);
+  double logits[5] = {0.5, -1.0, 2.0, 0.0, 1.25}, zeros[5] = {0};
+  p.ref_logits = logits;
+  struct bandit *b = NULL;
+  ck_assert_int_eq(bandit_create(&p, &b), 0);
+  ck_assert_int_eq(memcmp(bandit_ref_logits(b), logits, sizeof logits), 0);
+  bandit_destroy(&b);
+  p.ref_logits = NULL;
+  ck_assert_int_eq(bandit_create(&p, &b), 0);
+  ck_assert_int_eq(memcmp(bandit_ref_logits(b), zeros, sizeof zeros), 0);
+  bandit_destroy(&b);
+}
+END_TEST
+
+/* theta_ref of a task, copied (arms entries), and its rewards. */
+static void reference_of(const struct bandit_params *p, double *tref,
+                         double *r)
+{
+  struct bandit *b = NULL;
+  ck_assert_int_eq(bandit_create(p, &b), 0);
+  memcpy(tref, bandit_ref_logits(b), (size_t)p->arms * sizeof *tref);
+  if (r)
+    memcpy(r, bandit_rewards(b), (size_t)p->arms * sizeof *r);
+  bandit_destroy(&b);
+}
+
+START_TEST(test_reference_common_random_numbers)
+{
+  enum { K = 12 };
+  struct bandit_params base = params(BANDIT_UNIFORM, BANDIT_THEORY, K, 1.0);
+  base.seed = 5;
+  base.rewards = BANDIT_REWARDS_NORMAL;
+  base.ref_spread = 1.0;
+  double t0[K], r0[K], t[K], r[K];
+  reference_of(&base, t0, r0);
+  /* Same seed and arms: the same reference (and rewards) for every
+   * regime, beta, sigma, samples and scale; the spread only scales z. */
+  for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
+    for (int j = 0; j < 4; j++) {
+      struct bandit_params p = base;
+      p.regime = (enum bandit_regime)regime;
+      p.beta = j == 0 ? 0.1 : 7.0;
+      p.sigma = j == 1 ? 0.5 : 0.0;
+      p.samples = j == 2 ? 100 : 0;
+      p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
+      p.eta_theory = p.scale == BANDIT_THEORY;
+      p.ref_spread = j == 3 ? 2.0 : 1.0;
+      reference_of(&p, t, r);
+      ck_assert_int_eq(memcmp(r, r0, sizeof r), 0);
+      for (int y = 0; y < K; y++)
+        ck_assert(t[y] == p.ref_spread * t0[y]);
+      ck_assert_uint_ne(bandit_noise_key(&p), bandit_noise_key(&base));
+    }
+  /* The reference leaves the rewards alone. */
+  struct bandit_params p = base;
+  p.ref_spread = 0.0;
+  reference_of(&p, t, r);
+  ck_assert_int_eq(memcmp(r, r0, sizeof r), 0);
+  /* Another seed or master seed: another reference. */
+  p = base;
+  p.seed = 6;
+  reference_of(&p, t, NULL);
+  for (int y = 0; y < K; y++)
+    ck_assert(t[y] != t0[y]);
+  p = base;
+  p.master_seed = 100;
+  reference_of(&p, t, NULL);
+  ck_assert_int_ne(memcmp(t, t0, sizeof t), 0);
+}
+END_TEST
+
+START_TEST(test_reference_noise_key)
+{
+  /* Only a reference that is there enters the noise key: ref_spread 0
+   * (or -0.0) and no logits keep the key every such task always had. */
+  struct bandit_params a = params(BANDIT_HYBRID, BANDIT_THEORY, 4, 1.0), b = a;
+  double l1[4] = {0, 1, 2, 3}, l2[4] = {0, 1, 2, 3.5}, l0[4] = {0};
+  const uint64_t plain = bandit_noise_key(&a);
+  b.ref_spread = -0.0;
+  ck_assert_uint_eq(bandit_noise_key(&b), plain);
+  b.ref_spread = 1.0;
+  uint64_t s1 = bandit_noise_key(&b);
+  b.ref_spread = 2.0;
+  uint64_t s2 = bandit_noise_key(&b);
+  ck_assert_uint_ne(s1, plain);
+  ck_assert_uint_ne(s2, plain);
+  ck_assert_uint_ne(s1, s2);
+  b.ref_spread = 0.0;
+  b.ref_logits = l1;
+  uint64_t k1 = bandit_noise_key(&b);
+  b.ref_logits = l2;
+  uint64_t k2 = bandit_noise_key(&b);
+  b.ref_logits = l0; /* a given uniform reference is still a given one */
+  uint64_t k0 = bandit_noise_key(&b);
+  ck_assert_uint_ne(k1, plain);
+  ck_assert_uint_ne(k1, k2);
+  ck_assert_uint_ne(k0, plain);
+  ck_assert_uint_ne(k1, s1);
+  /* The instance key never sees the reference. */
+  ck_assert_uint_eq(bandit_instance_key(&b), bandit_instance_key(&a));
+}
+END_TEST
+
+START_TEST(test_zero_reference_same_bits)
+{
+  /* ref_spread -0.0 is no reference: the same bits, every output; and
+   * the final theta is u itself, to the bit, not 0 + u (which would turn
+   * a -0.0 into +0.0). */
+  static double buf[BANDIT_NMETRICS * 64 + 64];
+  for (int regime = 0; regime < BANDIT_NREGIMES; regime++) {
+    struct bandit_params p = task((enum bandit_regime)regime, BANDIT_THEORY,
+                                  EST_GAUSSIAN, 7, 20);
+    uint64_t h = run_hash(&p, buf);
+    p.ref_spread = -0.0;
+    ck_assert_uint_eq(run_hash(&p, buf), h);
+    double u[7];
+    struct bandit *b = NULL;
+    ck_assert_int_eq(bandit_create(&p, &b), 0);
+    ck_assert_int_eq(bandit_advance(b, 20, u), BANDIT_OK);
+    bandit_destroy(&b);
+    struct bandit_trace tr = trace_in(buf, 21, 7);
+    ck_assert_int_eq(memcmp(tr.theta, u, sizeof u), 0);
+  }
+}
+END_TEST
+
+/* The metrics at t = 0 (pi = pi_ref): expected reward sum pi_ref r, win
+ * rate 1/2 (sum pi_ref(y) pi_ref(y') sig(r_y - r_y'): the terms of (y, y')
+ * and (y', y) add to pi_ref(y) pi_ref(y')), KL 0 exactly. */
+START_TEST(test_metrics_at_start)
+{
+  static const int ks[] = {2, 5, 20, 300};
+  for (size_t ki = 0; ki < 4; ki++)
+    for (int ref = 0; ref < NREF; ref++) {
+      int k = ks[ki];
+      static double logits[300], pref[300];
+      struct bandit_params p = params(BANDIT_HYBRID, BANDIT_NORMALIZED, k, 3.0);
+      p.rewards = BANDIT_REWARDS_NORMAL;
+      p.iterations = 1;
+      with_reference(&p, ref, logits);
+      struct bandit *b = NULL;
+      ck_assert_int_eq(bandit_create(&p, &b), 0);
+      double m[BANDIT_NMETRICS][2];
+      struct bandit_trace tr = {.theta = NULL};
+      for (int j = 0; j < BANDIT_NMETRICS; j++)
+        tr.metric[j] = m[j];
+      ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+      const double *r = bandit_rewards(b);
+      ref_policy(ref == REF_NONE ? NULL : bandit_ref_logits(b), k, pref);
+      double er = 0.0, win = 0.0, rabs = 0.0;
+      for (int y = 0; y < k; y++) {
+        er += pref[y] * r[y];
+        rabs += pref[y] * fabs(r[y]);
+        for (int z = 0; z < k; z++)
+          win += pref[y] * pref[z] * sig(r[y] - r[z]);
+      }
+      ck_assert_msg(fabs(m[BANDIT_EXPECTED_REWARD][0] - er) <= 1e-14 * rabs,
+                    "K=%d %s: expected reward %.17g, want %.17g", k,
+                    ref_names[ref], m[BANDIT_EXPECTED_REWARD][0], er);
+      ck_assert_msg(fabs(win - 0.5) <= 1e-14 &&
+                      fabs(m[BANDIT_WIN_RATE][0] - 0.5) <= 1e-14,
+                    "K=%d %s: win rate %.17g (plain sum %.17g), want 1/2", k,
+                    ref_names[ref], m[BANDIT_WIN_RATE][0], win);
+      ck_assert_msg(m[BANDIT_KL_REF][0] == 0.0, "K=%d %s: KL %.17g", k,
+                    ref_names[ref], m[BANDIT_KL_REF][0]);
+      /* The first step moves pi away from pi_ref: KL > 0 after it. */
+      ck_assert(m[BANDIT_KL_REF][1] > 0.0);
+      bandit_destroy(&b);
+    }
+}
+END_TEST
+
+/* At the optimum of the exact estimator, pi* = pi_ref exp(r/beta) / Z,
+ * the metrics take their analytic values: expected reward sum pi* r, win
+ * rate sum pi*(y) pi_ref(y') sig(r_y - r_y'), KL = sum pi* r / beta -
+ * log Z, and value gap 0.  mix-r in the theory scale gets there in a few
+ * steps (quadratically) whatever the reference. */
+START_TEST(test_metrics_at_optimum)
+{
+  static const int ks[] = {5, 20};
+  static const double betas[] = {0.5, 2.0};
+  for (size_t ki = 0; ki < 2; ki++)
+    for (size_t bi = 0; bi < 2; bi++)
+      for (int ref = 0; ref < NREF; ref++) {
+        int k = ks[ki];
+        double beta = betas[bi], logits[20], pref[20], ps[20];
+        struct bandit_params p = params(BANDIT_MIX_R, BANDIT_THEORY, k, beta);
+        p.iterations = 12;
+        p.seed = (uint64_t)(ki * 7 + bi);
+        with_reference(&p, ref, logits);
+        struct bandit *b = NULL;
+        ck_assert_int_eq(bandit_create(&p, &b), 0);
+        double m[BANDIT_NMETRICS][13];
+        struct bandit_trace tr = {.theta = NULL};
+        for (int j = 0; j < BANDIT_NMETRICS; j++)
+          tr.metric[j] = m[j];
+        ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+        const double *r = bandit_rewards(b);
+        ref_policy(ref == REF_NONE ? NULL : bandit_ref_logits(b), k, pref);
+        double z = 0.0;
+        for (int y = 0; y < k; y++)
+          z += pref[y] * exp(r[y] / beta);
+        double er = 0.0, win = 0.0, kl = -log(z);
+        for (int y = 0; y < k; y++) {
+          ps[y] = pref[y] * exp(r[y] / beta) / z;
+          er += ps[y] * r[y];
+          kl += ps[y] * r[y] / beta;
+          for (int x = 0; x < k; x++)
+            win += ps[y] * pref[x] * sig(r[y] - r[x]);
+        }
+        const double want[BANDIT_NMETRICS] = {
+          [BANDIT_VALUE_GAP] = 0.0, [BANDIT_EXPECTED_REWARD] = er,
+          [BANDIT_WIN_RATE] = win, [BANDIT_KL_REF] = kl};
+        for (int j = BANDIT_VALUE_GAP; j < BANDIT_NMETRICS; j++)
+          ck_assert_msg(close_to(m[j][12], want[j], 1e-12, 1e-13),
+                        "K=%d beta=%g %s %s: %.17g, want %.17g", k, beta,
+                        ref_names[ref],
+                        bandit_metric_name((enum bandit_metric)j), m[j][12],
+                        want[j]);
+        /* It did move: the optimum is not the start. */
+        ck_assert(m[BANDIT_KL_REF][12] > 1e-3);
+        ck_assert(m[BANDIT_WIN_RATE][12] > 0.5);
+        bandit_destroy(&b);
+      }
 }
 END_TEST
 
@@ -834,6 +1295,14 @@ static Suite *bandit_suite(void)
   tcase_add_test(tc, test_determinism);
   tcase_add_test(tc, test_common_random_numbers);
   tcase_add_test(tc, test_records_and_checks);
+  tcase_add_test(tc, test_reference_checks);
+  tcase_add_test(tc, test_reference_draw);
+  tcase_add_test(tc, test_reference_common_random_numbers);
+  tcase_add_test(tc, test_reference_noise_key);
+  tcase_add_test(tc, test_zero_reference_same_bits);
+  tcase_add_test(tc, test_metrics_at_start);
+  tcase_add_test(tc, test_metrics_at_optimum);
+  tcase_add_loop_test(tc, test_sampled_unbiased_reference, 0, 12);
   tcase_add_test(tc, test_divergence_is_reported);
   tcase_add_test(tc, test_isa_select);
   tcase_add_test(tc, test_paths_identical);

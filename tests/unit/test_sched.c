@@ -278,7 +278,7 @@ static double check_runs(struct sim *m, const struct chunk *c,
       min_cost = fmin(min_cost, ci);
       *max_cost = fmax(*max_cost, ci);
       nt++;
-      *bytes += 8.0 * (3.0 * (double)st->nrec + st->max_arms);
+      *bytes += 8.0 * (BANDIT_NMETRICS * (double)st->nrec + st->max_arms);
     }
   }
   ck_assert_int_eq(nt, c->ntasks);
@@ -632,7 +632,7 @@ static void limits_run(const char *text, status_fn f, int *max_runs,
   while (sim_hand(&m)) {
     const struct chunk *c = &m.flight[0];
     double bytes = (double)c->ntasks * 8.0 *
-                   (3.0 * (double)st->nrec + st->max_arms);
+                   (BANDIT_NMETRICS * (double)st->nrec + st->max_arms);
     if (m.nchunks > 1) { /* measured: the target is above every limit */
       ck_assert(c->cost < sched_target_cost(m.s) || m.exhausted);
       *max_runs = c->nr > *max_runs ? c->nr : *max_runs;

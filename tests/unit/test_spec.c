@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,9 +183,12 @@ START_TEST(test_default_spec)
   char err[512];
   struct spec *s = load(spec_default_text(), err, sizeof err);
   ck_assert_msg(s != NULL, "%s", err);
-  ck_assert_int_eq(spec_nstudies(s), 3);
+  ck_assert_int_eq(spec_nstudies(s), 5);
   ck_assert_str_eq(spec_study(s, 0)->name, "authors-exact");
   ck_assert_str_eq(spec_study(s, 1)->name, "authors-sampled");
+  ck_assert_str_eq(spec_study(s, 3)->name, "theory-gaussian");
+  ck_assert_str_eq(spec_study(s, 4)->name, "samplers");
+  ck_assert_int_eq(spec_study(s, 4)->len[SPEC_AXIS_REF_SPREAD], 3);
   ck_assert_int_ge(spec_study(s, 1)->len[SPEC_AXIS_SEED], 20);
   ck_assert_int_eq(spec_study(s, 1)->len[SPEC_AXIS_REGIME], 7);
   /* sim's default master seed is the default sweep's. */
@@ -207,6 +211,192 @@ static char *edit(const char *from, const char *to)
   strcat(out, p + strlen(from));
   return out;
 }
+
+/* Specs that use none of the keys added later (seeds lists, ref_spread,
+ * ref_logits), with the SHA-256 that dposweep before them computed: their
+ * canonical text is unchanged, so their results files still resume. */
+static const struct {
+  const char *text, *sha256;
+} known[] = {
+  {good, "c6d55a3feabec706a5ce07bdeacc7db5dfdb3689a9ecd99da9de92293f1fa010"},
+  {"name: e\n"
+   "master_seed: 3\n"
+   "studies:\n"
+   "  - {name: x, iterations: 5, record_every: 2, scale: normalized, rewards: explicit,\n"
+   "     reward_values: [0.1, 0.7, 0.3], seeds: 2,\n"
+   "     grid: {regime: [mix-p-clip], arms: [3], beta: [1e-3, 1e3], sigma: [0.1],\n"
+   "            eta: [0.5, 2]}}\n",
+   "0342de66457556f66f55ed4605214becc2f2ea860d61ce41fa6751308a100678"},
+  {"name: mpi-test\nmaster_seed: 4242\nstudies:\n"
+   "  - name: exact\n    iterations: 20\n    record_every: 3\n    scale: theory\n"
+   "    eta: theory\n    rewards: uniform\n    seeds: 3\n    grid:\n"
+   "      regime: [uniform, mix-r, mix-p]\n      arms: [3, 8]\n"
+   "      beta: [0.5, 2.0]\n      sigma: [0.0]\n"
+   "  - name: noisy\n    iterations: 30\n    scale: normalized\n"
+   "    rewards: normal\n    seeds: 4\n    grid:\n"
+   "      regime: [mix-p-clip, on-policy]\n      arms: [5]\n      beta: [1.0]\n"
+   "      sigma: [0.0, 0.05]\n      eta: [0.5, 1.0]\n"
+   "  - name: sampled\n    iterations: 25\n    record_every: 5\n"
+   "    scale: normalized\n    eta: 0.5\n    rewards: normal\n    seeds: 3\n"
+   "    grid:\n      regime: [hybrid, reference, mix-r]\n      arms: [4]\n"
+   "      beta: [2.0]\n      sigma: [0.0]\n      samples: [5, 500]\n",
+   "935b122e55b356673486f36084ce3b7efe2909f2e02c4a527d79c26ea2818416"},
+  /* -0.0 spelled out, the largest master seed, theory and a number. */
+  {"name: odd-1\nmaster_seed: 18446744073709551615\nstudies:\n"
+   "  - name: z\n    iterations: 7\n    scale: theory\n    rewards: explicit\n"
+   "    reward_values: [-0.0, 1e-3, 0.25]\n    seeds: 1\n    grid:\n"
+   "      regime: [reference, on-policy]\n      arms: [3]\n"
+   "      beta: [1e1, 0.1]\n      sigma: [-0.0, 0.3]\n"
+   "      eta: [theory, 0.125]\n",
+   "014931dee1449f02e7e5cc76f3963975b129c7b7a0511f04243dfd447156e278"},
+};
+
+START_TEST(test_known_hashes)
+{
+  char err[512];
+  struct spec *s = load(known[_i].text, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  ck_assert_str_eq(spec_sha256(s), known[_i].sha256);
+  ck_assert_ptr_null(strstr(spec_canonical(s), "ref_"));
+  spec_destroy(&s);
+}
+END_TEST
+
+/* good with one replacement, loaded; the test fails when it does not
+ * load. */
+static struct spec *load_edit(const char *from, const char *to)
+{
+  char *text = edit(from, to);
+  char err[512];
+  struct spec *s = load(text, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s\n%s", err, text);
+  free(text);
+  return s;
+}
+
+START_TEST(test_seeds_list)
+{
+  struct spec *count = load_edit("seeds: 4", "seeds: 4");
+  /* 0 .. N-1 listed is seeds: N: same text, same hash, no list kept. */
+  struct spec *range = load_edit("seeds: 4", "seeds: [0, 1, 2, 3]");
+  ck_assert_str_eq(spec_sha256(range), spec_sha256(count));
+  ck_assert_str_eq(spec_canonical(range), spec_canonical(count));
+  ck_assert_ptr_null(spec_study(range, 0)->seed_list);
+  /* Any other list is kept in its order. */
+  struct spec *l = load_edit("seeds: 4", "seeds: [5, 9223372036854775807, 2]");
+  const struct spec_study *a = spec_study(l, 0);
+  ck_assert_int_eq(a->len[SPEC_AXIS_SEED], 3);
+  ck_assert_int_eq(a->ntasks, 2 * 3 * 2 * 2 * 3);
+  ck_assert_uint_eq(spec_seed(a, 0), 5);
+  ck_assert_uint_eq(spec_seed(a, 1), 9223372036854775807ULL);
+  ck_assert_uint_eq(spec_seed(a, 2), 2);
+  ck_assert_uint_eq(spec_seed(spec_study(count, 0), 3), 3);
+  struct bandit_params p;
+  spec_task_params(l, 0, 4, &p); /* seed position 1 */
+  ck_assert_uint_eq(p.seed, 9223372036854775807ULL);
+  ck_assert_ptr_nonnull(
+    strstr(spec_canonical(l), "seeds: [5, 9223372036854775807, 2]\n"));
+  ck_assert_str_ne(spec_sha256(l), spec_sha256(count));
+  char err[512];
+  struct spec *again = load(spec_canonical(l), err, sizeof err);
+  ck_assert_msg(again != NULL, "%s", err);
+  ck_assert_str_eq(spec_sha256(again), spec_sha256(l));
+  /* A permutation of 0 .. N-1 is not the range: another task order. */
+  struct spec *perm = load_edit("seeds: 4", "seeds: [1, 0, 2, 3]");
+  ck_assert_str_ne(spec_sha256(perm), spec_sha256(count));
+  ck_assert_uint_eq(spec_seed(spec_study(perm, 0), 0), 1);
+  spec_destroy(&count);
+  spec_destroy(&range);
+  spec_destroy(&l);
+  spec_destroy(&again);
+  spec_destroy(&perm);
+}
+END_TEST
+
+/* seeds: N allocates nothing per seed: 80 million seeds (1.9e9 tasks)
+ * load at once. */
+START_TEST(test_seed_count_is_not_a_list)
+{
+  struct spec *s = load_edit("seeds: 4", "seeds: 80000000");
+  const struct spec_study *b = spec_study(s, 1);
+  ck_assert_ptr_null(spec_study(s, 0)->seed_list);
+  ck_assert_uint_eq(spec_seed(spec_study(s, 0), 79999999), 79999999);
+  struct bandit_params p;
+  spec_task_params(s, 0, spec_study(s, 0)->ntasks - 1, &p);
+  ck_assert_uint_eq(p.seed, 79999999);
+  ck_assert_int_eq(b->len[SPEC_AXIS_SEED], 2);
+  spec_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_ref_spread_axis)
+{
+  struct spec *plain = load_edit("seeds: 4", "seeds: 4");
+  /* [0] (or -0.0) is the default: the same spec. */
+  struct spec *zero = load_edit("      sigma: [0.0, 0.1]\n",
+                                "      sigma: [0.0, 0.1]\n"
+                                "      ref_spread: [-0.0]\n");
+  ck_assert_str_eq(spec_sha256(zero), spec_sha256(plain));
+  ck_assert(spec_study(zero, 0)->ref_spread[0] == 0.0 &&
+            !signbit(spec_study(zero, 0)->ref_spread[0]));
+  struct spec *s = load_edit("      sigma: [0.0, 0.1]\n",
+                             "      sigma: [0.0, 0.1]\n"
+                             "      ref_spread: [0, 0.5, 2]\n");
+  const struct spec_study *a = spec_study(s, 0);
+  ck_assert_int_eq(a->len[SPEC_AXIS_REF_SPREAD], 3);
+  ck_assert_int_eq(a->ntasks, 2 * 3 * 2 * 2 * 3 * 4);
+  ck_assert_int_eq(spec_study(s, 1)->len[SPEC_AXIS_REF_SPREAD], 1);
+  ck_assert_str_eq(spec_axis_name(SPEC_AXIS_REF_SPREAD), "ref_spread");
+  /* Between eta and seed: seed fastest, then ref_spread. */
+  struct spec_coords c;
+  spec_coords_of(a, 4 * 2 + 1, &c);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_SEED], 1);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_REF_SPREAD], 2);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_ETA], 0);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_SIGMA], 0);
+  spec_coords_of(a, 12, &c);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_SIGMA], 1);
+  ck_assert_int_eq(c.pos[SPEC_AXIS_REF_SPREAD], 0);
+  struct bandit_params p;
+  spec_task_params(s, 0, 4 * 2 + 1, &p);
+  ck_assert(p.ref_spread == 2.0 && p.seed == 1 && p.ref_logits == NULL);
+  ck_assert_ptr_nonnull(strstr(spec_canonical(s),
+                               "      eta: [theory]\n      ref_spread: [0, "
+                               "0.5, 2]\n"));
+  ck_assert_str_ne(spec_sha256(s), spec_sha256(plain));
+  spec_destroy(&plain);
+  spec_destroy(&zero);
+  spec_destroy(&s);
+}
+END_TEST
+
+START_TEST(test_ref_logits)
+{
+  struct spec *s = load_edit("      arms: [2, 5, 9]\n",
+                             "      arms: [3]\n");
+  struct spec *r = load_edit("    seeds: 4\n    grid:\n      regime: [uniform, mix-p]\n      arms: [2, 5, 9]\n",
+                             "    ref_logits: [0.5, -0.0, 2e0]\n"
+                             "    seeds: 4\n    grid:\n      regime: [uniform, mix-p]\n      arms: [3]\n");
+  const struct spec_study *a = spec_study(r, 0);
+  ck_assert_ptr_nonnull(a->ref_logits);
+  ck_assert(a->ref_logits[0] == 0.5 && a->ref_logits[2] == 2.0);
+  ck_assert_ptr_null(spec_study(r, 1)->ref_logits);
+  struct bandit_params p;
+  spec_task_params(r, 0, 0, &p);
+  ck_assert_ptr_eq(p.ref_logits, a->ref_logits);
+  ck_assert(p.ref_spread == 0.0);
+  ck_assert_ptr_nonnull(
+    strstr(spec_canonical(r), "    ref_logits: [0.5, -0, 2]\n    seeds: 4\n"));
+  ck_assert_str_ne(spec_sha256(r), spec_sha256(s));
+  char err[512];
+  struct spec *again = load(spec_canonical(r), err, sizeof err);
+  ck_assert_msg(again != NULL, "%s", err);
+  ck_assert_str_eq(spec_sha256(again), spec_sha256(r));
+  spec_destroy(&s);
+  spec_destroy(&r);
+  spec_destroy(&again);
+}
+END_TEST
 
 /* Every error: load fails, and the one-line message contains each
  * expected piece (the study, the key, what is wrong). */
@@ -285,6 +475,57 @@ static const struct {
   {"name: t\n", "name: [t\n", {"t.yaml", "", ""}},
   {"rewards: uniform", "rewards: explicit\n    reward_values: [0.1, x]",
    {"study 'a'", "reward_values[1]", "invalid number 'x'"}},
+  /* numerically equal values are duplicates, in every axis */
+  {"sigma: [0.0, 0.1]", "sigma: [0.0, -0.0]",
+   {"study 'a'", "grid.sigma[1]", "duplicate value (equal to grid.sigma[0])"}},
+  {"beta: [0.5, 1.0]", "beta: [1, 0.5, 1.0]", {"study 'a'", "grid.beta[2]", "duplicate"}},
+  {"beta: [0.5, 1.0]", "beta: [1e0, 1.0]", {"study 'a'", "grid.beta[1]", "duplicate"}},
+  {"arms: [2, 5, 9]", "arms: [2, 5, 2]", {"study 'a'", "grid.arms[2]", "duplicate"}},
+  {"regime: [uniform, mix-p]", "regime: [mix-p, uniform, mix-p]",
+   {"study 'a'", "grid.regime[2]", "duplicate"}},
+  {"samples: [0, 64]", "samples: [64, 0, 64]", {"study 'b'", "grid.samples[2]", "duplicate"}},
+  {"eta: [0.05, 1]", "eta: [1, 0.05, 1.0]", {"study 'b'", "grid.eta[2]", "duplicate"}},
+  {"    eta: theory\n    rewards: uniform\n    seeds: 4\n    grid:\n",
+   "    rewards: uniform\n    seeds: 4\n    grid:\n      eta: [theory, theory]\n",
+   {"study 'a'", "grid.eta[1]", "duplicate value (equal to grid.eta[0])"}},
+  /* seeds as a list */
+  {"seeds: 4", "seeds: []", {"study 'a'", "seeds", "empty list"}},
+  {"seeds: 4", "seeds: [3, 1, 3]",
+   {"study 'a'", "seeds[2]", "duplicate value (equal to seeds[0])"}},
+  {"seeds: 4", "seeds: [1, -1]", {"study 'a'", "seeds[1]", "between 0 and 9223372036854775807"}},
+  {"seeds: 4", "seeds: [9223372036854775808]", {"study 'a'", "seeds[0]", "between 0"}},
+  {"seeds: 4", "seeds: [1, 2.5]", {"study 'a'", "seeds[1]", "invalid integer '2.5'"}},
+  {"seeds: 4", "seeds: [1, [2]]", {"t.yaml:10:", "study 'a'", "seeds[1]: wrong type"}},
+  {"seeds: 4", "seeds: {n: 4}", {"t.yaml:10:", "study 'a'", "seeds: wrong type"}},
+  {"seeds: 4", "seeds: [1]\n    seeds: [2]", {"t.yaml:11:", "study 'a'", "duplicate key 'seeds'"}},
+  /* ref_spread */
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: [0, -1]\n",
+   {"study 'a'", "grid.ref_spread[1]", "finite number >= 0"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: [nan]\n",
+   {"study 'a'", "grid.ref_spread[0]", "finite"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: [inf]\n",
+   {"study 'a'", "grid.ref_spread[0]", "finite"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: [wide]\n",
+   {"study 'a'", "grid.ref_spread[0]", "invalid number 'wide'"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: []\n",
+   {"study 'a'", "grid.ref_spread", "empty"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: [0, 1, -0.0]\n",
+   {"study 'a'", "grid.ref_spread[2]", "duplicate"}},
+  {"      sigma: [0.0, 0.1]\n", "      sigma: [0.0, 0.1]\n      ref_spread: 1\n",
+   {"study 'a'", "grid.ref_spread", "expected a list"}},
+  /* ref_logits */
+  {"    seeds: 4\n", "    seeds: 4\n    ref_logits: [1, 2]\n",
+   {"study 'a'", "grid.arms[1]", "ref_logits lists 2 values"}},
+  {"    seeds: 2\n", "    seeds: 2\n    ref_logits: [1, x]\n",
+   {"study 'b'", "ref_logits[1]", "invalid number 'x'"}},
+  {"    seeds: 2\n", "    seeds: 2\n    ref_logits: [1, inf]\n",
+   {"study 'b'", "ref_logits[1]", "finite"}},
+  {"    seeds: 2\n", "    seeds: 2\n    ref_logits: []\n",
+   {"study 'b'", "ref_logits", "empty"}},
+  {"    seeds: 2\n", "    seeds: 2\n    ref_logits: 3\n",
+   {"study 'b'", "ref_logits", "expected a list"}},
+  {"      eta: [0.05, 1]\n", "      eta: [0.05, 1]\n      ref_spread: [0, 1]\n    ref_logits: [0.5]\n",
+   {"study 'b'", "ref_logits", "ref_spread[1]"}},
 };
 
 START_TEST(test_bad_specs)
@@ -374,6 +615,12 @@ static Suite *spec_suite(void)
   tcase_add_loop_test(tc, test_exact_messages, 0,
                       (int)(sizeof exact / sizeof exact[0]));
   tcase_add_test(tc, test_bad_documents);
+  tcase_add_loop_test(tc, test_known_hashes, 0,
+                      (int)(sizeof known / sizeof known[0]));
+  tcase_add_test(tc, test_seeds_list);
+  tcase_add_test(tc, test_seed_count_is_not_a_list);
+  tcase_add_test(tc, test_ref_spread_axis);
+  tcase_add_test(tc, test_ref_logits);
   return s;
 }
 

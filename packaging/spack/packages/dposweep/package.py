@@ -35,7 +35,9 @@ class Dposweep(MesonPackage):
     depends_on("hdf5+mpi")
     depends_on("gsl")
     depends_on("libcyaml")
+    depends_on("libyaml")
     depends_on("nettle")
+    depends_on("zlib")
     depends_on("check", type="test")
 
     with when("+analysis"):
