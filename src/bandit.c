@@ -303,14 +303,16 @@ struct bandit {
   const struct bandit_kernels *kern; /* the instruction set's kernels */
   struct bk_pairs pairs;             /* the pair loops' inputs */
   size_t *row;    /* first cell of row y (pairs y < z) */
-  /* sampled estimator, many draws: a multinomial over the rows, then over
-   * a row's cells (O(K) memory) */
+  /* sampled estimator, many draws: one multinomial over the outcomes (the
+   * diagonal, and each pair with either winner) for small K; for larger K
+   * one over the rows, then one per row over its outcomes (O(K) memory) */
   struct rng_multinomial *multi;
-  double *rowmass;   /* the diagonal, then rows 0..K-2's weights */
+  int one_tree;      /* small K: all outcomes in one multinomial */
+  double *leaf;      /* outcomes' weights: diagonal, then per pair y wins,
+                        z wins (one tree), or a row's pairs (per row) */
+  uint32_t *leafcnt; /* their draws */
+  double *rowmass;   /* per row: the diagonal, then rows 0..K-2's weights */
   uint32_t *rowcnt;  /* their draws */
-  uint32_t *cellcnt; /* a row's cells' draws */
-  uint32_t *wn, *wx; /* the winners' binomials: draws and wins, */
-  double *wp;        /* and their probabilities */
   char failure[128];
 };
 
@@ -387,9 +389,15 @@ static void set_pairs(struct bandit *b)
   q->c2k2 = 2.0 * (double)b->k * (double)b->k;
 }
 
+/* Up to this K the sampled estimator's counts are one multinomial over
+ * all 2 (K(K-1)/2) + 1 outcomes (4033 at K = 64: a deep tree and wide
+ * batches); past it, over the rows and then row by row, in O(K) memory. */
+#define ONE_TREE_MAX_ARMS 64
+
 /* The sampled estimator's state.  Few draws: an alias table over the
- * cells (O(K^2) memory).  Many draws: multinomials over rows and cells
- * (O(K) memory).  See sampled_estimate.  Returns 0 or -1 (ENOMEM). */
+ * cells (O(K^2) memory).  Many draws: multinomials over the outcomes, or
+ * over rows and a row's outcomes (O(K) memory).  See sampled_estimate.
+ * Returns 0 or -1 (ENOMEM). */
 static int make_sampler(struct bandit *b)
 {
   const int k = b->k;
@@ -403,13 +411,13 @@ static int make_sampler(struct bandit *b)
       b->row[y] = 1 + (size_t)y * (size_t)(2 * k - y - 1) / 2;
     return 0;
   }
-  if (rng_multinomial_create(kk, &b->multi) != 0 ||
+  b->one_tree = k <= ONE_TREE_MAX_ARMS;
+  const size_t nleaf = b->one_tree ? 2 * ncell - 1 : 2 * kk;
+  if (rng_multinomial_create(nleaf, &b->multi) != 0 ||
+      !(b->leaf = malloc(nleaf * sizeof *b->leaf)) ||
+      !(b->leafcnt = malloc(nleaf * sizeof *b->leafcnt)) ||
       !(b->rowmass = malloc(kk * sizeof *b->rowmass)) ||
-      !(b->rowcnt = malloc(kk * sizeof *b->rowcnt)) ||
-      !(b->cellcnt = malloc(kk * sizeof *b->cellcnt)) ||
-      !(b->wn = malloc(kk * sizeof *b->wn)) ||
-      !(b->wx = malloc(kk * sizeof *b->wx)) ||
-      !(b->wp = malloc(kk * sizeof *b->wp)))
+      !(b->rowcnt = malloc(kk * sizeof *b->rowcnt)))
     return -1;
   return 0;
 }
@@ -528,12 +536,10 @@ void bandit_destroy(struct bandit **bp)
   free(b->scratch);
   rng_alias_destroy(&b->alias);
   rng_multinomial_destroy(&b->multi);
+  free(b->leaf);
+  free(b->leafcnt);
   free(b->rowmass);
   free(b->rowcnt);
-  free(b->cellcnt);
-  free(b->wn);
-  free(b->wx);
-  free(b->wp);
   free(b);
   *bp = NULL;
 }
@@ -679,13 +685,12 @@ static double sig_u(const struct bandit *b, int y, int z)
  *
  * Only the unordered pair and the winner of a draw matter: a draw (a1, a2)
  * won by a1 adds the same as (a2, a1) lost by a2, and diagonal draws add
- * nothing.  So the estimate depends only on how many draws fall in each
- * cell: the diagonal (cell 0) and the unordered pairs y < z (cells 1..,
- * row by row), each with weight 2 S(y,z), split by a binomial for the
- * winner.  When n is at least the number of cells we draw the counts as
- * one multinomial (sequential binomials), at a cost independent of n;
- * otherwise n draws from an alias table over the cells and a Bernoulli
- * label each, as the authors' code does. */
+ * nothing.  So the estimate depends only on how many draws fall on each
+ * outcome: the diagonal, and each unordered pair y < z (weight 2 S(y,z))
+ * won by y (with probability sig(r_y - r_z)) or by z.  When n is at least
+ * the number of cells we draw these counts as one multinomial, at a cost
+ * independent of n; otherwise n draws from an alias table over the cells
+ * and a Bernoulli label each, as the authors' code does. */
 static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
                      uint32_t ywins, double bn)
 {
@@ -697,39 +702,66 @@ static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
   G[z] -= t;
 }
 
-/* The counts as one multinomial over the cells, in two stages that keep
- * the memory O(K): the draws over the diagonal and the rows, then row by
- * row the row's draws over its cells and the winner of each of its pairs
- * that got draws, one binomial each (rng_multinomial_draw, rng_binomials).
- * A row or a subtree of cells without draws costs nothing: the draws end
- * when the n pairs are placed.  Returns 0 or -1 (a weight not finite). */
+/* Row y's outcomes: the weight w[z] = 2 S(y, z) of each pair z > y split
+ * by its winner, y with probability sig(r_y - r_z), into out[2j] (y wins)
+ * and out[2j + 1], j = z - y - 1.  The two are siblings in the
+ * multinomial's tree, so the winner is one binomial of the pair's draws,
+ * drawn with the tree's other splits. */
+static void row_outcomes(const struct bandit *b, int y, const double *w,
+                         double *out)
+{
+  const double *er = b->er;
+  for (int z = y + 1; z < b->k; z++) {
+    double t = w[z] / (er[y] + er[z]);
+    out[2 * (z - y - 1)] = t * er[y];
+    out[2 * (z - y - 1) + 1] = t * er[z];
+  }
+}
+
+/* Row y's pairs' terms, from their outcomes' counts c (row_outcomes'
+ * order). */
+static void row_gradient(struct bandit *b, double *G, int y,
+                         const uint32_t *c, double bn)
+{
+  for (int z = y + 1; z < b->k; z++) {
+    uint32_t yw = c[2 * (z - y - 1)], zw = c[2 * (z - y - 1) + 1];
+    if (yw | zw)
+      add_pair(b, G, y, z, yw + zw, yw, bn);
+  }
+}
+
+/* The counts as a multinomial over the outcomes (leaf: the diagonal, then
+ * row by row), drawn by the selected path's copy of the batch sampler
+ * (src/rng_batch.c).  For K past ONE_TREE_MAX_ARMS in two stages that keep
+ * the memory O(K): over the diagonal and the rows (rowmass), then row by
+ * row over the row's outcomes.  A row or a subtree without draws costs
+ * nothing: the draws end when the n pairs are placed.  Returns 0 or -1 (a
+ * weight not finite). */
 static int multinomial_estimate(struct bandit *b, double *G, double bn)
 {
   const int k = b->k;
-  double *w = b->wrow;
-  if (rng_multinomial_draw(b->multi, &b->noise, (uint32_t)b->p.samples,
-                           b->rowmass, (size_t)k, b->rowcnt) != 0)
+  const uint32_t n = (uint32_t)b->p.samples;
+  if (b->one_tree) {
+    const size_t nleaf = (size_t)k * (size_t)(k - 1) + 1;
+    if (b->kern->multinomial(b->multi, &b->noise, n, b->leaf, nleaf,
+                             b->leafcnt) != 0)
+      return -1;
+    for (int y = 0, at = 1; y < k - 1; at += 2 * (k - 1 - y), y++)
+      row_gradient(b, G, y, b->leafcnt + at, bn);
+    return 0;
+  }
+  if (b->kern->multinomial(b->multi, &b->noise, n, b->rowmass, (size_t)k,
+                           b->rowcnt) != 0)
     return -1;
   for (int y = 0; y < k - 1; y++) {
     if (b->rowcnt[y + 1] == 0)
       continue;
-    (void)row_weights(b, y, w);
-    size_t ncell = (size_t)(k - 1 - y);
-    if (rng_multinomial_draw(b->multi, &b->noise, b->rowcnt[y + 1], w + y + 1,
-                             ncell, b->cellcnt) != 0)
+    (void)row_weights(b, y, b->wrow);
+    row_outcomes(b, y, b->wrow, b->leaf);
+    if (b->kern->multinomial(b->multi, &b->noise, b->rowcnt[y + 1], b->leaf,
+                             2 * (size_t)(k - 1 - y), b->leafcnt) != 0)
       return -1;
-    size_t nw = 0;
-    for (size_t c = 0; c < ncell; c++)
-      if (b->cellcnt[c] > 0) {
-        b->wn[nw] = b->cellcnt[c];
-        b->wp[nw++] = sig_r(b, y, y + 1 + (int)c);
-      }
-    rng_binomials(&b->noise, nw, b->wn, b->wp, b->wx);
-    for (size_t c = 0, j = 0; c < ncell; c++)
-      if (b->cellcnt[c] > 0) {
-        add_pair(b, G, y, y + 1 + (int)c, b->wn[j], b->wx[j], bn);
-        j++;
-      }
+    row_gradient(b, G, y, b->leafcnt, bn);
   }
   return 0;
 }
@@ -769,7 +801,7 @@ static double sampled_estimate(struct bandit *b, double *G)
   for (int y = 0; y < k; y++)
     G[y] = 0.0;
   double diag = 0.0, sum = 0.0;
-  for (int y = 0; y < k; y++) {
+  for (int y = 0, at = 1; y < k; at += 2 * (k - 1 - y), y++) {
     diag += row_weights(b, y, b->wrow);
     double row = 0.0;
     for (int z = y + 1; z < k; z++) {
@@ -780,6 +812,8 @@ static double sampled_estimate(struct bandit *b, double *G)
     }
     if (b->rowmass && y < k - 1)
       b->rowmass[y + 1] = row;
+    if (b->one_tree)
+      row_outcomes(b, y, b->wrow, b->leaf + at);
   }
   sum += diag;
   int bad = !isfinite(sum) || !(sum > 0.0);
@@ -787,7 +821,7 @@ static double sampled_estimate(struct bandit *b, double *G)
     if (b->cells) {
       bad = alias_estimate(b, G, diag, bn) != 0;
     } else {
-      b->rowmass[0] = diag;
+      b->rowmass[0] = b->leaf[0] = diag;
       bad = multinomial_estimate(b, G, bn) != 0;
     }
   }

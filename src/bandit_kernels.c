@@ -9,6 +9,7 @@
  * a vector (the pair loop's row sums) adds its terms in one fixed order,
  * written out below, that does not depend on W either. */
 #include "bandit_kernels.h"
+#include "rng_batch.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -424,4 +425,5 @@ const struct bandit_kernels BK_CAT(bk, BK_ISA) = {
                 [BANDIT_HYBRID] = pairs_hybrid,
                 [BANDIT_REFERENCE] = pairs_reference},
   .table_products = table_products,
+  .multinomial = BK_CAT(rb_multinomial, BK_ISA),
 };

@@ -14,6 +14,7 @@
 #define DPOSWEEP_BANDIT_KERNELS_H
 
 #include "dposweep/bandit.h"
+#include "dposweep/rng.h"
 
 /* What the pair loops read: the per-arm arrays of a step (K entries each)
  * and the regime's constants. */
@@ -39,6 +40,11 @@ struct bandit_kernels {
    * BK_TABLE_PAD, zero padded); t1, t2 have kp entries. */
   void (*table_products)(const double *ptab, int k, int kp, const double *e,
                          const double *ie, double *t1, double *t2);
+  /* rng_multinomial_draw, drawn by this path's copy of rng_batch.c (the
+   * same bits as the baseline's). */
+  int (*multinomial)(struct rng_multinomial *m, struct rng_pcg32 *g,
+                     uint32_t n, const double *w, size_t count,
+                     uint32_t *counts);
 };
 
 /* The per-arm arrays the kernels read (bk_pairs) have at least this many

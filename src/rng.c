@@ -1,13 +1,13 @@
 /* rng: PCG32, SplitMix64 and samplers.  See include/dposweep/rng.h. */
 #include "dposweep/rng.h"
 
+#include "rng_batch.h"
+
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PCG_MULT 6364136223846793005ULL
 
 void rng_pcg32_seed(struct rng_pcg32 *g, uint64_t initstate, uint64_t initseq)
 {
@@ -19,34 +19,10 @@ void rng_pcg32_seed(struct rng_pcg32 *g, uint64_t initstate, uint64_t initseq)
   (void)rng_pcg32_next(g);
 }
 
-/* The generator's output for a state, its step, and the 53-bit uniform,
- * inlined into the samplers below (the public functions are their
- * wrappers). */
-static inline uint32_t pcg32_output(uint64_t old)
-{
-  uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-  uint32_t rot = (uint32_t)(old >> 59u);
-  return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
-}
-
-static inline uint32_t pcg32_step(struct rng_pcg32 *g)
-{
-  uint64_t old = g->state;
-  g->state = old * PCG_MULT + g->inc;
-  return pcg32_output(old);
-}
-
-static inline double uniform_of(uint32_t a, uint32_t b)
-{
-  uint64_t hi = a >> 5, lo = b >> 6; /* 27 and 26 bits */
-  return (double)((hi << 26) | lo) * 0x1.0p-53;
-}
-
-static inline double uniform53(struct rng_pcg32 *g)
-{
-  uint32_t a = pcg32_step(g);
-  return uniform_of(a, pcg32_step(g));
-}
+/* The generator's step and the 53-bit uniform are rng_batch.h's, inlined
+ * into the samplers below (the public functions are their wrappers). */
+#define pcg32_step rb_pcg32_step
+#define uniform53 rb_uniform53
 
 uint32_t rng_pcg32_next(struct rng_pcg32 *g) { return pcg32_step(g); }
 
@@ -156,7 +132,7 @@ int rng_bernoulli(struct rng_pcg32 *g, double p)
  * of Stirling's series, for k < 128 (computed to 50 digits: Python's
  * decimal, log k! as a sum of logs); above, the series' first four terms
  * in 1/(k + 1) are exact to 1e-22. */
-static const double stirling_tail_table[128] = {
+const double rng_stirling_tail_table[128] = {
   0.08106146679532726, 0.0413406959554093, 0.02767792568499834,
   0.020790672103765093, 0.016644691189821193, 0.013876128823070748,
   0.01189670994589177, 0.010411265261972096, 0.009255462182712733,
@@ -205,7 +181,7 @@ static const double stirling_tail_table[128] = {
 static double stirling_tail(double k)
 {
   if (k < 128.0)
-    return stirling_tail_table[(int)k];
+    return rng_stirling_tail_table[(int)k];
   double z = 1.0 / (k + 1.0), z2 = z * z;
   return (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - z2 / 1680.0) * z2) *
                            z2) *
@@ -227,7 +203,7 @@ static double binomial_log_ratio(double n, double m, double k, double r)
 /* P(0) = (1 - p)^n.  For n up to 1024 by squaring, which is quicker than
  * exp and log1p and as exact (the rounding of 1 - p, 1e-16, grows at most
  * n-fold); above, from log1p(-p), exact for any p. */
-static double binomial_p0(double p, uint32_t n)
+double rng_binomial_p0(double p, uint32_t n)
 {
   if (n > 1024)
     return exp((double)n * log1p(-p));
@@ -246,7 +222,7 @@ static int inversion_try(double p, uint32_t n, double u, uint32_t *out)
 {
   const double s = p / (1.0 - p), a = ((double)n + 1.0) * s;
   const uint32_t last = n < 110 ? n : 110;
-  double f = binomial_p0(p, n);
+  double f = rng_binomial_p0(p, n);
   for (uint32_t x = 0;; x++) {
     if (u < f) {
       *out = x;
@@ -375,24 +351,12 @@ uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n)
   return binomial(g, p, n);
 }
 
-void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
-                   const double *p, uint32_t *x)
-{
-  struct rng_pcg32 r = *g;
-  for (size_t i = 0; i < count; i++)
-    x[i] = binomial(&r, p[i], n[i]);
-  *g = r;
-}
-
-/* ---- Multinomial ---- */
-
-struct rng_multinomial {
-  size_t capacity;
-  size_t leaves; /* a power of two >= the capacity */
-  double *sum;   /* the tree's weights: node i has children 2i and 2i + 1,
-                    the cells are the leaves, from index `leaves` on */
-  uint32_t *cnt; /* draws per node */
-};
+/* ---- Multinomial ----
+ *
+ * A heap-shaped binary tree over the cells, split level by level from the
+ * root, each level's binomials drawn as one batch: see src/rng_batch.c.
+ * This is the baseline copy; the bandit's sampled estimator runs the copy
+ * of the instruction-set path selected, the same bits. */
 
 int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
 {
@@ -401,13 +365,52 @@ int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
   if (!m || capacity == 0 || capacity > ((size_t)1 << 30))
     goto out;
   m->capacity = capacity;
-  m->leaves = 1;
-  while (m->leaves < capacity)
-    m->leaves *= 2;
-  m->sum = malloc(2 * m->leaves * sizeof *m->sum);
-  m->cnt = malloc(2 * m->leaves * sizeof *m->cnt);
-  if (!m->sum || !m->cnt)
+  const size_t lanes = capacity + RB_PAD;
+  int ok = (m->sum = malloc(2 * capacity * sizeof *m->sum)) != NULL;
+  ok &= (m->cnt = malloc(2 * capacity * sizeof *m->cnt)) != NULL;
+  double **dbl[] = {&m->nd, &m->p,  &m->ua, &m->ub, &m->x,
+                    &m->cn, &m->cp, &m->cu, &m->cw, &m->ck};
+  for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++)
+    ok &= (*dbl[i] = calloc(lanes, sizeof **dbl[i])) != NULL;
+  ok &= (m->st = calloc(lanes, sizeof *m->st)) != NULL;
+  ok &= (m->cok = calloc(lanes, sizeof *m->cok)) != NULL;
+  ok &= (m->inv = malloc(lanes * sizeof *m->inv)) != NULL;
+  ok &= (m->bits = calloc(4 * lanes, sizeof *m->bits)) != NULL;
+  ok &= (m->jm4 = malloc((lanes + 1) * sizeof *m->jm4)) != NULL;
+  ok &= (m->ja4 = malloc((lanes + 1) * sizeof *m->ja4)) != NULL;
+  ok &= (m->lfhi = malloc((RB_LF_MAX + 1) * sizeof *m->lfhi)) != NULL;
+  ok &= (m->lflo = malloc((RB_LF_MAX + 1) * sizeof *m->lflo)) != NULL;
+  if (!ok)
     goto out;
+  m->jmul[0] = 1;
+  m->jadd[0] = 0;
+  for (int j = 1; j < RB_JUMPS; j++) {
+    m->jmul[j] = m->jmul[j - 1] * RB_PCG_MULT;
+    m->jadd[j] = m->jadd[j - 1] * RB_PCG_MULT + 1;
+  }
+  m->jm4[0] = 1;
+  m->ja4[0] = 0;
+  for (size_t i = 1; i <= lanes; i++) {
+    m->jm4[i] = m->jm4[i - 1] * m->jmul[4];
+    m->ja4[i] = m->ja4[i - 1] * m->jmul[4] + m->jadd[4];
+  }
+  m->rcp[0] = 0.0;
+  for (int i = 1; i <= RB_INV_LAST + 1; i++)
+    m->rcp[i] = 1.0 / (double)i;
+  /* log i! summed in double-double (Knuth's two-sum), so that a difference
+   * of two entries carries only the errors of the logs summed between
+   * them (libm's log, within an ulp each): about 1e-15 for BTRD's final
+   * test, where single doubles would carry 1e-11. */
+  double hi = 0.0, lo = 0.0;
+  m->lfhi[0] = m->lflo[0] = 0.0;
+  for (int i = 1; i <= RB_LF_MAX; i++) {
+    double t = log((double)i), s = hi + t, bb = s - hi;
+    lo += (hi - (s - bb)) + (t - bb);
+    hi = s + lo;
+    lo -= hi - s;
+    m->lfhi[i] = hi;
+    m->lflo[i] = lo;
+  }
   *out = m;
   m = NULL;
   status = 0;
@@ -420,59 +423,32 @@ void rng_multinomial_destroy(struct rng_multinomial **mp)
 {
   if (!mp || !*mp)
     return;
-  free((*mp)->sum);
-  free((*mp)->cnt);
-  free(*mp);
+  struct rng_multinomial *m = *mp;
+  void *arrays[] = {m->sum, m->cnt, m->nd,  m->p,   m->ua,   m->ub,
+                    m->x,   m->st,  m->inv, m->cn,  m->cp,   m->cu,
+                    m->cw,  m->ck,  m->cok, m->bits, m->jm4, m->ja4,
+                    m->lfhi, m->lflo};
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
+    free(arrays[i]);
+  free(m);
   *mp = NULL;
-}
-
-/* The weights of the smallest subtree holding the cells w[0..count) as its
- * first leaves (zeros after them): its root, node leaves / span.  Returns
- * -1 for invalid weights. */
-static int multinomial_tree(struct rng_multinomial *m, const double *w,
-                            size_t count, size_t *root)
-{
-  size_t span = 1;
-  while (span < count)
-    span *= 2;
-  for (size_t i = 0; i < span; i++) {
-    double wi = i < count ? w[i] : 0.0;
-    if (!(wi >= 0.0) || !isfinite(wi))
-      return -1;
-    m->sum[m->leaves + i] = wi;
-  }
-  /* Pairwise sums, one rounding per level. */
-  for (size_t lo = m->leaves, len = span; len > 1; lo /= 2, len /= 2)
-    for (size_t i = lo / 2; i < (lo + len) / 2; i++)
-      m->sum[i] = m->sum[2 * i] + m->sum[2 * i + 1];
-  *root = m->leaves / span;
-  return isfinite(m->sum[*root]) && m->sum[*root] > 0.0 ? 0 : -1;
 }
 
 int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
                          uint32_t n, const double *w, size_t count,
                          uint32_t *counts)
 {
-  size_t root;
-  if (count == 0 || count > m->capacity ||
-      multinomial_tree(m, w, count, &root) != 0)
+  return rb_multinomial_baseline(m, g, n, w, count, counts);
+}
+
+int rng_multinomial_binomials(struct rng_multinomial *m, struct rng_pcg32 *g,
+                              size_t count, const uint32_t *n,
+                              const double *p, uint32_t *x)
+{
+  if (count > m->capacity)
     return -1;
-  struct rng_pcg32 r = *g; /* in a register, see binomial() */
-  m->cnt[root] = n;
-  /* Level by level from the root, left to right: a node's draws go left
-   * with probability its left half's share of its weight (at most 1: the
-   * weight is the halves' sum rounded).  A node without draws costs no
-   * binomial, and its subtree gets zeros. */
-  for (size_t lo = root, len = 1; lo < m->leaves; lo *= 2, len *= 2)
-    for (size_t i = lo; i < lo + len; i++) {
-      uint32_t left = m->cnt[i] == 0
-                        ? 0
-                        : binomial(&r, m->sum[2 * i] / m->sum[i], m->cnt[i]);
-      m->cnt[2 * i] = left;
-      m->cnt[2 * i + 1] = m->cnt[i] - left;
-    }
-  *g = r;
-  memcpy(counts, m->cnt + m->leaves, count * sizeof *counts);
+  if (count > 0)
+    rb_binomials_baseline(m, g, count, n, p, x);
   return 0;
 }
 

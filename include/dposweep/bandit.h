@@ -67,7 +67,8 @@ struct bandit_params {
  * resumed or grown by a dposweep of the same version, so one file never
  * mixes the results of two engines.  History (docs/model.md): 1, the
  * first engine; 2, the sampled estimator's counts for n >= K(K-1)/2 + 1
- * pairs drawn by an exact tree multinomial over BTRD/inversion binomials
+ * pairs drawn by an exact tree multinomial (over the outcomes, the winner
+ * split included) whose levels are batches of inversion/BTRD binomials
  * instead of GSL's sequential ones (other draws, same distribution; exact,
  * gaussian and fewer-pair sampled results keep their bits). */
 #define BANDIT_NUMERICS_VERSION 2

@@ -55,17 +55,14 @@ int rng_bernoulli(struct rng_pcg32 *g, double p);
  * below; bits from PCG32.  p is clamped to [0, 1] (NaN: 0). */
 uint32_t rng_binomial(struct rng_pcg32 *g, double p, uint32_t n);
 
-/* x[i] = rng_binomial(g, p[i], n[i]) for i < count, in order (the same
- * draws), without a call per draw. */
-void rng_binomials(struct rng_pcg32 *g, size_t count, const uint32_t *n,
-                   const double *p, uint32_t *x);
-
 /* Multinomial counts: n draws over cells of weights w[0..count), exact in
- * distribution.  A balanced binary tree over the cells, whose nodes split
- * their draws between their halves by a binomial, level by level from the
- * root; a node without draws costs no binomial and zeros its subtree, so
- * a draw takes at most count - 1 binomials, and fewer (at most n
- * log2(count)) when n is small: it ends early.  Memory O(capacity). */
+ * distribution.  A binary tree over the cells (a heap: node i has children
+ * 2i and 2i + 1), whose nodes split their draws between their children by
+ * a binomial, level by level from the root, each level's binomials drawn
+ * as one batch (rng_multinomial_binomials); a node without draws zeros its
+ * subtree.  count - 1 binomials at most, at a cost independent of n; a
+ * level with nothing to draw (n = 0, a single cell) takes no bits.
+ * Memory O(capacity).  See src/rng_batch.c. */
 struct rng_multinomial;
 
 /* A sampler for up to capacity cells.  Returns 0 or -1 (ENOMEM, or a
@@ -79,6 +76,17 @@ void rng_multinomial_destroy(struct rng_multinomial **m);
 int rng_multinomial_draw(struct rng_multinomial *m, struct rng_pcg32 *g,
                          uint32_t n, const double *w, size_t count,
                          uint32_t *counts);
+
+/* x[i] ~ Binomial(n[i], p[i]) for i < count, independent, exact in
+ * distribution, drawn as one batch the way rng_multinomial_draw draws a
+ * level of its tree: inversion for small means, BTRD for the others, in
+ * vector passes over all the draws, each draw's uniforms at places fixed
+ * by its index and attempt (src/rng_batch.c).  Other draws than
+ * rng_binomial's, the same laws; p clamped as there (NaN: 0).  Returns 0,
+ * or -1 (nothing drawn) when count exceeds the capacity. */
+int rng_multinomial_binomials(struct rng_multinomial *m, struct rng_pcg32 *g,
+                              size_t count, const uint32_t *n,
+                              const double *p, uint32_t *x);
 
 /* Walker/Vose alias table for categorical draws over n outcomes with
  * weights w (not necessarily normalized).  Build is O(n), draw O(1). */

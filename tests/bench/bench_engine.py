@@ -188,6 +188,10 @@ def main():
         ratio = t_np / t_c
         rows.append(f"sampled mix-p K=20 n=8192  C {t_c * 1e6:8.2f} us/step  NumPy "
                     f"{t_np * 1e6:8.2f} us/step  ratio {ratio:6.1f}x  (target >= 100x)")
+        # The counts are one multinomial over the K(K-1) + 1 outcomes (the
+        # diagonal, each pair with either winner): K(K-1) binomials a step.
+        rows.append(f"  C {t_c * 1e9 / (k * (k - 1)):.1f} ns per binomial of the "
+                    f"{k * (k - 1)} a step (weights and gradient included)")
         if ratio < 100.0:
             misses.append(f"sampled n=8192: {ratio:.1f}x < 100x")
         if REF:

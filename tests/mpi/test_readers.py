@@ -23,12 +23,15 @@ from sweeptest import REPO, ENV, run, start, status_kv
 sys.path.insert(0, REPO)
 import analysis  # noqa: E402
 
+# "slow" keeps the run going for the looks asserted below: since the batch
+# sampler (src/rng_batch.c) 1500 steps took some 5 s on 3 ranks here, too
+# few looks; 6000 take some 17 s.
 SPEC = """\
 name: readers-test
 master_seed: 7
 studies:
   - name: slow
-    iterations: 1500
+    iterations: 6000
     record_every: 100
     scale: normalized
     eta: 0.05

@@ -816,12 +816,13 @@ START_TEST(test_isa_select)
 END_TEST
 
 /* Every regime, scale and estimator, K from 2 to 33 (below, at and past
- * every vector width and row group) and K = 1030 (mix-p past its table)
- * for the exact estimator: the same bits on every path this machine has,
- * in one process. */
+ * every vector width and row group), K = 70 (the sampled estimator's
+ * counts row by row, past ONE_TREE_MAX_ARMS) and K = 1030 (mix-p past its
+ * table) for the exact estimator: the same bits on every path this machine
+ * has, in one process. */
 START_TEST(test_paths_identical)
 {
-  static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 1030};
+  static const int ks[] = {2, 3, 4, 5, 7, 8, 9, 16, 17, 20, 33, 70, 1030};
   const char *was = bandit_isa_name();
   static double buf[BANDIT_NMETRICS * 64 + 1030], logits[1030];
   int compared = 0;
@@ -831,11 +832,12 @@ START_TEST(test_paths_identical)
       for (int scale = 0; scale < 2; scale++)
         for (int est = 0; est < NEST * NREF; est++) {
           int k = ks[ki];
-          if (k > 100 && est % NEST != EST_EXACT)
+          if ((k > 100 && est % NEST != EST_EXACT) ||
+              (k == 70 && est % NEST != EST_MANY))
             continue;
           struct bandit_params p = task((enum bandit_regime)regime,
                                         (enum bandit_scale)scale, est % NEST,
-                                        k, k > 100 ? 2 : 12);
+                                        k, k > 100 ? 2 : k > 40 ? 4 : 12);
           with_reference(&p, est / NEST, logits);
           uint64_t first = 0;
           for (int i = 0; i < 3; i++) {
@@ -867,10 +869,11 @@ END_TEST
  *
  * tests/golden/numerics.txt holds, for the BANDIT_NUMERICS_VERSION it
  * names, a hash of the outputs of a fixed set of tasks (every regime,
- * scale and estimator at K = 5 and 20, and the exact estimator at K =
- * 1030).  A change that moves any of these bits fails here until the
- * version is bumped and the file regenerated (GOLDEN_WRITE=path runs the
- * test writing it), so results files never mix two engines. */
+ * scale and estimator at K = 5 and 20, the exact estimator at K = 1030
+ * and the sampled one with many pairs at K = 70).  A change that moves
+ * any of these bits fails here until the version is bumped and the file
+ * regenerated (GOLDEN_WRITE=path runs the test writing it), so results
+ * files never mix two engines. */
 struct fp_task {
   struct bandit_params p;
   enum fp_part part;
@@ -879,26 +882,29 @@ struct fp_task {
 
 /* The fingerprinted tasks, in the file's order: numerics version 2's
  * first list (the first three metrics and theta of tasks with a uniform
- * reference), then, added with the later metrics, those metrics of the
- * same tasks, and every output of the K = 5 and 20 tasks with a drawn and
- * with a given reference.  Returns their number (at most max). */
+ * reference; K = 70 last, added with the batch sampler), then, added with
+ * the later metrics, those metrics of the same tasks, and every output of
+ * the K = 5 and 20 tasks with a drawn and with a given reference.
+ * Returns their number (at most max). */
 static int fingerprint_tasks(struct fp_task *out, int max)
 {
-  static const int ks[] = {5, 20, 1030};
+  static const int ks[] = {5, 20, 1030, 70};
   static double logits[20];
   int n = 0;
   for (int pass = 0; pass < 2 + 2; pass++)
-    for (int ki = 0; ki < 3; ki++)
+    for (int ki = 0; ki < 4; ki++)
       for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
         for (int scale = 0; scale < 2; scale++)
           for (int est = 0; est < NEST; est++) {
             int k = ks[ki], ref = pass < 2 ? REF_NONE : pass - 1;
             if (k > 100 && (est != EST_EXACT || scale != 0 || ref != REF_NONE))
               continue;
+            if (k == 70 && (est != EST_MANY || ref != REF_NONE))
+              continue;
             ck_assert_int_lt(n, max);
             struct fp_task *f = &out[n++];
             f->p = task((enum bandit_regime)regime, (enum bandit_scale)scale,
-                        est, k, k > 100 ? 2 : 20);
+                        est, k, k > 100 ? 2 : k > 40 ? 4 : 20);
             with_reference(&f->p, ref, logits);
             f->part = pass == 0 ? FP_FIRST : pass == 1 ? FP_LATER : FP_ALL;
             snprintf(f->label, sizeof f->label, "K=%d/%s/%s/%s%s%s%s", k,

@@ -207,7 +207,63 @@ static double binom_cdf(double k, double p, uint32_t n)
   return gsl_cdf_ugaussian_P((k + 0.5 - n * p) / sqrt(npq));
 }
 
-static void check_binomial_law(struct binom_case c, uint64_t seed)
+/* Where the draws come from: rng_binomial one at a time, or batches of
+ * rng_multinomial_binomials (batched), the case at every other of their
+ * BATCH places among draws of every kind (fixed counts, inversions, BTRD,
+ * p above 1/2, n past the log-factorial table, a NaN p), whose counts are
+ * checked to lie in [0, n] (the fixed ones: exactly). */
+enum { BATCH = 37 }; /* not a multiple of any vector width */
+
+struct binom_source {
+  struct rng_pcg32 g;
+  struct binom_case c;
+  struct rng_multinomial *m; /* batched; else NULL */
+  uint32_t n[BATCH], x[BATCH];
+  double p[BATCH];
+  int next; /* the next place of the case to read */
+};
+
+static const struct binom_case others[] = {
+  {0, 0.5},   {10, 0.0},      {10, 1.0},   {1, 0.3},     {30, 0.2},
+  {241, 0.5}, {20000, 0.3},   {5000, 0.02}, {100, 0.93}, {4000000000u, 0.5},
+  {7, NAN},   {238, 0.5},     {2, 0.999},
+};
+
+static void source_fill(struct binom_source *s)
+{
+  const int nothers = (int)(sizeof others / sizeof others[0]);
+  for (int i = 0; i < BATCH; i++) {
+    struct binom_case o = i % 2 ? s->c : others[(i / 2) % nothers];
+    s->n[i] = o.n;
+    s->p[i] = o.p;
+  }
+  ck_assert_int_eq(rng_multinomial_binomials(s->m, &s->g, BATCH, s->n, s->p,
+                                             s->x),
+                   0);
+  for (int i = 0; i < BATCH; i += 2) {
+    struct binom_case o = others[(i / 2) % nothers];
+    ck_assert_uint_le(s->x[i], o.n);
+    if (o.n == 0 || !(o.p > 0.0))
+      ck_assert_uint_eq(s->x[i], 0);
+    if (o.p >= 1.0)
+      ck_assert_uint_eq(s->x[i], o.n);
+  }
+  s->next = 1;
+}
+
+static uint32_t source_draw(struct binom_source *s)
+{
+  if (!s->m)
+    return rng_binomial(&s->g, s->c.p, s->c.n);
+  if (s->next >= BATCH)
+    source_fill(s);
+  uint32_t x = s->x[s->next];
+  s->next += 2;
+  return x;
+}
+
+static void check_binomial_law(struct binom_case c, uint64_t seed,
+                               int batched)
 {
   enum { M = 200000, MAXB = 64 };
   const double mean = c.n * c.p, var = mean * (1.0 - c.p), sd = sqrt(var);
@@ -227,11 +283,13 @@ static void check_binomial_law(struct binom_case c, uint64_t seed)
     prob[b] = binom_cdf(edge[b + 1] - 1.0, c.p, c.n) -
               binom_cdf(edge[b] - 1.0, c.p, c.n);
   long count[MAXB] = {0};
-  struct rng_pcg32 g;
-  rng_pcg32_seed_key(&g, seed);
+  struct binom_source src = {.c = c, .next = BATCH};
+  rng_pcg32_seed_key(&src.g, seed);
+  if (batched)
+    ck_assert_int_eq(rng_multinomial_create(BATCH, &src.m), 0);
   double s1 = 0.0, s2 = 0.0;
   for (int i = 0; i < M; i++) {
-    uint32_t x = rng_binomial(&g, c.p, c.n);
+    uint32_t x = source_draw(&src);
     ck_assert_uint_le(x, c.n);
     /* Centred on the true mean, so n = 4e9 loses no precision. */
     double d = (double)x - mean;
@@ -256,9 +314,10 @@ static void check_binomial_law(struct binom_case c, uint64_t seed)
   }
   if (dof > 0) {
     double q = gsl_cdf_chisq_Q(chi2, dof);
-    ck_assert_msg(q > 1e-6, "Bin(%u, %g): chi2 %.1f on %d dof (p %.2g)", c.n,
-                  c.p, chi2, dof, q);
+    ck_assert_msg(q > 1e-6, "Bin(%u, %g)%s: chi2 %.1f on %d dof (p %.2g)",
+                  c.n, c.p, batched ? " batched" : "", chi2, dof, q);
   }
+  rng_multinomial_destroy(&src.m);
   double m1 = s1 / M, v = s2 / M - m1 * m1;
   ck_assert_msg(fabs(m1) <= 5.0 * sqrt(var / M) + 1e-12,
                 "Bin(%u, %g): mean off by %g (se %g)", c.n, c.p, m1,
@@ -283,7 +342,60 @@ static const struct binom_case binom_cases[] = {
 
 START_TEST(test_binomial_law)
 {
-  check_binomial_law(binom_cases[_i], 1000 + (uint64_t)_i);
+  check_binomial_law(binom_cases[_i], 1000 + (uint64_t)_i, 0);
+}
+END_TEST
+
+/* The batches' sampler (the multinomial's): the same cases, and both sides
+ * of its own switch from inversion to BTRD at (n + 1) min(p, 1 - p) = 120,
+ * inversions with n past 1024 (P(0) from log1p) and means up to 120,
+ * BTRD with n past its log-factorial table (8192). */
+static const struct binom_case batch_cases[] = {
+  {238, 0.5},   {241, 0.5},     {1000, 0.119}, {1000, 0.121},
+  {5000, 0.02}, {20000, 0.3},   {8192, 0.45},  {50, 0.9},
+  {3, 0.5},     {400, 0.29},
+};
+
+START_TEST(test_batch_binomial_law)
+{
+  const int nb = (int)(sizeof binom_cases / sizeof binom_cases[0]);
+  struct binom_case c = _i < nb ? binom_cases[_i] : batch_cases[_i - nb];
+  check_binomial_law(c, 2000 + (uint64_t)_i, 1);
+}
+END_TEST
+
+START_TEST(test_batch_binomial_edges)
+{
+  struct rng_multinomial *m = NULL;
+  ck_assert_int_eq(rng_multinomial_create(4, &m), 0);
+  struct rng_pcg32 g;
+  rng_pcg32_seed_key(&g, 5);
+  struct rng_pcg32 h = g;
+  uint32_t n[5] = {10, 0, 7, 3, 1}, x[5];
+  double p[5] = {0.0, 0.5, 1.0, NAN, 1.5};
+  /* Refused: more than the capacity; nothing: no bits. */
+  ck_assert_int_eq(rng_multinomial_binomials(m, &g, 5, n, p, x), -1);
+  ck_assert_int_eq(rng_multinomial_binomials(m, &g, 0, n, p, x), 0);
+  ck_assert_uint_eq(g.state, h.state);
+  /* Fixed counts only: no bits. */
+  ck_assert_int_eq(rng_multinomial_binomials(m, &g, 4, n, p, x), 0);
+  ck_assert_uint_eq(x[0], 0);
+  ck_assert_uint_eq(x[1], 0);
+  ck_assert_uint_eq(x[2], 7);
+  ck_assert_uint_eq(x[3], 0);
+  ck_assert_uint_eq(g.state, h.state);
+  ck_assert_int_eq(rng_multinomial_binomials(m, &g, 1, n + 4, p + 4, x), 0);
+  ck_assert_uint_eq(x[0], 1);
+  /* The largest n, both ways round. */
+  uint32_t big[4] = {4294967295u, 4294967295u, 4294967295u, 4294967295u};
+  double pb[4] = {0.999999, 1e-6, 0.5, 1.0};
+  for (int i = 0; i < 200; i++) {
+    ck_assert_int_eq(rng_multinomial_binomials(m, &g, 4, big, pb, x), 0);
+    ck_assert_uint_ge(x[0], 4294967295u - 30000u);
+    ck_assert_uint_le(x[1], 30000u);
+    ck_assert_uint_eq(x[3], 4294967295u);
+  }
+  rng_multinomial_destroy(&m);
 }
 END_TEST
 
@@ -502,6 +614,11 @@ static Suite *rng_suite(void)
   tcase_add_loop_test(tc, test_binomial_law, 0,
                       (int)(sizeof binom_cases / sizeof binom_cases[0]));
   tcase_add_test(tc, test_binomial_edges);
+  tcase_add_loop_test(
+    tc, test_batch_binomial_law, 0,
+    (int)(sizeof binom_cases / sizeof binom_cases[0] +
+          sizeof batch_cases / sizeof batch_cases[0]));
+  tcase_add_test(tc, test_batch_binomial_edges);
   tcase_add_test(tc, test_multinomial_joint);
   tcase_add_test(tc, test_multinomial_moments);
   tcase_add_test(tc, test_multinomial_edges);
