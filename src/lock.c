@@ -784,10 +784,25 @@ int lock_lost(const struct lock *l, char *why, size_t len)
 
 /* ---- releasing ---- */
 
+/* Whether a record being made (new-) or set aside (stale-) beside the
+ * lock belongs to a process that is gone: one killed between making its
+ * record and linking or removing it.  Its record says whose it is; a
+ * record still being written does not parse and waits for the lease. */
+static bool of_dead_process(const char *file, const char *rest)
+{
+  if (strncmp(rest, "new-", 4) != 0 && strncmp(rest, "stale-", 6) != 0)
+    return false;
+  struct lock_owner o;
+  struct err e;
+  return read_owner(file, &o, &e) == READ_OK &&
+         lock_judge(&o, now_s(), NULL) == LOCK_STALE;
+}
+
 /* Takeover leftovers beside the lock: the tickets of our own takeover
  * (takeover-REPLACED and the tickets of its dead takers, if any), and
  * any older than a lease: tickets (their lock is long gone), records and
- * stale copies of crashed processes. */
+ * stale copies of crashed processes; and at once the records of
+ * processes known to be gone. */
 static void sweep_leftovers(const struct lock *l)
 {
   char mine[64] = "";
@@ -818,7 +833,8 @@ static void sweep_leftovers(const struct lock *l)
     snprintf(file, sizeof file, "%s/%s", dir, ent->d_name);
     struct stat st;
     if ((mine[0] && strncmp(rest, mine, strlen(mine)) == 0) ||
-        (lstat(file, &st) == 0 && (int64_t)st.st_mtime < old))
+        (lstat(file, &st) == 0 && (int64_t)st.st_mtime < old) ||
+        of_dead_process(file, rest))
       (void)unlink(file); /* a competitor may have removed it first */
   }
   closedir(d);

@@ -320,6 +320,44 @@ START_TEST(test_stale_taken_over)
 }
 END_TEST
 
+/* A process killed while it made its record (new-) or set its record
+ * aside (stale-) leaves that file; the next release removes it at once,
+ * not only a lease later, while a live process's and a half-written one
+ * stay. */
+START_TEST(test_records_of_dead_processes_swept)
+{
+  char out[256], file[400];
+  path_in(out, sizeof out, "out.h5");
+  struct lock *l = NULL;
+  struct err e;
+  struct lock_owner dead = record(this_host(), dead_pid(), time(NULL) + 1000,
+                                  "00000000000000d1");
+  snprintf(file, sizeof file, "%s.lock.new-%s", out, dead.token);
+  plant_at(file, &dead);
+  snprintf(dead.token, sizeof dead.token, "00000000000000d2");
+  snprintf(file, sizeof file, "%s.lock.stale-%s", out, dead.token);
+  plant_at(file, &dead);
+  struct lock_owner alive = record(this_host(), (long long)getpid(),
+                                   time(NULL) + 1000, "00000000000000a1");
+  snprintf(file, sizeof file, "%s.lock.new-%s", out, alive.token);
+  plant_at(file, &alive);
+  char half[400];
+  snprintf(half, sizeof half, "%s.lock.new-00000000000000a2", out);
+  FILE *f = fopen(half, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_int_eq(fputs("command=run\nhost=", f) >= 0, 1);
+  ck_assert_int_eq(fclose(f), 0);
+  ck_assert_int_eq(entries(), 4);
+  ck_assert_msg(lock_acquire(out, "run", NULL, &l, &e) == 0, "%s", e.msg);
+  ck_assert_int_eq(lock_release(&l, &e), 0);
+  ck_assert_int_eq(entries(), 2); /* the live one and the half-written one */
+  ck_assert_int_eq(access(file, F_OK), 0);
+  ck_assert_int_eq(access(half, F_OK), 0);
+  ck_assert_int_eq(unlink(file), 0);
+  ck_assert_int_eq(unlink(half), 0);
+}
+END_TEST
+
 START_TEST(test_unreadable_lock_refused)
 {
   char out[256], file[300];
@@ -502,6 +540,7 @@ static Suite *lock_suite(void)
   tcase_add_test(tc, test_acquire_refuse_release);
   tcase_add_test(tc, test_one_lock_per_file);
   tcase_add_test(tc, test_stale_taken_over);
+  tcase_add_test(tc, test_records_of_dead_processes_swept);
   tcase_add_test(tc, test_unreadable_lock_refused);
   tcase_add_test(tc, test_refresh_and_loss);
   tcase_add_test(tc, test_takeover_race);
