@@ -124,3 +124,22 @@ def test_source_tree_layout(spec, env, tmp_path):
     assert f" {script} {spec} {out}" in cmd, cmd
     r = sh(["bash", script, str(spec), str(out)], check=0, env=env, cwd=tmp_path, timeout=300)
     assert f"binary {tree}/build/src/dposweep\n" in r.stdout, r.stdout
+
+
+def test_submit_grows_another_spec_only_when_asked(prefix, spec, env, tmp_path):
+    # An output of another spec is refused (the first link would refuse it)
+    # unless the links are told to grow it in place: --reuse OUT.
+    out = tmp_path / "out.h5"
+    other = tmp_path / "other.yaml"
+    other.write_text(spec.read_text().replace("master_seed: 4242", "master_seed: 4243"))
+    sh([BIN, "run", str(other), "-o", str(out), "-q"], check=0, env=env)
+    submit = prefix / "bin" / "dposweep-submit"
+    r = sh([str(submit), "--dry-run", str(spec), str(out)], check=2, env=env,
+           cwd=tmp_path)
+    assert f'grow it with DPOSWEEP_RUN_OPTS="--reuse {out}"' in r.stderr, r.stderr
+    for opts in (f"--reuse {out}", f"-q --reuse={out}", "--reuse out.h5"):
+        grow = dict(env, DPOSWEEP_RUN_OPTS=opts)
+        r = sh([str(submit), "--dry-run", str(spec), str(out)], check=0, env=grow,
+               cwd=tmp_path)
+        assert "the first link grows it into" in r.stderr, r.stderr
+        assert "dry run, nothing submitted" in r.stderr, r.stderr
