@@ -880,7 +880,8 @@ static void delta_metrics(struct bandit *b, const double *u, double *maxd,
   double *phi = b->sorted;
   for (int y = 0; y < k; y++)
     phi[y] = b->r[y] - b->p.beta * u[y];
-  qsort(phi, (size_t)k, sizeof *phi, cmp_double);
+  if (k > 1)
+    qsort(phi, (size_t)k, sizeof *phi, cmp_double);
   *maxd = phi[k - 1] - phi[0];
   double s = 0.0;
   for (int i = 0; i < k; i++)

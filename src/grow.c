@@ -454,7 +454,8 @@ static int compare_batch(struct build *b, const struct side *mine,
     ix[k] = tw[k].from;
     py[k] = (struct placed){tw[k].prov_index, k};
   }
-  qsort(py, (size_t)n, sizeof *py, by_key);
+  if (n > 1)
+    qsort(py, (size_t)n, sizeof *py, by_key);
   for (int64_t j = 0; j < n; j++) {
     iy[j] = py[j].key;
     where[py[j].at] = j;
@@ -535,7 +536,8 @@ static int compare_group(struct build *b, int i, int s,
 /* Merge: every task of the pass that an earlier pass provided. */
 static int compare_pass(struct build *b, int i, int s, struct err *e)
 {
-  qsort(b->twice, (size_t)b->ntwice, sizeof *b->twice, by_provider);
+  if (b->ntwice > 1)
+    qsort(b->twice, (size_t)b->ntwice, sizeof *b->twice, by_provider);
   int rc = 0;
   for (int64_t g = 0; rc == 0 && g < b->ntwice;) {
     int64_t end = g + 1;

@@ -178,14 +178,14 @@ static void uniforms(struct rng_multinomial *m, struct rng_pcg32 *g,
     memcpy(&w1, out + 4 * k + 2 * W, sizeof w1);
     vu ea, eb;
 #if W == 8
-    ea = __builtin_shuffle(w0, w1, (vu){0, 2, 4, 6, 8, 10, 12, 14});
-    eb = __builtin_shuffle(w0, w1, (vu){1, 3, 5, 7, 9, 11, 13, 15});
+    ea = __builtin_shufflevector(w0, w1, 0, 2, 4, 6, 8, 10, 12, 14);
+    eb = __builtin_shufflevector(w0, w1, 1, 3, 5, 7, 9, 11, 13, 15);
 #elif W == 4
-    ea = __builtin_shuffle(w0, w1, (vu){0, 2, 4, 6});
-    eb = __builtin_shuffle(w0, w1, (vu){1, 3, 5, 7});
+    ea = __builtin_shufflevector(w0, w1, 0, 2, 4, 6);
+    eb = __builtin_shufflevector(w0, w1, 1, 3, 5, 7);
 #else
-    ea = __builtin_shuffle(w0, w1, (vu){0, 2});
-    eb = __builtin_shuffle(w0, w1, (vu){1, 3});
+    ea = __builtin_shufflevector(w0, w1, 0, 2);
+    eb = __builtin_shufflevector(w0, w1, 1, 3);
 #endif
     const vd big = splat(0x1p52);
     vd ha = (vd)(((ea & 0xffffffffu) >> 5) | (vu)big) - big;

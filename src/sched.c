@@ -83,7 +83,8 @@ static int plan_classes(struct sched *s)
         c->ntasks = per_class;
       }
   }
-  qsort(s->classes, (size_t)s->nclasses, sizeof *s->classes, cmp_class);
+  if (s->nclasses > 1)
+    qsort(s->classes, (size_t)s->nclasses, sizeof *s->classes, cmp_class);
   return 0;
 }
 
@@ -280,7 +281,8 @@ int sched_next_chunk(struct sched *s, struct sched_run *runs, int64_t *ntasks,
     sum += c->cost;
     bytes += tb;
   }
-  qsort(runs, (size_t)nr, sizeof *runs, cmp_run);
+  if (nr > 1)
+    qsort(runs, (size_t)nr, sizeof *runs, cmp_run);
   s->handed += nt;
   s->cost_handed += sum;
   if (ntasks)

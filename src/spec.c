@@ -1663,7 +1663,8 @@ int spec_axis_sorted(const struct spec_study *st, enum spec_axis a,
     return err_set(e, ERR_RUNTIME, "out of memory");
   for (int64_t i = 0; i < n; i++)
     v[i] = (struct spec_placed){spec_axis_value(st, a, i), i};
-  qsort(v, (size_t)n, sizeof *v, placed_cmp);
+  if (n > 1)
+    qsort(v, (size_t)n, sizeof *v, placed_cmp);
   *out = v;
   return 0;
 }

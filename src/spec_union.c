@@ -205,7 +205,8 @@ static int u64_cmp(const void *x, const void *y)
 static int view_seeds(struct group *g, struct view *v, struct err *e)
 {
   int64_t range = g->seed_range, extra = 0;
-  qsort(g->seeds, (size_t)g->nseeds, sizeof *g->seeds, u64_cmp);
+  if (g->nseeds > 1)
+    qsort(g->seeds, (size_t)g->nseeds, sizeof *g->seeds, u64_cmp);
   for (int64_t i = 0; i < g->nseeds; i++)
     if (g->seeds[i] >= (uint64_t)range &&
         (extra == 0 || g->seeds[i] != g->seeds[extra - 1]))

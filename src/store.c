@@ -2585,11 +2585,13 @@ static int copy_check(struct copy_job *j, const struct spec *dst_spec,
                      (long long)c->to[i]);
     j->pairs[i] = (struct pair){c->from[i], c->to[i], i};
   }
-  qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_to);
+  if (c->n > 1)
+    qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_to);
   if (repeated(j->pairs, c->n, true))
     return err_set(e, ERR_INPUT, "a task of study '%s' is copied twice",
                    spec_study(dst_spec, c->study)->name);
-  qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_from);
+  if (c->n > 1)
+    qsort(j->pairs, (size_t)c->n, sizeof *j->pairs, by_from);
   if (repeated(j->pairs, c->n, false))
     return err_set(e, ERR_INPUT, "a task of study '%s' is copied twice",
                    spec_study(src_spec, c->source_study)->name);
@@ -2643,7 +2645,8 @@ static int64_t keep_ok(struct copy_job *j, struct store_reader *src,
       j->batch[kept++].pos = k; /* now: the task's place in b */
     }
   }
-  qsort(j->batch, (size_t)kept, sizeof *j->batch, by_to);
+  if (kept > 1)
+    qsort(j->batch, (size_t)kept, sizeof *j->batch, by_to);
   return kept;
 }
 

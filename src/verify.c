@@ -142,7 +142,8 @@ int verify_share(const double *cost, int64_t n, int nranks, int *owner,
   }
   for (int64_t i = 0; i < n; i++)
     jobs[i] = (struct job){cost[i], i};
-  qsort(jobs, (size_t)n, sizeof *jobs, by_cost_desc);
+  if (n > 1)
+    qsort(jobs, (size_t)n, sizeof *jobs, by_cost_desc);
   /* All loads 0, ranks ascending: already a heap. */
   for (int r = 0; r < nranks; r++)
     heap[r] = (struct load){0.0, r};
@@ -520,7 +521,8 @@ static int by_task(const void *pa, const void *pb)
 /* Keep the first KEPT failures in (study, index, kind) order. */
 static void keep_first(struct failures *f)
 {
-  qsort(f->v, f->n, sizeof *f->v, by_task);
+  if (f->n > 1)
+    qsort(f->v, f->n, sizeof *f->v, by_task);
   if (f->n > KEPT)
     f->n = KEPT;
 }
@@ -1064,7 +1066,8 @@ static struct tally sum_tallies(const struct vrun *v, const struct tally *t)
  * "; ", in (study, index) order; returns the number of tasks listed. */
 static int64_t print_failures(const struct vrun *v, struct failures *f)
 {
-  qsort(f->v, f->n, sizeof *f->v, by_task);
+  if (f->n > 1)
+    qsort(f->v, f->n, sizeof *f->v, by_task);
   int64_t listed = 0;
   for (size_t i = 0; i < f->n && listed < LISTED;) {
     char task[512];
