@@ -614,6 +614,23 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+/* base with every setting that must leave a task's random numbers alone
+ * changed: the regime, and by j the step size's beta (0), a gaussian
+ * estimator (1) or a sampled one in the normalized scale (2); j = 3 only
+ * the regime and beta = 7. */
+static struct bandit_params varied(struct bandit_params base, int regime,
+                                   int j)
+{
+  struct bandit_params p = base;
+  p.regime = (enum bandit_regime)regime;
+  p.beta = j == 0 ? 0.1 : 7.0;
+  p.sigma = j == 1 ? 0.5 : 0.0;
+  p.samples = j == 2 ? 100 : 0;
+  p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
+  p.eta_theory = p.scale == BANDIT_THEORY;
+  return p;
+}
+
 START_TEST(test_common_random_numbers)
 {
   struct bandit_params base = params(BANDIT_UNIFORM, BANDIT_THEORY, 12, 1.0);
@@ -622,13 +639,7 @@ START_TEST(test_common_random_numbers)
   ck_assert_int_eq(bandit_create(&base, &b0), 0);
   for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
     for (int j = 0; j < 3; j++) {
-      struct bandit_params p = base;
-      p.regime = (enum bandit_regime)regime;
-      p.beta = j == 0 ? 0.1 : 7.0;
-      p.sigma = j == 1 ? 0.5 : 0.0;
-      p.samples = j == 2 ? 100 : 0;
-      p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
-      p.eta_theory = p.scale == BANDIT_THEORY;
+      struct bandit_params p = varied(base, regime, j);
       struct bandit *b = NULL;
       ck_assert_int_eq(bandit_create(&p, &b), 0);
       ck_assert_int_eq(memcmp(bandit_rewards(b0), bandit_rewards(b),
@@ -1084,13 +1095,7 @@ START_TEST(test_reference_common_random_numbers)
    * regime, beta, sigma, samples and scale; the spread only scales z. */
   for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
     for (int j = 0; j < 4; j++) {
-      struct bandit_params p = base;
-      p.regime = (enum bandit_regime)regime;
-      p.beta = j == 0 ? 0.1 : 7.0;
-      p.sigma = j == 1 ? 0.5 : 0.0;
-      p.samples = j == 2 ? 100 : 0;
-      p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
-      p.eta_theory = p.scale == BANDIT_THEORY;
+      struct bandit_params p = varied(base, regime, j);
       p.ref_spread = j == 3 ? 2.0 : 1.0;
       reference_of(&p, t, r);
       ck_assert_int_eq(memcmp(r, r0, sizeof r), 0);
