@@ -88,6 +88,28 @@ int bandit_rewards_parse(const char *name, enum bandit_rewards *out)
 /* Name the offending field; the message goes to e. */
 #define fail(field, name, e, ...) (*(field) = (name), err_set((e), ERR_INPUT, __VA_ARGS__))
 
+/* The values v[0..n) of field name (each a what: "reward", "logit") are
+ * finite and span at most LOGIT_SPREAD_MAX, so exp() of their
+ * differences cannot overflow. */
+static int check_values(const double *v, int n, const char *name,
+                        const char *what, const char **field, struct err *e)
+{
+  double lo = INFINITY, hi = -INFINITY;
+  for (int i = 0; i < n; i++) {
+    if (!isfinite(v[i]))
+      return fail(field, name, e,
+                  "every %s must be a finite number (got %.17g)", what, v[i]);
+    lo = fmin(lo, v[i]);
+    hi = fmax(hi, v[i]);
+  }
+  if (hi - lo > LOGIT_SPREAD_MAX)
+    return fail(field, name, e,
+                "max - min must be at most 700 (got %.17g): exp() of the %s "
+                "differences would overflow",
+                hi - lo, what);
+  return 0;
+}
+
 /* The reference: a spread in [0, BANDIT_MAX_REF_SPREAD], or finite
  * logits spanning at most LOGIT_SPREAD_MAX, not both. */
 static int check_reference(const struct bandit_params *p, const char **field,
@@ -104,21 +126,8 @@ static int check_reference(const struct bandit_params *p, const char **field,
                 "not together with ref_spread %.17g (a given reference has "
                 "no spread; keep one)",
                 p->ref_spread);
-  double lo = INFINITY, hi = -INFINITY;
-  for (int i = 0; i < p->arms; i++) {
-    if (!isfinite(p->ref_logits[i]))
-      return fail(field, "ref_logits", e,
-                  "every logit must be a finite number (got %.17g)",
-                  p->ref_logits[i]);
-    lo = fmin(lo, p->ref_logits[i]);
-    hi = fmax(hi, p->ref_logits[i]);
-  }
-  if (hi - lo > LOGIT_SPREAD_MAX)
-    return fail(field, "ref_logits", e,
-                "max - min must be at most 700 (got %.17g): exp() of the "
-                "logit differences would overflow",
-                hi - lo);
-  return 0;
+  return check_values(p->ref_logits, p->arms, "ref_logits", "logit", field,
+                      e);
 }
 
 int bandit_params_check(const struct bandit_params *p, const char **field,
@@ -168,20 +177,10 @@ int bandit_params_check(const struct bandit_params *p, const char **field,
   if (p->rewards == BANDIT_REWARDS_EXPLICIT) {
     if (!p->reward_values)
       return fail(field, "rewards", e, "no reward values given");
-    double lo = INFINITY, hi = -INFINITY;
-    for (int i = 0; i < p->arms; i++) {
-      if (!isfinite(p->reward_values[i]))
-        return fail(field, "rewards", e,
-                    "every reward must be a finite number (got %.17g)",
-                    p->reward_values[i]);
-      lo = fmin(lo, p->reward_values[i]);
-      hi = fmax(hi, p->reward_values[i]);
-    }
-    if (hi - lo > LOGIT_SPREAD_MAX)
-      return fail(field, "rewards", e,
-                  "max - min must be at most 700 (got %.17g): exp() of the "
-                  "reward differences would overflow",
-                  hi - lo);
+    int rc = check_values(p->reward_values, p->arms, "rewards", "reward",
+                          field, e);
+    if (rc)
+      return rc;
   } else if (!bandit_rewards_name(p->rewards)) {
     return fail(field, "rewards", e, "unknown distribution (code %g)",
                 (double)p->rewards);
@@ -571,33 +570,6 @@ static void prepare(struct bandit *b, const double *u)
   }
 }
 
-/* The symmetric pair weight S(y, y') of section 3, theory scale.  Inlined
- * into the pair loops with a constant regime, so each loop is specialized.
- * For the product samplers S = 2K^2 (a[y] b[y'] + a[y'] b[y]). */
-static inline __attribute__((always_inline)) double
-pair_weight(enum bandit_regime regime, double er_y, double ier_y, double er_z,
-            double ier_z, double e_y, double ie_y, double e_z, double ie_z,
-            double a_y, double b_y, double a_z, double b_z, double lo,
-            double hi, double c2k2)
-{
-  switch (regime) {
-  case BANDIT_UNIFORM: return 4.0;
-  case BANDIT_MIX_R: return 2.0 + er_y * ier_z + er_z * ier_y;
-  case BANDIT_MIX_P: return 2.0 + e_y * ie_z + e_z * ie_y;
-  case BANDIT_MIX_P_CLIP: {
-    /* exp(z') and exp(-z'), z' = clip(z, -m, m); no division. */
-    double x = e_y * ie_z, xi = e_z * ie_y;
-    x = x < lo ? lo : (x > hi ? hi : x);
-    xi = xi < lo ? lo : (xi > hi ? hi : xi);
-    return 2.0 + x + xi;
-  }
-  case BANDIT_ON_POLICY:
-  case BANDIT_HYBRID:
-  case BANDIT_REFERENCE:
-  default: return c2k2 * (a_y * b_z + a_z * b_y);
-  }
-}
-
 /* mix-p for small K.  With S = 2 + e_y ie_y' + e_y' ie_y and Delta =
  * P - Q, Q = e_y / (e_y + e_y'), P = sig(r_y - r_y') tabulated:
  *   S P   = (e_y ie_y' + 2 + e_y' ie_y) P
@@ -650,11 +622,11 @@ row_weights_of(const struct bandit *b, enum bandit_regime regime, int y,
   const double lo = b->emclip, hi = b->epclip;
   const double c2k2 = 2.0 * (double)b->k * (double)b->k;
   for (int z = y + 1; z < b->k; z++)
-    w[z] = 2.0 * pair_weight(regime, er[y], ier[y], er[z], ier[z], e[y], ie[y],
-                             e[z], ie[z], fa[y], fb[y], fa[z], fb[z], lo, hi,
-                             c2k2);
-  return pair_weight(regime, er[y], ier[y], er[y], ier[y], e[y], ie[y], e[y],
-                     ie[y], fa[y], fb[y], fa[y], fb[y], lo, hi, c2k2);
+    w[z] = 2.0 * bk_pair_weight(regime, er[y], ier[y], er[z], ier[z], e[y],
+                                ie[y], e[z], ie[z], fa[y], fb[y], fa[z],
+                                fb[z], lo, hi, c2k2);
+  return bk_pair_weight(regime, er[y], ier[y], er[y], ier[y], e[y], ie[y],
+                        e[y], ie[y], fa[y], fb[y], fa[y], fb[y], lo, hi, c2k2);
 }
 
 static double row_weights(const struct bandit *b, int y, double *w)

@@ -83,40 +83,9 @@ INLINE vd select(vm m, vd a, vd b)
 
 /* ---- exp ---- */
 
-/* exp(a) for a in [BK_EXP_FLOOR, 0], the per-step exponentials.  glibc's
- * scalar exp made a third of a step at K = 20; this one vectorizes: a = k
- * ln2 + r with |r| <= ln2/2 (k by the round-to-nearest trick of adding 1.5
- * * 2^52, ln2 split so k ln2 is exact), exp(r) by its Taylor series to r^13
- * (truncation below 2e-16 relative), 2^k from the exponent bits (k >= -1010:
- * always a normal number).  Within 2 ulp of the true value. */
-INLINE vd exp_nonpos(vd a)
-{
-  const double shifter = 0x1.8p52;
-  const double inv_ln2 = 0x1.71547652b82fep0;
-  const double ln2_hi = 0x1.62e42fee00000p-1; /* 32 bits: k ln2_hi exact */
-  const double ln2_lo = 0x1.a39ef35793c76p-33;
-  vd t = a * inv_ln2 + shifter;
-  vd kf = t - shifter;
-  vd r = (a - kf * ln2_hi) - kf * ln2_lo;
-  vd p = splat(1.0 / 6227020800.0);       /* 1/13! */
-  p = p * r + 1.0 / 479001600.0;          /* 1/12! */
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  /* The low bits of t hold k (two's complement): shift them into the
-   * exponent field. */
-  vu kb = ((vu)t + 1023u) << 52;
-  return p * (vd)kb;
-}
+/* exp(a) for a in [BK_EXP_FLOOR, 0], the per-step exponentials: shared
+ * with rng_batch.c, so included here, once vd, vu and splat exist. */
+#include "bk_vexp.h"
 
 /* e = exp(scale x - m) for W entries, clamped below when clamp is set. */
 INLINE vd exp_block(vd x, double scale, double m, int clamp)
@@ -124,7 +93,7 @@ INLINE vd exp_block(vd x, double scale, double m, int clamp)
   vd a = scale * x - m;
   if (clamp)
     a = select(a < BK_EXP_FLOOR, splat(BK_EXP_FLOOR), a);
-  return exp_nonpos(a);
+  return bk_exp_nonpos(a);
 }
 
 static void shifted_exp(const double *x, double scale, int n, double *e,
@@ -184,25 +153,14 @@ static void shifted_exp(const double *x, double scale, int n, double *e,
 
 /* ---- the pair loops ---- */
 
-/* The symmetric pair weight S(y, y') of docs/model.md section 3, theory
- * scale, for the diagonal (scalar).  For the product samplers S = 2K^2
- * (a[y] b[y'] + a[y'] b[y]). */
+/* S(y, y), the diagonal's pair weight. */
 INLINE double diag_weight(enum bandit_regime regime, const struct bk_pairs *p,
                           int y)
 {
   double ery = p->er[y], iery = p->ier[y], ey = p->e[y], iey = p->ie[y];
-  switch (regime) {
-  case BANDIT_UNIFORM: return 4.0;
-  case BANDIT_MIX_R: return 2.0 + ery * iery + ery * iery;
-  case BANDIT_MIX_P: return 2.0 + ey * iey + ey * iey;
-  case BANDIT_MIX_P_CLIP: {
-    double x = ey * iey, xi = ey * iey;
-    x = x < p->lo ? p->lo : (x > p->hi ? p->hi : x);
-    xi = xi < p->lo ? p->lo : (xi > p->hi ? p->hi : xi);
-    return 2.0 + x + xi;
-  }
-  default: return p->c2k2 * (p->a[y] * p->b[y] + p->a[y] * p->b[y]);
-  }
+  double ay = p->a[y], by = p->b[y];
+  return bk_pair_weight(regime, ery, iery, ery, iery, ey, iey, ey, iey, ay, by,
+                        ay, by, p->lo, p->hi, p->c2k2);
 }
 
 /* Row y's inputs, broadcast. */

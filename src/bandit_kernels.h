@@ -59,6 +59,35 @@ struct bandit_kernels {
 /* exp() arguments are clamped here (see bandit.c). */
 #define BK_EXP_FLOOR (-700.0)
 
+/* The symmetric pair weight S(y, y') of docs/model.md section 3, theory
+ * scale, of one pair (scalar): the sampled estimator's (bandit.c) and the
+ * pair loops' diagonal (bandit_kernels.c).  Inlined with a constant
+ * regime, so each caller is specialized.  For the product samplers S =
+ * 2K^2 (a[y] b[y'] + a[y'] b[y]). */
+static inline __attribute__((always_inline)) double
+bk_pair_weight(enum bandit_regime regime, double er_y, double ier_y,
+               double er_z, double ier_z, double e_y, double ie_y, double e_z,
+               double ie_z, double a_y, double b_y, double a_z, double b_z,
+               double lo, double hi, double c2k2)
+{
+  switch (regime) {
+  case BANDIT_UNIFORM: return 4.0;
+  case BANDIT_MIX_R: return 2.0 + er_y * ier_z + er_z * ier_y;
+  case BANDIT_MIX_P: return 2.0 + e_y * ie_z + e_z * ie_y;
+  case BANDIT_MIX_P_CLIP: {
+    /* exp(z') and exp(-z'), z' = clip(z, -m, m); no division. */
+    double x = e_y * ie_z, xi = e_z * ie_y;
+    x = x < lo ? lo : (x > hi ? hi : x);
+    xi = xi < lo ? lo : (xi > hi ? hi : xi);
+    return 2.0 + x + xi;
+  }
+  case BANDIT_ON_POLICY:
+  case BANDIT_HYBRID:
+  case BANDIT_REFERENCE:
+  default: return c2k2 * (a_y * b_z + a_z * b_y);
+  }
+}
+
 extern const struct bandit_kernels bk_baseline;
 #ifdef BANDIT_X86_KERNELS
 extern const struct bandit_kernels bk_avx2;

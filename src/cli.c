@@ -1,9 +1,11 @@
 /* cli: the command table and dispatch.  See include/dposweep/cli.h. */
 #include "dposweep/cli.h"
 
+#include "cli_private.h"
 #include "dposweep/text.h"
 #include "version.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,4 +91,76 @@ int cli_main(int argc, char **argv)
   fprintf(stderr, "dposweep: unknown command '%s' (see dposweep --help)\n",
           word);
   return ERR_EXIT_USAGE;
+}
+
+/* ---- what the commands share (cli_private.h) ---- */
+
+int cli_read_options(const struct cli_options *o, int argc, char **argv,
+                     void *ctx, int *help, int *first, struct err *e)
+{
+  int rc = 0, c;
+  optind = 0; /* full reinitialization: a parser may run many times */
+  opterr = 0;
+  while (rc == 0 &&
+         (c = getopt_long(argc, argv, o->shortopts, o->longopts, NULL)) != -1) {
+    switch (c) {
+    case 'h': *help = 1; break;
+    case ':':
+      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
+      break;
+    case '?':
+      rc = err_set(e, ERR_INPUT, "%s: unknown option (see dposweep %s --help)",
+                   argv[optind - 1], o->cmd);
+      break;
+    default: rc = o->take(ctx, c, optarg, e);
+    }
+    if (*help)
+      break;
+  }
+  if (rc == 0)
+    *first = optind;
+  return rc;
+}
+
+int cli_spec_operand(int argc, char **argv, int first, const char **spec,
+                     struct err *e)
+{
+  if (argc - first > 1)
+    return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
+                   argv[first + 1]);
+  *spec = first < argc ? argv[first] : NULL;
+  return 0;
+}
+
+int cli_file_operand(const char *cmd, int argc, char **argv, int first,
+                     const char **path, struct err *e)
+{
+  if (argc - first != 1)
+    return err_set(e, ERR_INPUT, "%s (usage: dposweep %s OUT.h5)",
+                   argc - first < 1 ? "needs a results file"
+                                    : "one results file at most",
+                   cmd);
+  *path = argv[first];
+  return 0;
+}
+
+int cli_format_arg(const char *arg, int *kv, struct err *e)
+{
+  if (strcmp(arg, "kv") != 0 && strcmp(arg, "text") != 0)
+    return err_set(e, ERR_INPUT, "--format: unknown format '%s' (text, kv)",
+                   arg);
+  *kv = strcmp(arg, "kv") == 0;
+  return 0;
+}
+
+int cli_seconds_arg(const char *flag, const char *arg, double *out,
+                    struct err *e)
+{
+  double v;
+  if (text_parse_double(arg, &v) != TEXT_OK || !isfinite(v) || v < 0)
+    return err_set(e, ERR_INPUT,
+                   "%s: must be a number of seconds >= 0 (got '%s')", flag,
+                   arg);
+  *out = v;
+  return 0;
 }

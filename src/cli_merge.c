@@ -10,9 +10,10 @@
 #include "dposweep/store.h"
 #include "dposweep/text.h"
 
+#include "cli_private.h"
+
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -56,12 +57,26 @@ struct merge_options {
   int force;
 };
 
+enum { O_FORCE = 256, O_SPEC_OUT };
+
+/* One of merge's options into the struct merge_options at ctx. */
+static int merge_option(void *ctx, int c, const char *arg, struct err *e)
+{
+  struct merge_options *o = ctx;
+  (void)e; /* every value is taken as it is */
+  switch (c) {
+  case 'o': o->output = arg; break;
+  case O_FORCE: o->force = 1; break;
+  case O_SPEC_OUT: o->spec_out = arg; break;
+  }
+  return 0;
+}
+
 /* merge's arguments: 0, or ERR_INPUT with the reason in e.  *help:
  * --help came before any error. */
 static int merge_options(int argc, char **argv, struct merge_options *o,
                          int *help, struct err *e)
 {
-  enum { O_FORCE = 256, O_SPEC_OUT };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"force", no_argument, NULL, O_FORCE},
@@ -69,25 +84,13 @@ static int merge_options(int argc, char **argv, struct merge_options *o,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'o': o->output = optarg; break;
-    case O_FORCE: o->force = 1; break;
-    case O_SPEC_OUT: o->spec_out = optarg; break;
-    case 'h': *help = 1; return 0;
-    case ':':
-      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-    default:
-      return err_set(e, ERR_INPUT,
-                     "%s: unknown option (see dposweep merge --help)",
-                     argv[optind - 1]);
-    }
-  }
-  for (; optind < argc; optind++)
-    o->inputs[o->ninputs++] = argv[optind];
+  static const struct cli_options merge = {"merge", ":o:h", opts,
+                                           merge_option};
+  int first, rc = cli_read_options(&merge, argc, argv, o, help, &first, e);
+  if (rc || *help)
+    return rc;
+  for (; first < argc; first++)
+    o->inputs[o->ninputs++] = argv[first];
   if (!o->output || !o->output[0])
     return err_set(e, ERR_INPUT, "needs -o OUT.h5, the merged file");
   if (o->ninputs < 1)

@@ -4,7 +4,8 @@
 #include "dposweep/defaults.h"
 #include "dposweep/text.h"
 
-#include <getopt.h>
+#include "cli_private.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -352,6 +353,16 @@ static int sim_finish(struct sim_parse *ps, struct err *e)
   return 0;
 }
 
+/* One flag (c, FLAG_VAL of its id) into the struct sim_parse at ctx. */
+static int sim_option(void *ctx, int c, const char *arg, struct err *e)
+{
+  struct sim_parse *ps = ctx;
+  int id = c - FLAG_VAL(0), rc = read_flag(ps, &sim_flags[id], arg, e);
+  if (rc == 0)
+    ps->given[id] = 1;
+  return rc;
+}
+
 void cli_sim_args_free(struct cli_sim_args *a)
 {
   free(a->rewards);
@@ -372,39 +383,23 @@ int cli_sim_parse(int argc, char **argv, struct cli_sim_args *a, struct err *e)
     },
   };
   struct option opts[NFLAGS + 2];
-  int rc = 0, c;
   for (int i = 0; i < NFLAGS; i++)
     opts[i] = (struct option){sim_flags[i].name, required_argument, NULL,
                               FLAG_VAL(i)};
   opts[NFLAGS] = (struct option){"help", no_argument, NULL, OPT_HELP};
   opts[NFLAGS + 1] = (struct option){NULL, 0, NULL, 0};
+  const struct cli_options sim = {"sim", ":h", opts, sim_option};
+  int first;
 
   memset(a, 0, sizeof *a);
   err_clear(e);
-  optind = 0; /* full reinitialization: the parser may run many times */
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    if (c == OPT_HELP) {
-      a->help = 1; /* nothing else is checked */
-      goto out;
-    }
-    if (c == ':') {
-      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-      goto out;
-    }
-    if (c < FLAG_VAL(0) || c >= FLAG_VAL(NFLAGS)) {
-      rc = err_set(e, ERR_INPUT, "%s: unknown option (see dposweep sim "
-                                 "--help)", argv[optind - 1]);
-      goto out;
-    }
-    int id = c - FLAG_VAL(0);
-    if ((rc = read_flag(&ps, &sim_flags[id], optarg, e)))
-      goto out;
-    ps.given[id] = 1;
-  }
-  if (optind < argc) {
+  /* After --help nothing else is checked. */
+  int rc = cli_read_options(&sim, argc, argv, &ps, &a->help, &first, e);
+  if (rc || a->help)
+    goto out;
+  if (first < argc) {
     rc = err_set(e, ERR_INPUT, "%s: unexpected argument (see dposweep sim "
-                               "--help)", argv[optind]);
+                               "--help)", argv[first]);
     goto out;
   }
   if ((rc = sim_finish(&ps, e)))

@@ -9,7 +9,8 @@
 #include "dposweep/task.h"
 #include "dposweep/text.h"
 
-#include <getopt.h>
+#include "cli_private.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,27 +72,49 @@ static const char run_usage[] =
   "--reuse file is not a readable results file, 3 I/O\n"
   "failure (or the output was replaced, or its lock taken, during the run)\n";
 
-/* A duration flag's value: a finite number of seconds >= 0. */
-static int seconds_arg(const char *flag, const char *arg, double *out,
-                       struct err *e)
-{
-  double v;
-  if (text_parse_double(arg, &v) != TEXT_OK || !isfinite(v) || v < 0)
-    return err_set(e, ERR_INPUT,
-                   "%s: must be a number of seconds >= 0 (got '%s')", flag,
-                   arg);
-  *out = v;
-  return 0;
-}
-
 /* A duration that must also be > 0. */
 static int positive_seconds_arg(const char *flag, const char *arg,
                                 double *out, struct err *e)
 {
-  int rc = seconds_arg(flag, arg, out, e);
+  int rc = cli_seconds_arg(flag, arg, out, e);
   if (rc == 0 && *out <= 0)
     return err_set(e, ERR_INPUT, "%s: must be > 0", flag);
   return rc;
+}
+
+/* What run's options go into. */
+struct run_parse {
+  struct sweep_options *o;
+  const char **reuse; /* room for every --reuse */
+};
+
+enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS,
+       O_REUSE, O_LIST, O_FORMAT };
+
+/* One of run's options into the struct run_parse at ctx. */
+static int run_option(void *ctx, int c, const char *arg, struct err *e)
+{
+  struct run_parse *rp = ctx;
+  struct sweep_options *o = rp->o;
+  switch (c) {
+  case 'o': o->output = arg; return 0;
+  case O_REUSE:
+    rp->reuse[o->nreuse++] = arg;
+    return arg[0] ? 0 : err_set(e, ERR_INPUT, "--reuse: empty file name");
+  case O_FORCE: o->force = 1; return 0;
+  case O_GRACE: return cli_seconds_arg("--grace", arg, &o->grace, e);
+  case O_FLUSH:
+    return positive_seconds_arg("--flush-interval", arg, &o->flush_interval,
+                                e);
+  case O_PROGRESS:
+    return cli_seconds_arg("--progress-interval", arg, &o->progress_interval,
+                           e);
+  case O_CHUNK:
+    return positive_seconds_arg("--chunk-seconds", arg, &o->chunk_seconds, e);
+  case 'q': o->quiet = 1; return 0;
+  case O_STATS: o->stats = 1; return 0;
+  }
+  return 0; /* getopt_long returns no other option of run's table */
 }
 
 /* run's arguments into o: 0, or ERR_INPUT with the reason in e.  *help:
@@ -99,8 +122,6 @@ static int positive_seconds_arg(const char *flag, const char *arg,
 static int run_options(int argc, char **argv, struct sweep_options *o,
                        const char **reuse, int *help, struct err *e)
 {
-  enum { O_FORCE = 256, O_GRACE, O_FLUSH, O_PROGRESS, O_CHUNK, O_STATS,
-         O_REUSE };
   static const struct option opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"reuse", required_argument, NULL, O_REUSE},
@@ -114,49 +135,13 @@ static int run_options(int argc, char **argv, struct sweep_options *o,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int rc = 0, c;
-  optind = 1;
-  opterr = 0;
-  while (rc == 0 && (c = getopt_long(argc, argv, ":o:qh", opts, NULL)) != -1) {
-    switch (c) {
-    case 'o': o->output = optarg; break;
-    case O_REUSE:
-      if (optarg[0] == '\0')
-        rc = err_set(e, ERR_INPUT, "--reuse: empty file name");
-      reuse[o->nreuse++] = optarg;
-      break;
-    case O_FORCE: o->force = 1; break;
-    case O_GRACE: rc = seconds_arg("--grace", optarg, &o->grace, e); break;
-    case O_FLUSH:
-      rc = positive_seconds_arg("--flush-interval", optarg,
-                                &o->flush_interval, e);
-      break;
-    case O_PROGRESS:
-      rc = seconds_arg("--progress-interval", optarg, &o->progress_interval,
-                       e);
-      break;
-    case O_CHUNK:
-      rc = positive_seconds_arg("--chunk-seconds", optarg, &o->chunk_seconds,
-                                e);
-      break;
-    case 'q': o->quiet = 1; break;
-    case O_STATS: o->stats = 1; break;
-    case 'h': *help = 1; return 0;
-    case ':':
-      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-      break;
-    default:
-      rc = err_set(e, ERR_INPUT, "%s: unknown option (see dposweep run --help)",
-                   argv[optind - 1]);
-    }
-  }
-  if (rc)
+  static const struct cli_options run = {"run", ":o:qh", opts, run_option};
+  struct run_parse rp = {o, reuse};
+  int first, rc = cli_read_options(&run, argc, argv, &rp, help, &first, e);
+  if (rc || *help)
     return rc;
-  if (optind < argc)
-    o->spec_path = argv[optind++];
-  if (optind < argc)
-    return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
-                   argv[optind]);
+  if ((rc = cli_spec_operand(argc, argv, first, &o->spec_path, e)))
+    return rc;
   if (o->output[0] == '\0')
     return err_set(e, ERR_INPUT, "--output: empty file name");
   return 0;
@@ -224,44 +209,33 @@ struct plan_options {
   const char *spec_path; /* SPEC, or NULL for the embedded default */
 };
 
+/* One of plan's options into the struct plan_options at ctx. */
+static int plan_option(void *ctx, int c, const char *arg, struct err *e)
+{
+  struct plan_options *o = ctx;
+  if (c == O_LIST) {
+    o->list = 1;
+    return 0;
+  }
+  return cli_format_arg(arg, &o->kv, e); /* O_FORMAT */
+}
+
 /* plan's arguments: 0, or ERR_INPUT with the reason in e.  *help: --help
  * came before any error. */
 static int plan_options(int argc, char **argv, struct plan_options *o,
                         int *help, struct err *e)
 {
-  enum { O_LIST = 256, O_FORMAT };
   static const struct option opts[] = {
     {"list", no_argument, NULL, O_LIST},
     {"format", required_argument, NULL, O_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    switch (c) {
-    case O_LIST: o->list = 1; break;
-    case O_FORMAT:
-      if (strcmp(optarg, "kv") != 0 && strcmp(optarg, "text") != 0)
-        return err_set(e, ERR_INPUT,
-                       "--format: unknown format '%s' (text, kv)", optarg);
-      o->kv = strcmp(optarg, "kv") == 0;
-      break;
-    case 'h': *help = 1; return 0;
-    case ':':
-      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-    default:
-      return err_set(e, ERR_INPUT,
-                     "%s: unknown option (see dposweep plan --help)",
-                     argv[optind - 1]);
-    }
-  }
-  if (argc - optind > 1)
-    return err_set(e, ERR_INPUT, "%s: unexpected argument (one SPEC at most)",
-                   argv[optind + 1]);
-  o->spec_path = optind < argc ? argv[optind] : NULL;
-  return 0;
+  static const struct cli_options plan = {"plan", ":h", opts, plan_option};
+  int first, rc = cli_read_options(&plan, argc, argv, o, help, &first, e);
+  if (rc || *help)
+    return rc;
+  return cli_spec_operand(argc, argv, first, &o->spec_path, e);
 }
 
 /* The spec at path, or the embedded default when path is NULL. */
@@ -710,43 +684,29 @@ static void print_status_kv(const char *path, struct store_reader *r,
   printf("sources=%d\n", sc->n);
 }
 
+/* status's one option, --format, into the int at ctx. */
+static int status_option(void *ctx, int c, const char *arg, struct err *e)
+{
+  (void)c; /* O_FORMAT */
+  return cli_format_arg(arg, ctx, e);
+}
+
 /* status's arguments: 0, or ERR_INPUT with the reason in e.  *help:
  * --help came before any error. */
 static int status_options(int argc, char **argv, int *kv, const char **path,
                           int *help, struct err *e)
 {
-  enum { O_FORMAT = 256 };
   static const struct option opts[] = {
     {"format", required_argument, NULL, O_FORMAT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int c;
-  optind = 1;
-  opterr = 0;
-  while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-    switch (c) {
-    case 'h': *help = 1; return 0;
-    case O_FORMAT:
-      if (strcmp(optarg, "kv") != 0 && strcmp(optarg, "text") != 0)
-        return err_set(e, ERR_INPUT,
-                       "--format: unknown format '%s' (text, kv)", optarg);
-      *kv = strcmp(optarg, "kv") == 0;
-      break;
-    case ':':
-      return err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-    default:
-      return err_set(e, ERR_INPUT,
-                     "%s: unknown option (see dposweep status --help)",
-                     argv[optind - 1]);
-    }
-  }
-  if (argc - optind != 1)
-    return err_set(e, ERR_INPUT, "%s (usage: dposweep status OUT.h5)",
-                   argc - optind < 1 ? "needs a results file"
-                                     : "one results file at most");
-  *path = argv[optind];
-  return 0;
+  static const struct cli_options status = {"status", ":h", opts,
+                                            status_option};
+  int first, rc = cli_read_options(&status, argc, argv, kv, help, &first, e);
+  if (rc || *help)
+    return rc;
+  return cli_file_operand("status", argc, argv, first, path, e);
 }
 
 int cli_status(int argc, char **argv)

@@ -5,7 +5,8 @@
 #include "dposweep/text.h"
 #include "dposweep/verify.h"
 
-#include <getopt.h>
+#include "cli_private.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,16 +72,21 @@ static int seed_arg(const char *arg, struct verify_options *o, struct err *e)
   return 0;
 }
 
-static int interval_arg(const char *arg, struct verify_options *o,
-                        struct err *e)
+enum { O_RECOMPUTE = 256, O_SEED, O_PROGRESS };
+
+/* One of verify's options into the struct verify_options at ctx. */
+static int verify_option(void *ctx, int c, const char *arg, struct err *e)
 {
-  double v;
-  if (text_parse_double(arg, &v) != TEXT_OK || !isfinite(v) || v < 0)
-    return err_set(e, ERR_INPUT,
-                   "--progress-interval: must be a number of seconds >= 0 "
-                   "(got '%s')", arg);
-  o->progress_interval = v;
-  return 0;
+  struct verify_options *o = ctx;
+  switch (c) {
+  case O_RECOMPUTE: return recompute_arg(arg, o, e);
+  case O_SEED: return seed_arg(arg, o, e);
+  case O_PROGRESS:
+    return cli_seconds_arg("--progress-interval", arg, &o->progress_interval,
+                           e);
+  case 'q': o->quiet = 1; return 0;
+  }
+  return 0; /* getopt_long returns no other option of verify's table */
 }
 
 /* verify's arguments into o: 0, or ERR_INPUT with the reason in e.
@@ -88,7 +94,6 @@ static int interval_arg(const char *arg, struct verify_options *o,
 static int verify_options(int argc, char **argv, struct verify_options *o,
                           int *help, struct err *e)
 {
-  enum { O_RECOMPUTE = 256, O_SEED, O_PROGRESS };
   static const struct option opts[] = {
     {"recompute", required_argument, NULL, O_RECOMPUTE},
     {"seed", required_argument, NULL, O_SEED},
@@ -97,33 +102,12 @@ static int verify_options(int argc, char **argv, struct verify_options *o,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  int rc = 0, c;
-  optind = 1;
-  opterr = 0;
-  while (rc == 0 && (c = getopt_long(argc, argv, ":qh", opts, NULL)) != -1) {
-    switch (c) {
-    case O_RECOMPUTE: rc = recompute_arg(optarg, o, e); break;
-    case O_SEED: rc = seed_arg(optarg, o, e); break;
-    case O_PROGRESS: rc = interval_arg(optarg, o, e); break;
-    case 'q': o->quiet = 1; break;
-    case 'h': *help = 1; return 0;
-    case ':':
-      rc = err_set(e, ERR_INPUT, "%s: needs a value", argv[optind - 1]);
-      break;
-    default:
-      rc = err_set(e, ERR_INPUT,
-                   "%s: unknown option (see dposweep verify --help)",
-                   argv[optind - 1]);
-    }
-  }
-  if (rc)
+  static const struct cli_options verify = {"verify", ":qh", opts,
+                                            verify_option};
+  int first, rc = cli_read_options(&verify, argc, argv, o, help, &first, e);
+  if (rc || *help)
     return rc;
-  if (argc - optind != 1)
-    return err_set(e, ERR_INPUT, "%s (usage: dposweep verify OUT.h5)",
-                   argc - optind < 1 ? "needs a results file"
-                                     : "one results file at most");
-  o->path = argv[optind];
-  return 0;
+  return cli_file_operand("verify", argc, argv, first, &o->path, e);
 }
 
 int cli_verify(int argc, char **argv)

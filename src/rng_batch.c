@@ -359,35 +359,9 @@ INLINE vd vlog(vd x)
   return e * ln2_hi - ((hfsq - (s * (hfsq + (t1 + t2)) + e * ln2_lo)) - f);
 }
 
-/* exp(a) for a in [-700, 0]: a = k ln2 + r, |r| <= ln2 / 2, exp(r) by
- * its Taylor series to r^13, 2^k from the exponent bits (bandit_kernels.c's
- * exp_nonpos); within 2 ulp. */
-INLINE vd vexp(vd a)
-{
-  const double shifter = 0x1.8p52;
-  const double inv_ln2 = 0x1.71547652b82fep0;
-  const double ln2_hi = 0x1.62e42fee00000p-1; /* 32 bits: k ln2_hi exact */
-  const double ln2_lo = 0x1.a39ef35793c76p-33;
-  vd t = a * inv_ln2 + shifter;
-  vd kf = t - shifter;
-  vd r = (a - kf * ln2_hi) - kf * ln2_lo;
-  vd p = splat(1.0 / 6227020800.0);
-  p = p * r + 1.0 / 479001600.0;
-  p = p * r + 1.0 / 39916800.0;
-  p = p * r + 1.0 / 3628800.0;
-  p = p * r + 1.0 / 362880.0;
-  p = p * r + 1.0 / 40320.0;
-  p = p * r + 1.0 / 5040.0;
-  p = p * r + 1.0 / 720.0;
-  p = p * r + 1.0 / 120.0;
-  p = p * r + 1.0 / 24.0;
-  p = p * r + 1.0 / 6.0;
-  p = p * r + 0.5;
-  p = p * r + 1.0;
-  p = p * r + 1.0;
-  vu kb = ((vu)t + 1023u) << 52;
-  return p * (vd)kb;
-}
+/* exp(a) for a in [-700, 0], within 2 ulp: bandit_kernels.c's, included
+ * here once vd, vu and splat exist. */
+#include "bk_vexp.h"
 
 /* A BTRD draw's constants (Hormann's names), and the table's log m! and
  * log (n - m)! (m the mode) and log(p / q) for its final test. */
@@ -498,7 +472,7 @@ INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
     /* f(k) <= f(m): h <= 0 up to round-off; below -700 the ratio (<
      * 1e-304) is taken as e^-700. */
     h = sel(h > 0.0, splat(0.0), sel(h < -700.0, splat(-700.0), h));
-    acc |= slow & d->table & (hn <= vexp(h) * hd);
+    acc |= slow & d->table & (hn <= bk_exp_nonpos(h) * hd);
   }
   vm past = slow & ~d->table;
   if (!any(past))

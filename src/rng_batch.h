@@ -101,28 +101,21 @@ double rng_binomial_p0(double p, uint32_t n);
  * (rng.c; above, the series in 1 / (k + 1)). */
 extern const double rng_stirling_tail_table[128];
 
-/* The copies of rng_batch.c: rng_multinomial_draw and
- * rng_multinomial_binomials (include/dposweep/rng.h), the checks
- * included. */
-int rb_multinomial_baseline(struct rng_multinomial *m, struct rng_pcg32 *g,
-                            uint32_t n, const double *w, size_t count,
-                            uint32_t *counts);
-void rb_binomials_baseline(struct rng_multinomial *m, struct rng_pcg32 *g,
-                           size_t count, const uint32_t *n, const double *p,
-                           uint32_t *x);
+/* The copies of rng_batch.c, one per instruction set (rb_multinomial_ISA
+ * and rb_binomials_ISA, named there as here, by pasting the ISA's name):
+ * rng_multinomial_draw and rng_multinomial_binomials
+ * (include/dposweep/rng.h), the checks included. */
+#define RB_DECLARE(isa)                                                        \
+  int rb_multinomial_##isa(struct rng_multinomial *m, struct rng_pcg32 *g,     \
+                           uint32_t n, const double *w, size_t count,          \
+                           uint32_t *counts);                                  \
+  void rb_binomials_##isa(struct rng_multinomial *m, struct rng_pcg32 *g,      \
+                          size_t count, const uint32_t *n, const double *p,    \
+                          uint32_t *x)
+RB_DECLARE(baseline);
 #ifdef BANDIT_X86_KERNELS
-int rb_multinomial_avx2(struct rng_multinomial *m, struct rng_pcg32 *g,
-                        uint32_t n, const double *w, size_t count,
-                        uint32_t *counts);
-void rb_binomials_avx2(struct rng_multinomial *m, struct rng_pcg32 *g,
-                       size_t count, const uint32_t *n, const double *p,
-                       uint32_t *x);
-int rb_multinomial_avx512(struct rng_multinomial *m, struct rng_pcg32 *g,
-                          uint32_t n, const double *w, size_t count,
-                          uint32_t *counts);
-void rb_binomials_avx512(struct rng_multinomial *m, struct rng_pcg32 *g,
-                         size_t count, const uint32_t *n, const double *p,
-                         uint32_t *x);
+RB_DECLARE(avx2);
+RB_DECLARE(avx512);
 #endif
 
 #endif

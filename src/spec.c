@@ -865,26 +865,32 @@ static int arms_word(struct err *e, struct study *s, int64_t pos,
   return 0;
 }
 
+/* word as a number into *value, a field of the baseline task p, and into
+ * *out; then p checked by the engine, with its rules and messages for the
+ * field (beta, sigma). */
+static int checked_number(struct err *e, const char *study, const char *key,
+                          const char *word, struct bandit_params *p,
+                          double *value, double *out)
+{
+  int rc = number_word(e, study, key, word, value);
+  if (rc)
+    return rc;
+  *out = *value;
+  return check_value(e, study, p, key);
+}
+
 static int beta_word(struct err *e, struct study *s, int64_t pos,
                      const char *key, const char *word)
 {
   struct bandit_params p = baseline();
-  int rc = number_word(e, s->name, key, word, &p.beta);
-  if (rc)
-    return rc;
-  s->beta[pos] = p.beta;
-  return check_value(e, s->name, &p, key);
+  return checked_number(e, s->name, key, word, &p, &p.beta, &s->beta[pos]);
 }
 
 static int sigma_word(struct err *e, struct study *s, int64_t pos,
                       const char *key, const char *word)
 {
   struct bandit_params p = baseline();
-  int rc = number_word(e, s->name, key, word, &p.sigma);
-  if (rc)
-    return rc;
-  s->sigma[pos] = p.sigma;
-  return check_value(e, s->name, &p, key);
+  return checked_number(e, s->name, key, word, &p, &p.sigma, &s->sigma[pos]);
 }
 
 static int samples_word(struct err *e, struct study *s, int64_t pos,

@@ -28,18 +28,6 @@ struct spec_map {
   struct spec_placed *from_seeds;
 };
 
-/* n values each, compared as numbers (0 == -0.0); NULL only equals
- * NULL. */
-static int same_doubles(const double *a, const double *b, int n)
-{
-  if (!a || !b)
-    return a == b;
-  for (int i = 0; i < n; i++)
-    if (!(a[i] == b[i]))
-      return 0;
-  return 1;
-}
-
 int spec_settings_differ(const struct spec_study *a,
                          const struct spec_study *b, int with_records,
                          char *why, size_t len)
@@ -58,10 +46,11 @@ int spec_settings_differ(const struct spec_study *a,
              bandit_rewards_name(a->rewards), bandit_rewards_name(b->rewards));
   else if (a->rewards == BANDIT_REWARDS_EXPLICIT &&
            (a->max_arms != b->max_arms ||
-            !same_doubles(a->reward_values, b->reward_values, a->max_arms)))
+            !task_same_values(a->reward_values, b->reward_values,
+                              a->max_arms)))
     snprintf(why, len, "reward_values differ");
   else if ((a->ref_logits && b->ref_logits && a->max_arms != b->max_arms) ||
-           !same_doubles(a->ref_logits, b->ref_logits, a->max_arms))
+           !task_same_values(a->ref_logits, b->ref_logits, a->max_arms))
     snprintf(why, len, "ref_logits differ");
   else
     return 0;

@@ -419,46 +419,34 @@ int64_t store_predicted_size(const struct spec *s)
 
 /* ---- creation: attributes and datasets ---- */
 
-static int attr_write(hid_t loc, const char *name, hid_t type, hid_t space,
-                      const void *buf, struct err *e)
+/* An attribute of type holding one value (n NULL) or an array of *n. */
+static int attr_write(hid_t loc, const char *name, hid_t type,
+                      const hsize_t *n, const void *buf, struct err *e)
 {
   int rc = ERR_RUNTIME;
-  hid_t a = H5I_INVALID_HID;
+  hid_t space = H5I_INVALID_HID, a = H5I_INVALID_HID;
+  H5_CHECK(e, out, space = n ? H5Screate_simple(1, n, NULL)
+                             : H5Screate(H5S_SCALAR));
   H5_CHECK(e, out, a = H5Acreate2(loc, name, type, space, H5P_DEFAULT,
                                   H5P_DEFAULT));
   H5_CHECK(e, out, H5Awrite(a, type, buf));
   rc = 0;
 out:
   h5_release(H5Aclose, a);
+  h5_release(H5Sclose, space);
   return rc;
 }
 
 static int attr_scalar(hid_t loc, const char *name, hid_t type,
                        const void *v, struct err *e)
 {
-  int rc = ERR_RUNTIME;
-  hid_t space = H5I_INVALID_HID;
-  H5_CHECK(e, out, space = H5Screate(H5S_SCALAR));
-  if (attr_write(loc, name, type, space, v, e) != 0)
-    goto out;
-  rc = 0;
-out:
-  h5_release(H5Sclose, space);
-  return rc;
+  return attr_write(loc, name, type, NULL, v, e);
 }
 
 static int attr_array(hid_t loc, const char *name, hid_t type, hsize_t n,
                       const void *v, struct err *e)
 {
-  int rc = ERR_RUNTIME;
-  hid_t space = H5I_INVALID_HID;
-  H5_CHECK(e, out, space = H5Screate_simple(1, &n, NULL));
-  if (attr_write(loc, name, type, space, v, e) != 0)
-    goto out;
-  rc = 0;
-out:
-  h5_release(H5Sclose, space);
-  return rc;
+  return attr_write(loc, name, type, &n, v, e);
 }
 
 static int attr_str(hid_t loc, const char *name, const char *v, struct err *e)
@@ -1678,37 +1666,42 @@ out:
   return rc;
 }
 
-int store_reader_status(struct store_reader *r, int study, uint8_t *status,
-                        struct err *e)
+/* All of study dataset j of the study into buf as memtype; what (its
+ * name in a message) says what could not be read. */
+static int read_study_whole(struct store_reader *r, int study, int j,
+                            hid_t memtype, void *buf, const char *what,
+                            struct err *e)
 {
   err_clear(e);
   const char *name = spec_study(r->spec, study)->name;
   char p[STUDY_PATH_LEN];
-  study_path(p, name, SD_STATUS);
-  if (read_whole(r->f, p, H5T_NATIVE_UINT8, status, e) != 0)
-    return err_set(e, ERR_INPUT,
-                   "cannot read the status of study '%s' (damaged?)", name);
+  study_path(p, name, j);
+  if (read_whole(r->f, p, memtype, buf, e) != 0)
+    return err_set(e, ERR_INPUT, "cannot read the %s of study '%s' (damaged?)",
+                   what, name);
   return 0;
+}
+
+int store_reader_status(struct store_reader *r, int study, uint8_t *status,
+                        struct err *e)
+{
+  return read_study_whole(r, study, SD_STATUS, H5T_NATIVE_UINT8, status,
+                          "status", e);
 }
 
 int store_reader_origins(struct store_reader *r, int study,
                          int32_t *origin_source, struct err *e)
 {
-  err_clear(e);
-  const char *name = spec_study(r->spec, study)->name;
-  char p[STUDY_PATH_LEN];
-  study_path(p, name, SD_ORIGIN_SOURCE);
-  if (read_whole(r->f, p, H5T_NATIVE_INT32, origin_source, e) != 0)
-    return err_set(e, ERR_INPUT,
-                   "cannot read the origins of study '%s' (damaged?)", name);
-  return 0;
+  return read_study_whole(r, study, SD_ORIGIN_SOURCE, H5T_NATIVE_INT32,
+                          origin_source, "origins", e);
 }
 
 /* Every dataset of a table (/runs, /sources), read whole into field[];
  * the buffers are allocated here (free_fields frees them).  Returns 0,
- * ERR_INPUT (a dataset unreadable) or ERR_RUNTIME (memory). */
+ * ERR_INPUT (a dataset unreadable: "cannot read the WHAT") or ERR_RUNTIME
+ * (memory). */
 static int read_fields(struct store_reader *r, const struct dset_def *defs,
-                       int n, void **field, struct err *e)
+                       int n, const char *what, void **field, struct err *e)
 {
   for (int i = 0; i < n; i++) {
     hsize_t dims[2] = {0, 1};
@@ -1720,7 +1713,7 @@ static int read_fields(struct store_reader *r, const struct dset_def *defs,
   for (int i = 0; i < n; i++)
     if (read_whole(r->f, defs[i].name, r->ty.t[defs[i].elem], field[i], e)
         != 0)
-      return err_set(e, ERR_INPUT, "cannot read %s", defs[i].name);
+      return err_set(e, ERR_INPUT, "cannot read the %s (damaged?)", what);
   return 0;
 }
 
@@ -1745,11 +1738,9 @@ int store_reader_read_runs(struct store_reader *r,
   err_clear(e);
   int rc = ERR_RUNTIME, n = 0;
   void *field[RUN_NFIELDS] = {NULL};
-  if ((rc = read_fields(r, run_dsets, RUN_NFIELDS, field, e)) != 0) {
-    if (rc == ERR_INPUT)
-      err_set(e, ERR_INPUT, "cannot read the run records (damaged?)");
+  if ((rc = read_fields(r, run_dsets, RUN_NFIELDS, "run records", field,
+                        e)) != 0)
     goto out;
-  }
   const double *start = field[RUN_START], *end = field[RUN_END];
   const int32_t *ranks = field[RUN_RANKS];
   const int64_t *before = field[RUN_DONE_BEFORE];
@@ -1789,11 +1780,9 @@ int store_reader_sources(struct store_reader *r, struct store_source *out,
   err_clear(e);
   int rc = ERR_RUNTIME, n = 0;
   void *field[SRC_NFIELDS] = {NULL};
-  if ((rc = read_fields(r, source_dsets, SRC_NFIELDS, field, e)) != 0) {
-    if (rc == ERR_INPUT)
-      err_set(e, ERR_INPUT, "cannot read the sources (damaged?)");
+  if ((rc = read_fields(r, source_dsets, SRC_NFIELDS, "sources", field,
+                        e)) != 0)
     goto out;
-  }
   const char *path = field[SRC_PATH];
   const int32_t *numerics = field[SRC_NUMERICS];
   for (; n < STORE_MAX_SOURCES && path[(size_t)n * STORE_PATH_LEN]; n++) {
@@ -1881,6 +1870,44 @@ static int select_rows(hid_t base, const int64_t *rows, int64_t n,
   int rc = select_runs(base, runs, nruns, width, out, e);
   free(runs);
   return rc;
+}
+
+/* The dataspaces that move rows[0..n) of a dataset: the file's with the
+ * rows selected, and memory's of n rows.  ROW_SPACES_NONE until opened;
+ * row_spaces_close releases them (also after a failed open). */
+struct row_spaces {
+  hid_t file, mem;
+};
+#define ROW_SPACES_NONE {H5I_INVALID_HID, H5I_INVALID_HID}
+
+/* The row spaces of rows[0..n) of dataset d, of definition def in study
+ * st, into *sp (which must be ROW_SPACES_NONE). */
+static int row_spaces_open(hid_t d, const struct dset_def *def,
+                           const struct spec_study *st, const int64_t *rows,
+                           int64_t n, struct row_spaces *sp, struct err *e)
+{
+  int rc = ERR_RUNTIME;
+  hid_t space = H5I_INVALID_HID;
+  hsize_t dims[2] = {0, 1};
+  int rank = shape_dims(def->shape, st, dims);
+  dims[0] = (hsize_t)n;
+  H5_CHECK(e, out, space = H5Dget_space(d));
+  if (select_rows(space, rows, n, rank == 2 ? dims[1] : 1, &sp->file, e)
+      != 0)
+    goto out;
+  H5_CHECK(e, out, sp->mem = H5Screate_simple(rank, dims, NULL));
+  rc = 0;
+out:
+  h5_release(H5Sclose, space);
+  return rc;
+}
+
+/* Dataspaces write nothing: releasing them cannot fail the caller. */
+static void row_spaces_close(struct row_spaces *sp)
+{
+  h5_release(H5Sclose, sp->file);
+  h5_release(H5Sclose, sp->mem);
+  *sp = (struct row_spaces)ROW_SPACES_NONE;
 }
 
 /* rows[0..n) ascending, distinct and below ntasks: select_rows's
@@ -2106,23 +2133,15 @@ static int write_result(struct store *st, int study, int which,
   int rc = ERR_RUNTIME;
   const struct dset_def *def = study_def(which);
   hid_t d = st->dset[study][which];
-  hid_t space = H5I_INVALID_HID, file_space = H5I_INVALID_HID,
-        mem_space = H5I_INVALID_HID;
-  hsize_t dims[2] = {0, 1};
-  int rank = shape_dims(def->shape, spec_study(st->spec, study), dims);
-  dims[0] = (hsize_t)n;
-  H5_CHECK(e, out, space = H5Dget_space(d));
-  if (select_rows(space, rows, n, rank == 2 ? dims[1] : 1, &file_space, e)
+  struct row_spaces sp = ROW_SPACES_NONE;
+  if (row_spaces_open(d, def, spec_study(st->spec, study), rows, n, &sp, e)
       != 0)
     goto out;
-  H5_CHECK(e, out, mem_space = H5Screate_simple(rank, dims, NULL));
-  H5_CHECK(e, out, H5Dwrite(d, st->ty.t[def->elem], mem_space, file_space,
+  H5_CHECK(e, out, H5Dwrite(d, st->ty.t[def->elem], sp.mem, sp.file,
                             H5P_DEFAULT, buf));
   rc = 0;
 out:
-  h5_release(H5Sclose, space);
-  h5_release(H5Sclose, file_space);
-  h5_release(H5Sclose, mem_space);
+  row_spaces_close(&sp);
   return rc;
 }
 
@@ -2344,26 +2363,18 @@ static int read_selected(struct store_reader *r, const struct spec_study *st,
 {
   int rc = ERR_RUNTIME;
   const struct dset_def *def = study_def(j);
-  hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID,
-        file_space = H5I_INVALID_HID, mem_space = H5I_INVALID_HID;
-  hsize_t dims[2] = {0, 1};
-  int rank = shape_dims(def->shape, st, dims);
-  dims[0] = (hsize_t)n;
+  hid_t d = H5I_INVALID_HID;
+  struct row_spaces sp = ROW_SPACES_NONE;
   char p[STUDY_PATH_LEN];
   study_path(p, st->name, j);
   H5_CHECK(e, out, d = H5Dopen2(r->f, p, H5P_DEFAULT));
-  H5_CHECK(e, out, space = H5Dget_space(d));
-  if (select_rows(space, index, n, rank == 2 ? dims[1] : 1, &file_space, e)
-      != 0)
+  if (row_spaces_open(d, def, st, index, n, &sp, e) != 0)
     goto out;
-  H5_CHECK(e, out, mem_space = H5Screate_simple(rank, dims, NULL));
-  H5_CHECK(e, out, H5Dread(d, r->ty.t[def->elem], mem_space, file_space,
+  H5_CHECK(e, out, H5Dread(d, r->ty.t[def->elem], sp.mem, sp.file,
                            H5P_DEFAULT, buf));
   rc = 0;
 out:
-  h5_release(H5Sclose, space);
-  h5_release(H5Sclose, file_space);
-  h5_release(H5Sclose, mem_space);
+  row_spaces_close(&sp);
   h5_release(H5Dclose, d); /* read-only: closing writes nothing */
   if (rc != 0) {
     char name[DSET_NAME_LEN];
@@ -2504,30 +2515,16 @@ struct copy_job {
   struct pair *pairs;    /* c->n, by source index */
   struct pair *batch;    /* one batch's copied pairs, by target index */
   int64_t cap;           /* tasks per batch */
-  struct store_rows rows;
-  double *metric[BANDIT_NMETRICS], *theta, *wall, *finished;
-  int64_t *target, *origin_index;
-  uint8_t *status;
-  int32_t *rank, *origin_source;
-  char *reason, *origin_study;
+  struct store_batch *out; /* the write buffers: cap tasks of study to,
+                              index[] their target indices */
+  struct store_rows rows;  /* the same buffers, as written */
 };
 
 static void copy_job_free(struct copy_job *j)
 {
   free(j->pairs);
   free(j->batch);
-  for (int m = 0; m < BANDIT_NMETRICS; m++)
-    free(j->metric[m]);
-  free(j->theta);
-  free(j->wall);
-  free(j->finished);
-  free(j->target);
-  free(j->origin_index);
-  free(j->status);
-  free(j->rank);
-  free(j->origin_source);
-  free(j->reason);
-  free(j->origin_study);
+  store_batch_destroy(&j->out);
 }
 
 /* Batches of at most 64 Ki tasks and about 64 MiB of rows (either
@@ -2544,21 +2541,15 @@ static int copy_job_alloc(struct copy_job *j, struct err *e)
   j->cap = COPY_MAX_BYTES / per_task;
   j->cap = j->cap < 1 ? 1 : j->cap > COPY_MAX_TASKS ? COPY_MAX_TASKS : j->cap;
   size_t k = (size_t)j->cap, n = (size_t)(j->c->n > 0 ? j->c->n : 1);
-  bool ok = (j->pairs = malloc(n * sizeof *j->pairs)) &&
-            (j->batch = malloc(k * sizeof *j->batch)) &&
-            (j->theta = malloc(k * (size_t)j->to->max_arms * sizeof(double))) &&
-            (j->wall = malloc(k * sizeof(double))) &&
-            (j->finished = malloc(k * sizeof(double))) &&
-            (j->target = malloc(k * sizeof(int64_t))) &&
-            (j->origin_index = malloc(k * sizeof(int64_t))) &&
-            (j->status = malloc(k)) &&
-            (j->rank = malloc(k * sizeof(int32_t))) &&
-            (j->origin_source = malloc(k * sizeof(int32_t))) &&
-            (j->reason = malloc(k * STORE_REASON_LEN)) &&
-            (j->origin_study = calloc(k, STORE_STUDY_LEN));
-  for (int m = 0; ok && m < BANDIT_NMETRICS; m++)
-    ok = (j->metric[m] = malloc(k * (size_t)j->to->nrec * sizeof(double)));
-  return ok ? 0 : out_of_memory(e);
+  j->pairs = malloc(n * sizeof *j->pairs);
+  j->batch = malloc(k * sizeof *j->batch);
+  j->out = batch_new(j->cap, j->to);
+  if (!j->pairs || !j->batch || !j->out)
+    return out_of_memory(e);
+  /* A study name is written with its padding: zeros, not what malloc
+   * left there (the file's bytes must not depend on it). */
+  memset(j->out->origin_study, 0, k * STORE_STUDY_LEN);
+  return 0;
 }
 
 /* The copy's premises: studies and slot in range, a record map that fits,
@@ -2603,24 +2594,25 @@ static void copy_one(struct copy_job *j, const struct store_batch *b,
                      int64_t k, int64_t q, const struct pair *p)
 {
   const int64_t nf = j->from->nrec, nt = j->to->nrec;
+  struct store_batch *o = j->out;
   for (int m = 0; m < BANDIT_NMETRICS; m++)
     for (int64_t r = 0; r < nt; r++)
-      j->metric[m][q * nt + r] =
+      o->metric[m][q * nt + r] =
         b->metric[m][k * nf + (j->c->rec_map ? j->c->rec_map[r] : r)];
-  for (int64_t a = 0; a < j->to->max_arms; a++)
-    j->theta[q * j->to->max_arms + a] =
+  for (int64_t a = 0; a < o->max_arms; a++)
+    o->theta[q * o->max_arms + a] =
       a < b->max_arms ? b->theta[k * b->max_arms + a] : NAN;
-  j->target[q] = p->to;
-  j->status[q] = b->status[k];
-  j->rank[q] = b->rank[k];
-  j->wall[q] = b->wall_seconds[k];
-  j->finished[q] = b->finished_at[k];
-  memcpy(j->reason + q * STORE_REASON_LEN, b->reason + k * STORE_REASON_LEN,
+  o->index[q] = p->to;
+  o->status[q] = b->status[k];
+  o->rank[q] = b->rank[k];
+  o->wall_seconds[q] = b->wall_seconds[k];
+  o->finished_at[q] = b->finished_at[k];
+  memcpy(o->reason + q * STORE_REASON_LEN, b->reason + k * STORE_REASON_LEN,
          STORE_REASON_LEN);
-  j->origin_source[q] = j->c->source;
-  snprintf(j->origin_study + q * STORE_STUDY_LEN, STORE_STUDY_LEN, "%s",
+  o->origin_source[q] = j->c->source;
+  snprintf(o->origin_study + q * STORE_STUDY_LEN, STORE_STUDY_LEN, "%s",
            j->from->name);
-  j->origin_index[q] = p->from;
+  o->origin_index[q] = p->from;
 }
 
 /* The pairs [at, at + n) (by source index) whose rows read back OK, by
@@ -2685,20 +2677,21 @@ out:
 /* The write buffers as struct store_rows (n set per batch). */
 static void copy_rows(struct copy_job *j)
 {
+  const struct store_batch *o = j->out;
   struct store_rows *r = &j->rows;
-  r->rows = j->target;
+  r->rows = o->index;
   for (int m = 0; m < BANDIT_NMETRICS; m++)
-    r->metric[m] = j->metric[m];
-  r->theta = j->theta;
-  r->status = j->status;
-  r->rank = j->rank;
-  r->wall_seconds = j->wall;
-  r->finished_at = j->finished;
-  r->reason = j->reason;
+    r->metric[m] = o->metric[m];
+  r->theta = o->theta;
+  r->status = o->status;
+  r->rank = o->rank;
+  r->wall_seconds = o->wall_seconds;
+  r->finished_at = o->finished_at;
+  r->reason = o->reason;
   r->run = -1;
-  r->origin_source = j->origin_source;
-  r->origin_study = j->origin_study;
-  r->origin_index = j->origin_index;
+  r->origin_source = o->origin_source;
+  r->origin_study = o->origin_study;
+  r->origin_index = o->origin_index;
 }
 
 int store_copy_tasks(struct store *dst, struct store_reader *src,
@@ -2726,7 +2719,8 @@ int store_copy_tasks(struct store *dst, struct store_reader *src,
   int rc = copy_job_alloc(&j, e);
   if (rc == 0 && (rc = copy_check(&j, dst->spec, src->spec, e)) != 0)
     err_prefix(e, "copy from %s: ", src->self.path);
-  copy_rows(&j);
+  if (rc == 0)
+    copy_rows(&j);
   for (int64_t at = 0; rc == 0 && at < c->n; at += j.cap)
     rc = copy_batch(&j, dst, src, at, c->n - at < j.cap ? c->n - at : j.cap,
                     outcome, &done, e);

@@ -53,10 +53,7 @@ _Static_assert(sizeof(struct bandit_params) == sizeof(struct params_as_known),
                "struct bandit_params changed: update task_same");
 #undef KNOWN
 
-/* n values each, compared as numbers; two absent vectors are equal, an
- * absent and a given one are not (an explicit vector of zeros is not
- * "none": the engine keys its streams on it). */
-static int same_values(const double *a, const double *b, int n)
+int task_same_values(const double *a, const double *b, int n)
 {
   if (!a || !b)
     return a == b;
@@ -73,11 +70,11 @@ int task_same(const struct bandit_params *a, const struct bandit_params *b)
       a->arms != b->arms || a->rewards != b->rewards)
     return 0;
   if (a->rewards == BANDIT_REWARDS_EXPLICIT &&
-      !same_values(a->reward_values, b->reward_values, a->arms))
+      !task_same_values(a->reward_values, b->reward_values, a->arms))
     return 0;
   /* The reference policy. */
   if (!(a->ref_spread == b->ref_spread) ||
-      !same_values(a->ref_logits, b->ref_logits, a->arms))
+      !task_same_values(a->ref_logits, b->ref_logits, a->arms))
     return 0;
   /* The dynamics: sampler, scale, estimator, step size, length. */
   if (a->regime != b->regime || a->scale != b->scale ||

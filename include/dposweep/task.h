@@ -36,6 +36,13 @@ enum task_status {
  * must be valid parameters (bandit_params_check). */
 int task_same(const struct bandit_params *a, const struct bandit_params *b);
 
+/* Not collective.  1 when the vectors a and b (n values each, or NULL for
+ * none) are the same: both absent, or both given and equal as numbers (0
+ * == -0.0); else 0.  An absent and a given one differ, even a given one of
+ * zeros: the engine keys its streams on a given vector.  How task_same
+ * compares reward_values and ref_logits. */
+int task_same_values(const double *a, const double *b, int n);
+
 /* Not collective.  1 when every step recorded by a task of T = iterations
  * steps recorded every every_new is also recorded every every_old (so the
  * new task's rows can be copied from the old one's), else 0.  On 1, when

@@ -101,13 +101,10 @@ def run_report(*args, prog=None, cwd=None):
 @pytest.fixture(scope="session")
 def results_file(tmp_path_factory):
     """A complete results file of SPEC."""
+    from sweeptest import run_spec
     tmp = tmp_path_factory.mktemp("results")
-    spec = tmp / "tiny.yaml"
-    spec.write_text(SPEC)
-    out = tmp / "tiny.h5"
-    proc = subprocess.run([dposweep(), "run", str(spec), "-o", str(out)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    _, out = run_spec(SPEC, tmp / "tiny.yaml", tmp / "tiny.h5", binary=dposweep(),
+                      timeout=300)
     return out
 
 

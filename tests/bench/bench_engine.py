@@ -25,6 +25,10 @@ import time
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
+
+from sweeptest import bench_report  # noqa: E402
+
 BIN = sys.argv[1]
 REF = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("BENCH_ENGINE_REFERENCE")
 BETA, ETA_EXACT, ETA_SAMPLED = 3.0, 10.0, 0.05
@@ -227,14 +231,8 @@ def main():
         rows.append(paths_row("sampled mix-p K=20 n=8192", "mix-p", 20, 5000, 8192, rfile,
                               ETA_SAMPLED, paths))
 
-    print("== engine benchmark (same instance, same steps, float64, CPU time) ==")
-    for row in rows:
-        print(row)
-    if misses:
-        print("MISSED: " + "; ".join(misses))
-        return 1
-    print("all engine targets met")
-    return 0
+    return bench_report("engine benchmark (same instance, same steps, float64, CPU time)",
+                        rows, misses, "engine")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
 
-from sweeptest import ENV, mpirun, plan  # noqa: E402
+from sweeptest import ENV, bench_report, mpirun, plan  # noqa: E402
 
 BIN = sys.argv[1]
 
@@ -160,14 +160,8 @@ def main():
         rows.append(f"plan of 10^7 tasks: peak {mb:.1f} MB (target < 100 MB)")
         check(mb < 100, f"plan of 10^7 tasks needs {mb:.1f} MB")
 
-    print("== sweep benchmark (mpirun -n 3 on this machine: 1 coordinator, 2 workers) ==")
-    for row in rows:
-        print(row)
-    if misses:
-        print("MISSED: " + "; ".join(misses))
-        return 1
-    print("all sweep targets met")
-    return 0
+    return bench_report("sweep benchmark (mpirun -n 3 on this machine: 1 coordinator, "
+                        "2 workers)", rows, misses, "sweep")
 
 
 if __name__ == "__main__":

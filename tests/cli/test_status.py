@@ -16,7 +16,7 @@ from collections import Counter
 import h5py
 import pytest
 
-from sweeptest import SPEC, run
+from sweeptest import SPEC, run, run_spec
 
 DONE, FAILED, PENDING = 1, 2, 0  # enum task_status (include/dposweep/task.h)
 
@@ -27,10 +27,7 @@ SET_BACK = {"exact": (range(0, 10), PENDING), "noisy": (range(0, 3), FAILED)}
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("status")
-    spec = d / "spec.yaml"
-    spec.write_text(SPEC)
-    complete = d / "complete.h5"
-    run(["run", str(spec), "-o", str(complete), "-q"], check=0)
+    spec, complete = run_spec(SPEC, d / "spec.yaml", d / "complete.h5")
     incomplete = d / "incomplete.h5"
     shutil.copy(complete, incomplete)
     with h5py.File(incomplete, "r+") as f:

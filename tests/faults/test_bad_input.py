@@ -8,7 +8,7 @@ import shutil
 import h5py
 import pytest
 
-from sweeptest import SPEC, ours, run
+from sweeptest import SPEC, ours, run, run_spec
 
 GOOD = SPEC
 
@@ -170,11 +170,7 @@ def test_bad_arguments(tmp_path, args, word):
 @pytest.fixture(scope="module")
 def good_file(tmp_path_factory):
     d = tmp_path_factory.mktemp("good")
-    spec = d / "spec.yaml"
-    spec.write_text(GOOD)
-    out = d / "good.h5"
-    run(["run", str(spec), "-o", str(out), "-q"], check=0)
-    return spec, out
+    return run_spec(GOOD, d / "spec.yaml", d / "good.h5")
 
 
 def damaged(kind, good, path):

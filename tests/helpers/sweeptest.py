@@ -1,15 +1,16 @@
-"""The one helper module of the Python test suites (mpi, faults, slurm) and
-of the sweep benchmark: running dposweep alone or under mpirun, reading
-what `plan` and `status --format=kv` report, watching and killing a run's
-processes, reading and comparing results files, and waiting for a
-condition instead of sleeping.
+"""The one helper module of the Python test suites (mpi, faults, slurm,
+cli, analysis) and of the benchmarks: writing specs and running dposweep
+alone or under mpirun, reading what `plan` and `status --format=kv`
+report, watching and killing a run's processes, reading and comparing
+results files, waiting for a condition instead of sleeping, and a
+benchmark's report.
 
 The binary is $DPOSWEEP (meson sets it), else build/src/dposweep of this
 repository.  mpirun runs as root here, so the allow-run-as-root settings
 are exported, and --oversubscribe lets 4 ranks share 2 cores.
 
 The pytest suites import it from their conftest.py (which also provides
-the `spec` fixture below); the SLURM driver and the benchmark import it
+the `spec` fixture below); the SLURM driver and the benchmarks import it
 directly.
 """
 import collections
@@ -97,6 +98,35 @@ def spec(tmp_path):
     return path
 
 
+# ---- writing specs ---------------------------------------------------------
+
+def spec_yaml(name, studies, master_seed=4242):
+    """A spec's YAML from (name, settings, grid) triples."""
+    def fmt(v):
+        return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)
+    lines = [f"name: {name}", f"master_seed: {master_seed}", "studies:"]
+    for study, settings, grid in studies:
+        lines.append(f"  - name: {study}")
+        lines += [f"    {k}: {fmt(v)}" for k, v in settings.items()]
+        lines.append("    grid:")
+        lines += [f"      {k}: {fmt(v)}" for k, v in grid.items()]
+    return "\n".join(lines) + "\n"
+
+
+# A study whose tasks take long (K = 20 and 8192 samples a step: about 0.1
+# s a task of 3000 steps here), for tests that act on a run while it
+# writes; each sets its seeds, and its iterations where the default's 1500
+# are too few.
+SLOW = dict(iterations=1500, record_every=100, scale="normalized", eta=0.05,
+            rewards="normal")
+SLOW_GRID = dict(regime=["uniform", "mix-p"], arms=[20], beta=[3.0], sigma=[0.0],
+                 samples=[8192])
+# A cheap study to run beside it: a second study's rows at little cost.
+QUICK = dict(iterations=40, scale="theory", eta="theory", rewards="uniform")
+QUICK_GRID = dict(regime=["uniform", "mix-r", "mix-p"], arms=[2, 10], beta=[0.5, 1.0],
+                  sigma=[0.0])
+
+
 # ---- running commands ------------------------------------------------------
 
 def mpirun(ranks):
@@ -132,6 +162,16 @@ def start(args, ranks, **kw):
     kw.setdefault("stderr", subprocess.PIPE)
     cmd = mpirun(ranks) + [BIN] + [str(a) for a in args]
     return subprocess.Popen(cmd, text=True, start_new_session=True, **kw)
+
+
+def run_spec(text, spec, out, ranks=None, binary=None, **kw):
+    """Write the spec `text` to the file `spec` and run it whole into `out`
+    (`dposweep run -q`, under mpirun with `ranks`; `binary` instead of
+    BIN), asserting exit 0; returns (spec, out)."""
+    spec.write_text(text)
+    cmd = [binary or BIN, "run", str(spec), "-o", str(out), "-q"]
+    sh(mpirun(ranks) + cmd if ranks is not None else cmd, check=0, **kw)
+    return spec, out
 
 
 def ours(stderr):
@@ -307,6 +347,21 @@ def assert_complete_and_equal(ref, got):
             assert np.all(np.isfinite(sb["traj/value_gap"][()])), f"{s}: non-finite value_gap rows"
             nrows += st.size
     return nrows
+
+
+# ---- benchmarks ------------------------------------------------------------
+
+def bench_report(title, rows, misses, what):
+    """A benchmark's end: its title and figures, then the targets missed
+    (returns exit code 1) or "all WHAT targets met" (0)."""
+    print(f"== {title} ==")
+    for row in rows:
+        print(row)
+    if misses:
+        print("MISSED: " + "; ".join(misses))
+        return 1
+    print(f"all {what} targets met")
+    return 0
 
 
 # ---- growing and merging (run --reuse, merge) -------------------------------

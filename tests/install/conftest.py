@@ -8,6 +8,7 @@ A test module whose tests are all skipped makes meson report SKIP (77).
 """
 
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -109,6 +110,26 @@ def find_tool(*names):
         if path:
             return path
     return None
+
+
+def help_text(*cmd):
+    """The --help text of the command line cmd (exit 0)."""
+    proc = subprocess.run(list(cmd) + ["--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def long_flags(text):
+    """The long flags (--name) a text mentions."""
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z]", text))
+
+
+def commands_of_dposweep():
+    """The commands listed by `dposweep --help` (after 'commands:')."""
+    text = help_text(ENV["DPOSWEEP"])
+    block = text.split("commands:", 1)[1].split("\n\n", 1)[0]
+    return [m.group(1) for m in re.finditer(r"^  ([a-z]+) ", block, re.M)]
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -10,18 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import ENV, SOURCE_ROOT
-
-
-def help_text(*cmd):
-    proc = subprocess.run(list(cmd) + ["--help"], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def long_flags(text):
-    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z]", text))
+from conftest import (ENV, SOURCE_ROOT, commands_of_dposweep, help_text,
+                      long_flags)
 
 
 def complete(staged, words, cwd=None):
@@ -42,12 +32,6 @@ def complete(staged, words, cwd=None):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == "", proc.stderr
     return set(proc.stdout.split("\n")) - {""}
-
-
-def commands_of_dposweep():
-    text = help_text(ENV["DPOSWEEP"])
-    block = text.split("commands:", 1)[1].split("\n\n", 1)[0]
-    return [m.group(1) for m in re.finditer(r"^  ([a-z]+) ", block, re.M)]
 
 
 def test_commands(staged):

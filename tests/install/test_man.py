@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import ENV, MAN_PAGES, SOURCE_ROOT, VERSION, find_tool
+from conftest import (ENV, MAN_PAGES, SOURCE_ROOT, VERSION, commands_of_dposweep,
+                      find_tool, help_text, long_flags)
 
 SECTIONS = ["NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS",
             "FILES", "EXAMPLES"]
@@ -38,24 +39,6 @@ def unbroken(text):
     """text with words that groff broke across lines joined again."""
     return re.sub("([\u2010-])\n\\s*", lambda m: "" if m.group(1) != "-"
                   else "-", text)
-
-
-def help_text(*cmd):
-    proc = subprocess.run(list(cmd) + ["--help"], capture_output=True,
-                          text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def long_flags(text):
-    return set(re.findall(r"(?<![\w-])--[a-z][a-z-]*[a-z]", text))
-
-
-def commands_of_dposweep():
-    """The commands listed by `dposweep --help` (after 'commands:')."""
-    text = help_text(ENV["DPOSWEEP"])
-    block = text.split("commands:", 1)[1].split("\n\n", 1)[0]
-    return [m.group(1) for m in re.finditer(r"^  ([a-z]+) ", block, re.M)]
 
 
 @pytest.mark.parametrize("page", MAN_PAGES)

@@ -17,21 +17,9 @@ import h5py
 import numpy as np
 import pytest
 
-from sweeptest import (DONE, FAILED, assert_results_equal, digest, kill_group,
-                       leftovers, ours, plan, plan_tasks, run, start, wait_for)
-
-
-def spec_yaml(name, studies, master_seed=4242):
-    """A spec's YAML from (name, settings, grid) triples."""
-    def fmt(v):
-        return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)
-    lines = [f"name: {name}", f"master_seed: {master_seed}", "studies:"]
-    for study, settings, grid in studies:
-        lines.append(f"  - name: {study}")
-        lines += [f"    {k}: {fmt(v)}" for k, v in settings.items()]
-        lines.append("    grid:")
-        lines += [f"      {k}: {fmt(v)}" for k, v in grid.items()]
-    return "\n".join(lines) + "\n"
+from sweeptest import (DONE, FAILED, SLOW, SLOW_GRID, assert_results_equal, digest,
+                       kill_group, leftovers, ours, plan, plan_tasks, run, spec_yaml,
+                       start, wait_for)
 
 
 EXACT = dict(iterations=20, record_every=3, scale="theory", eta="theory",
@@ -329,17 +317,13 @@ def test_bad_reuse_file_refused(work, tmp_path, kind):
 # compute does); the grown spec adds both.
 KILL_BULK = dict(iterations=2, scale="theory", eta="theory", rewards="uniform")
 KILL_BULK_GRID = dict(regime=["uniform"], arms=[2], beta=[1.0], sigma=[0.0])
-KILL_SLOW = dict(iterations=1500, record_every=100, scale="normalized", eta=0.05,
-                 rewards="normal")
-KILL_SLOW_GRID = dict(regime=["uniform", "mix-p"], arms=[20], beta=[3.0], sigma=[0.0],
-                      samples=[8192])
 KILL_OLD = spec_yaml("kill-test", [
     ("bulk", dict(KILL_BULK, seeds=20000), KILL_BULK_GRID),
-    ("slow", dict(KILL_SLOW, seeds=2), KILL_SLOW_GRID),
+    ("slow", dict(SLOW, seeds=2), SLOW_GRID),
 ])
 KILL_GROWN = spec_yaml("kill-test", [
     ("bulk", dict(KILL_BULK, seeds=20000), dict(KILL_BULK_GRID, regime=["uniform", "mix-r"])),
-    ("slow", dict(KILL_SLOW, seeds=10), KILL_SLOW_GRID),
+    ("slow", dict(SLOW, seeds=10), SLOW_GRID),
 ])
 
 

@@ -18,22 +18,14 @@ import numpy as np
 import pytest
 
 from sweeptest import (assert_results_equal, digest, leftovers, ours, plan,
-                       plan_tasks, run, status_kv)
+                       plan_tasks, run, run_spec, spec_yaml, status_kv)
 
 HOST = socket.gethostname()
 
 
-def spec_yaml(studies, master_seed=4242, name="merge-test"):
-    """A spec's YAML from (name, settings, grid) triples."""
-    def fmt(v):
-        return "[" + ", ".join(map(str, v)) + "]" if isinstance(v, list) else str(v)
-    lines = [f"name: {name}", f"master_seed: {master_seed}", "studies:"]
-    for study, settings, grid in studies:
-        lines.append(f"  - name: {study}")
-        lines += [f"    {k}: {fmt(v)}" for k, v in settings.items()]
-        lines.append("    grid:")
-        lines += [f"      {k}: {fmt(v)}" for k, v in grid.items()]
-    return "\n".join(lines) + "\n"
+def merge_spec(studies, master_seed=4242):
+    """The YAML of a spec "merge-test" of (name, settings, grid) triples."""
+    return spec_yaml("merge-test", studies, master_seed)
 
 
 EXACT = dict(iterations=20, record_every=3, scale="theory", eta="theory",
@@ -59,7 +51,7 @@ def whole(seeds=(4, 3, 2), regimes=None):
              ("diverge", DIVERGE, DIVERGE_GRID)], seeds, regimes):
         studies.append((name, dict(settings, seeds=s),
                         dict(grid, regime=g) if g else grid))
-    return spec_yaml(studies)
+    return merge_spec(studies)
 
 
 WHOLE = whole()
@@ -79,18 +71,9 @@ def keys(spec):
             for t in plan_tasks(spec)}
 
 
-def write(d, name, text):
-    path = d / f"{name}.yaml"
-    path.write_text(text)
-    return path
-
-
 def make(d, name, text):
     """A spec file and its complete results file."""
-    spec = write(d, name, text)
-    out = d / f"{name}.h5"
-    run(["run", spec, "-o", out, "-q"], check=0)
-    return spec, out
+    return run_spec(text, d / f"{name}.yaml", d / f"{name}.h5")
 
 
 @pytest.fixture(scope="module")
@@ -139,11 +122,11 @@ def test_halves_merge_to_the_whole(work, tmp_path, split):
 
 
 def test_union_with_pending_tasks_completed_by_run(work, tmp_path):
-    a_spec, a = make(tmp_path, "a", spec_yaml([("exact", dict(EXACT, seeds=2),
-                                                 dict(EXACT_GRID, arms=[3], beta=[0.5]))]))
-    b_spec, b = make(tmp_path, "b", spec_yaml([("exact", dict(EXACT, seeds=2),
-                                                 dict(EXACT_GRID, arms=[8], beta=[2.0])),
-                                                ("noisy", dict(NOISY, seeds=1), NOISY_GRID)]))
+    a_spec, a = make(tmp_path, "a", merge_spec([("exact", dict(EXACT, seeds=2),
+                                                  dict(EXACT_GRID, arms=[3], beta=[0.5]))]))
+    b_spec, b = make(tmp_path, "b", merge_spec([("exact", dict(EXACT, seeds=2),
+                                                  dict(EXACT_GRID, arms=[8], beta=[2.0])),
+                                                 ("noisy", dict(NOISY, seeds=1), NOISY_GRID)]))
     out, union = tmp_path / "merged.h5", tmp_path / "union.yaml"
     r = run(["merge", a, b, "-o", out, "--spec-out", union], check=0)
     total = plan(union).total
@@ -242,10 +225,10 @@ def test_inputs_refused(work, tmp_path):
     with h5py.File(a, "r") as f:
         numerics = int(f.attrs["numerics"])
     # Studies of one name with other settings.
-    _, clash = make(tmp_path, "clash", spec_yaml([("exact", dict(EXACT, iterations=21, seeds=1),
-                                                   EXACT_GRID)]))
-    _, seed = make(tmp_path, "seed", spec_yaml([("exact", dict(EXACT, seeds=1), EXACT_GRID)],
-                                               master_seed=7))
+    _, clash = make(tmp_path, "clash", merge_spec([("exact", dict(EXACT, iterations=21, seeds=1),
+                                                    EXACT_GRID)]))
+    _, seed = make(tmp_path, "seed", merge_spec([("exact", dict(EXACT, seeds=1), EXACT_GRID)],
+                                                master_seed=7))
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["data"] = [1, 2, 3]

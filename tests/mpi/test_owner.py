@@ -16,67 +16,34 @@ import time
 
 import pytest
 
-from sweeptest import (assert_complete_and_equal, digest, kill_group, ours,
-                       ranks_of, run, runs_recorded, start, status_counts,
+from sweeptest import (QUICK, QUICK_GRID, SLOW, SLOW_GRID, assert_complete_and_equal,
+                       digest, kill_group, leftovers, ours, ranks_of, run,
+                       run_spec, runs_recorded, spec_yaml, start, status_counts,
                        status_kv, wait_for)
 
 HOST = socket.gethostname()
 
-# ~100 tasks, a few seconds for one worker: long enough to act on a run
-# while it writes.
-SPEC = """\
-name: owner-test
-master_seed: 99
-studies:
-  - name: slow
-    iterations: 1500
-    record_every: 100
-    scale: normalized
-    eta: 0.05
-    rewards: normal
-    seeds: {seeds}
-    grid:
-      regime: [uniform, mix-p]
-      arms: [20]
-      beta: [3.0]
-      sigma: [0.0]
-      samples: [8192]
-  - name: quick
-    iterations: 40
-    scale: theory
-    eta: theory
-    rewards: uniform
-    seeds: 5
-    grid:
-      regime: [uniform, mix-r, mix-p]
-      arms: [2, 10]
-      beta: [0.5, 1.0]
-      sigma: [0.0]
-"""
+
+def owner_spec(seeds):
+    """The slow study with `seeds` (20: ~100 tasks, a few seconds for one
+    worker, long enough to act on a run while it writes) and a quick one."""
+    return spec_yaml("owner-test", [("slow", dict(SLOW, seeds=seeds), SLOW_GRID),
+                                    ("quick", dict(QUICK, seeds=5), QUICK_GRID)],
+                     master_seed=99)
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     """The spec, another spec, and the reference: the spec run whole."""
     d = tmp_path_factory.mktemp("owner")
-    spec = d / "spec.yaml"
-    spec.write_text(SPEC.format(seeds=20))
     other = d / "other.yaml"
-    other.write_text(SPEC.format(seeds=3))
-    ref = d / "reference.h5"
-    run(["run", spec, "-o", ref, "-q"], ranks=2, check=0)
+    other.write_text(owner_spec(3))
+    spec, ref = run_spec(owner_spec(20), d / "spec.yaml", d / "reference.h5", ranks=2)
     return spec, other, ref
 
 
 def lock_of(out):
     return str(out) + ".lock"
-
-
-def leftovers(out):
-    """Files beside OUT.h5 that belong to it (its lock, tickets, ...)."""
-    base = os.path.basename(out)
-    return sorted(n for n in os.listdir(os.path.dirname(out))
-                  if n.startswith(base) and n != base)
 
 
 def start_run(spec, out, ranks=2):

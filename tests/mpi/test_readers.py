@@ -18,43 +18,23 @@ import time
 import numpy as np
 import pytest
 
-from sweeptest import REPO, ENV, run, start, status_kv
+from sweeptest import (ENV, QUICK, QUICK_GRID, REPO, SLOW, SLOW_GRID, run, run_spec,
+                       spec_yaml, start, status_kv)
 
 sys.path.insert(0, REPO)
 import analysis  # noqa: E402
 
-# "slow" keeps the run going for the looks asserted below: since the batch
-# sampler (src/rng_batch.c) 1500 steps took some 5 s on 3 ranks here, too
-# few looks; 6000 take some 17 s.
-SPEC = """\
-name: readers-test
-master_seed: 7
-studies:
-  - name: slow
-    iterations: 6000
-    record_every: 100
-    scale: normalized
-    eta: 0.05
-    rewards: normal
-    seeds: 70
-    grid:
-      regime: [uniform, mix-p]
-      arms: [20]
-      beta: [3.0]
-      sigma: [0.0]
-      samples: [8192]
-  - name: quick
-    iterations: 40
-    scale: theory
-    eta: theory
-    rewards: uniform
-    seeds: 20
-    grid:
-      regime: [uniform, mix-r, mix-p]
-      arms: [2, 10]
-      beta: [0.5, 1.0]
-      sigma: [0.0]
-"""
+
+def readers_spec(slow_seeds):
+    """The slow study with 6000 steps and slow_seeds seeds, and a quick
+    study.  70 seeds keep the run going for the looks asserted below: since
+    the batch sampler (src/rng_batch.c) 1500 steps took some 5 s on 3 ranks
+    here, too few looks; 6000 take some 17 s."""
+    return spec_yaml("readers-test", [
+        ("slow", dict(SLOW, iterations=6000, seeds=slow_seeds), SLOW_GRID),
+        ("quick", dict(QUICK, seeds=20), QUICK_GRID)], master_seed=7)
+
+
 STUDIES = ("slow", "quick")
 METRICS = ("max_abs_delta", "mean_abs_delta", "value_gap")
 
@@ -67,7 +47,7 @@ def report(out, outdir, env):
 
 def test_readers_during_a_run(tmp_path):
     spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC)
+    spec.write_text(readers_spec(70))
     out = tmp_path / "out.h5"
     p = start(["run", spec, "-o", out, "-q", "--flush-interval", "1"], ranks=3)
     loads, trajs, dones, reports = [], [], [], 0
@@ -123,10 +103,7 @@ def test_readers_during_a_run(tmp_path):
 
 @pytest.mark.parametrize("locking", ["default", "FALSE"])
 def test_status_reads_with_either_hdf5_locking(tmp_path, locking):
-    spec = tmp_path / "spec.yaml"
-    spec.write_text(SPEC.replace("seeds: 70", "seeds: 2"))
-    out = tmp_path / "out.h5"
-    run(["run", spec, "-o", out, "-q"], check=0)
+    _, out = run_spec(readers_spec(2), tmp_path / "spec.yaml", tmp_path / "out.h5")
     env = dict(ENV)
     if locking != "default":
         env["HDF5_USE_FILE_LOCKING"] = locking

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from sweeptest import (DONE, FAILED, PENDING, SPEC, kill_group, ours, run,
-                       start, status_counts, wait_for)
+                       run_spec, start, status_counts, wait_for)
 
 # The shared test spec, plus a study whose mix-p tasks diverge (failed, with
 # their reason), so that outcomes are compared too.
@@ -110,10 +110,7 @@ def next_ulp(row, j):
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory):
     d = tmp_path_factory.mktemp("clean")
-    spec = d / "spec.yaml"
-    spec.write_text(VERIFY_SPEC)
-    out = d / "clean.h5"
-    run(["run", spec, "-o", out, "-q"], check=0)
+    _, out = run_spec(VERIFY_SPEC, d / "spec.yaml", d / "clean.h5")
     with h5py.File(out, "r") as f:
         st = np.concatenate([f["studies"][n]["tasks/status"][()] for n in f["studies"]])
     assert (st == FAILED).sum() > 0 and (st == DONE).sum() > 0
@@ -310,14 +307,13 @@ def test_many_failures_listed_in_order(tmp_path):
     counting the rest, and the same on 3 ranks (each rank keeps only its
     first 2000 failures, trimming as it goes: one rank alone trims, three
     do not; rank 0 merges them)."""
-    spec = tmp_path / "tiny.yaml"
-    spec.write_text("name: tiny\nmaster_seed: 1\nstudies:\n"
-                    "  - {name: a, iterations: 1, scale: theory, eta: theory, rewards: uniform,"
-                    " seeds: 700, grid: {regime: [uniform], arms: [2], beta: [1.0], sigma: [0.0]}}\n"
-                    "  - {name: b, iterations: 2, scale: theory, eta: theory, rewards: uniform,"
-                    " seeds: 4500, grid: {regime: [mix-r], arms: [2], beta: [1.0], sigma: [0.0]}}\n")
-    out = tmp_path / "tiny.h5"
-    run(["run", spec, "-o", out, "-q"], check=0)
+    _, out = run_spec(
+        "name: tiny\nmaster_seed: 1\nstudies:\n"
+        "  - {name: a, iterations: 1, scale: theory, eta: theory, rewards: uniform,"
+        " seeds: 700, grid: {regime: [uniform], arms: [2], beta: [1.0], sigma: [0.0]}}\n"
+        "  - {name: b, iterations: 2, scale: theory, eta: theory, rewards: uniform,"
+        " seeds: 4500, grid: {regime: [mix-r], arms: [2], beta: [1.0], sigma: [0.0]}}\n",
+        tmp_path / "tiny.yaml", tmp_path / "tiny.h5")
     with h5py.File(out, "r+") as f:
         for name in ("a", "b"):
             c = f["studies"][name]["tasks/checksum"]

@@ -55,8 +55,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "helpers"))
 
 import h5py  # noqa: E402
 
-from sweeptest import (BIN, ROOT_MPI_ENV, assert_complete_and_equal, mpirun,  # noqa: E402
-                       plan, sh, start, status_counts, wait_for)
+from sweeptest import (BIN, QUICK, QUICK_GRID, ROOT_MPI_ENV, SLOW, SLOW_GRID,  # noqa: E402
+                       assert_complete_and_equal, mpirun, plan, sh, spec_yaml, start,
+                       status_counts, wait_for)
 
 CLUSTER = os.path.join(HERE, 'cluster.sh')
 SUBMIT = os.path.join(REPO, 'jobs', 'submit')
@@ -65,38 +66,15 @@ SBATCH_SCRIPT = os.path.join(REPO, 'jobs', 'sweep.sbatch')
 TERMINAL = {'COMPLETED', 'FAILED', 'TIMEOUT', 'CANCELLED', 'NODE_FAIL',
             'PREEMPTED', 'OUT_OF_MEMORY', 'BOOT_FAIL', 'DEADLINE'}
 
-# The expensive study: ~0.1 s per task per core here.  The cheap one adds a
-# second study (a second set of /studies/*/traj rows) at little cost.
-SPEC = """\
-name: slurm-{name}
-master_seed: 20250101
-studies:
-  - name: sampled
-    iterations: 3000
-    record_every: 100
-    scale: normalized
-    eta: 0.05
-    rewards: normal
-    seeds: {seeds}
-    grid:
-      regime: [uniform, mix-p]
-      arms: [20]
-      beta: [3.0]
-      sigma: [0.0]
-      samples: [8192]
-  - name: exact
-    iterations: 60
-    record_every: 1
-    scale: theory
-    eta: theory
-    rewards: uniform
-    seeds: 4
-    grid:
-      regime: [uniform, mix-r, mix-p]
-      arms: [2, 20]
-      beta: [0.1, 1.0]
-      sigma: [0.0]
-"""
+def slurm_spec(name, seeds):
+    """The spec slurm-NAME: the expensive study ("sampled", the shared slow
+    study at 3000 steps: ~0.1 s per task per core here) with `seeds`; the
+    cheap one adds a second study (a second set of /studies/*/traj rows) at
+    little cost."""
+    return spec_yaml('slurm-' + name, [
+        ('sampled', dict(SLOW, iterations=3000, seeds=seeds), SLOW_GRID),
+        ('exact', dict(QUICK, iterations=60, record_every=1, seeds=4),
+         dict(QUICK_GRID, arms=[2, 20], beta=[0.1, 1.0]))], master_seed=20250101)
 
 
 # Seeds of the expensive study in the calibration runs.
@@ -169,7 +147,7 @@ class Env:
     def write_spec(self, name, seeds):
         path = os.path.join(self.work, name + '.yaml')
         with open(path, 'w') as f:
-            f.write(SPEC.format(name=name, seeds=seeds))
+            f.write(slurm_spec(name, seeds))
         return path
 
     def job_info(self, job):
@@ -255,6 +233,13 @@ class Env:
             'tasks/s per run' % (dt, planned.total, rate))
         return rate
 
+    def sized_spec(self, name, seconds, lo, hi):
+        """NAME.yaml with about `seconds` of work for one worker (seeds
+        calibrated here, within [lo, hi]); returns (its path, the path of
+        its output NAME.h5, the seeds)."""
+        seeds = self.seeds_for(self.calibrate(), seconds, lo, hi)
+        return self.write_spec(name, seeds), os.path.join(self.work, name + '.h5'), seeds
+
     def seeds_for(self, rate, seconds, lo, hi):
         """Seeds of the expensive study for about `seconds` of work for one
         worker at `rate` sampled tasks per second, within [lo, hi]."""
@@ -305,13 +290,10 @@ def assert_last_link(job, st, text):
 # ---- the cases ----
 
 def case_chain(e):
-    rate = e.calibrate()
     # About 150 s of compute for one worker (some three minutes of 1-minute
     # allocations): the warning comes 25-55 s into each link (SLURM checks
     # limits every 30 s), so three to six links.
-    seeds = e.seeds_for(rate, 150, 100, 5000)
-    spec = e.write_spec('chain', seeds)
-    out = os.path.join(e.work, 'chain.h5')
+    spec, out, seeds = e.sized_spec('chain', 150, 100, 5000)
     ref_out = os.path.join(e.work, 'reference.h5')
     log('chain: %d tasks (%d seeds per sampled regime)' % (plan(spec).total, seeds))
 
@@ -350,11 +332,8 @@ def case_chain(e):
 
 
 def case_signal(e):
-    rate = e.calibrate()
     # ~40 s of work: long enough to signal the first link mid-way.
-    seeds = e.seeds_for(rate, 40, 40, 2000)
-    spec = e.write_spec('signal', seeds)
-    out = os.path.join(e.work, 'signal.h5')
+    spec, out, _ = e.sized_spec('signal', 40, 40, 2000)
     ref_out = os.path.join(e.work, 'reference.h5')
     ref = e.reference(spec, ref_out)
     try:
@@ -510,11 +489,8 @@ def start_two_node_chain(e, name):
     each), beside a one-rank reference run; returns (spec, out, reference
     path, reference process, first job, tasks), once a quarter of the
     tasks is done and the log shows the ranks on both nodes."""
-    rate = e.calibrate()
-    seeds = e.seeds_for(rate, 40, 60, 3000)
-    spec = e.write_spec(name, seeds)
+    spec, out, _ = e.sized_spec(name, 40, 60, 3000)
     total = plan(spec).total
-    out = os.path.join(e.work, name + '.h5')
     ref_out = os.path.join(e.work, 'reference.h5')
     ref = one_rank_reference(e, spec, ref_out)
     p = e.run([SUBMIT, spec, out, '--nodes=2', '--ntasks-per-node=2', '--time=10'],

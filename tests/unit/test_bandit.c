@@ -6,6 +6,7 @@
 #include "dposweep/bandit.h"
 #include "dposweep/rng.h"
 
+#include "fixtures.h"
 #include "unit.h"
 
 #include <check.h>
@@ -186,6 +187,21 @@ static struct bandit_params params(enum bandit_regime regime,
     .seed = 0,
   };
   return p;
+}
+
+/* A new engine of p run to its end (BANDIT_OK), metric j recorded at m +
+ * j * nrec and the final theta in theta (NULL: not kept); the caller reads
+ * it and destroys it. */
+static struct bandit *run_traced(const struct bandit_params *p, double *m,
+                                 int64_t nrec, double *theta)
+{
+  struct bandit *b = NULL;
+  ck_assert_int_eq(bandit_create(p, &b), 0);
+  struct bandit_trace tr = {.theta = theta};
+  for (int j = 0; j < BANDIT_NMETRICS; j++)
+    tr.metric[j] = m + j * nrec;
+  ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+  return b;
 }
 
 static int close_to(double got, double want, double rel, double abs_floor)
@@ -436,13 +452,8 @@ START_TEST(test_trajectory_matches_reference)
     p.iterations = T;
     p.record_every = 1;
     with_reference(&p, ref, logits);
-    struct bandit *b = NULL;
-    ck_assert_int_eq(bandit_create(&p, &b), 0);
     double m[BANDIT_NMETRICS][T + 1], th[K];
-    struct bandit_trace tr = {.theta = th};
-    for (int j = 0; j < BANDIT_NMETRICS; j++)
-      tr.metric[j] = m[j];
-    ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+    struct bandit *b = run_traced(&p, m[0], T + 1, th);
     const double *r = bandit_rewards(b), *tref = ref_logits_of(b, &p, ref);
     double eta = bandit_eta(b);
     double u[K] = {0}, g[K], c[BANDIT_NMETRICS];
@@ -603,6 +614,23 @@ START_TEST(test_determinism)
 }
 END_TEST
 
+/* base with every setting that must leave a task's random numbers alone
+ * changed: the regime, and by j the step size's beta (0), a gaussian
+ * estimator (1) or a sampled one in the normalized scale (2); j = 3 only
+ * the regime and beta = 7. */
+static struct bandit_params varied(struct bandit_params base, int regime,
+                                   int j)
+{
+  struct bandit_params p = base;
+  p.regime = (enum bandit_regime)regime;
+  p.beta = j == 0 ? 0.1 : 7.0;
+  p.sigma = j == 1 ? 0.5 : 0.0;
+  p.samples = j == 2 ? 100 : 0;
+  p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
+  p.eta_theory = p.scale == BANDIT_THEORY;
+  return p;
+}
+
 START_TEST(test_common_random_numbers)
 {
   struct bandit_params base = params(BANDIT_UNIFORM, BANDIT_THEORY, 12, 1.0);
@@ -611,13 +639,7 @@ START_TEST(test_common_random_numbers)
   ck_assert_int_eq(bandit_create(&base, &b0), 0);
   for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
     for (int j = 0; j < 3; j++) {
-      struct bandit_params p = base;
-      p.regime = (enum bandit_regime)regime;
-      p.beta = j == 0 ? 0.1 : 7.0;
-      p.sigma = j == 1 ? 0.5 : 0.0;
-      p.samples = j == 2 ? 100 : 0;
-      p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
-      p.eta_theory = p.scale == BANDIT_THEORY;
+      struct bandit_params p = varied(base, regime, j);
       struct bandit *b = NULL;
       ck_assert_int_eq(bandit_create(&p, &b), 0);
       ck_assert_int_eq(memcmp(bandit_rewards(b0), bandit_rewards(b),
@@ -1073,13 +1095,7 @@ START_TEST(test_reference_common_random_numbers)
    * regime, beta, sigma, samples and scale; the spread only scales z. */
   for (int regime = 0; regime < BANDIT_NREGIMES; regime++)
     for (int j = 0; j < 4; j++) {
-      struct bandit_params p = base;
-      p.regime = (enum bandit_regime)regime;
-      p.beta = j == 0 ? 0.1 : 7.0;
-      p.sigma = j == 1 ? 0.5 : 0.0;
-      p.samples = j == 2 ? 100 : 0;
-      p.scale = j == 2 ? BANDIT_NORMALIZED : BANDIT_THEORY;
-      p.eta_theory = p.scale == BANDIT_THEORY;
+      struct bandit_params p = varied(base, regime, j);
       p.ref_spread = j == 3 ? 2.0 : 1.0;
       reference_of(&p, t, r);
       ck_assert_int_eq(memcmp(r, r0, sizeof r), 0);
@@ -1174,13 +1190,8 @@ START_TEST(test_metrics_at_start)
       p.rewards = BANDIT_REWARDS_NORMAL;
       p.iterations = 1;
       with_reference(&p, ref, logits);
-      struct bandit *b = NULL;
-      ck_assert_int_eq(bandit_create(&p, &b), 0);
       double m[BANDIT_NMETRICS][2];
-      struct bandit_trace tr = {.theta = NULL};
-      for (int j = 0; j < BANDIT_NMETRICS; j++)
-        tr.metric[j] = m[j];
-      ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+      struct bandit *b = run_traced(&p, m[0], 2, NULL);
       const double *r = bandit_rewards(b);
       ref_policy(ref == REF_NONE ? NULL : bandit_ref_logits(b), k, pref);
       double er = 0.0, win = 0.0, rabs = 0.0;
@@ -1224,13 +1235,8 @@ START_TEST(test_metrics_at_optimum)
         p.iterations = 12;
         p.seed = (uint64_t)(ki * 7 + bi);
         with_reference(&p, ref, logits);
-        struct bandit *b = NULL;
-        ck_assert_int_eq(bandit_create(&p, &b), 0);
         double m[BANDIT_NMETRICS][13];
-        struct bandit_trace tr = {.theta = NULL};
-        for (int j = 0; j < BANDIT_NMETRICS; j++)
-          tr.metric[j] = m[j];
-        ck_assert_int_eq(bandit_run(b, &tr), BANDIT_OK);
+        struct bandit *b = run_traced(&p, m[0], 13, NULL);
         const double *r = bandit_rewards(b);
         ref_policy(ref == REF_NONE ? NULL : bandit_ref_logits(b), k, pref);
         double z = 0.0;
@@ -1261,27 +1267,10 @@ START_TEST(test_metrics_at_optimum)
 }
 END_TEST
 
-/* The path named by DPOSWEEP_ISA, as dposweep takes it; exit 77 (meson's
- * skip) when this machine lacks it. */
-static void select_isa_from_env(void)
-{
-  const char *isa = getenv("DPOSWEEP_ISA");
-  if (isa && *isa && !bandit_isa_supported(isa)) {
-    printf("DPOSWEEP_ISA=%s: not supported here, skipped\n", isa);
-    exit(77);
-  }
-  struct err e;
-  if (bandit_isa_select(isa, &e) != 0) {
-    fprintf(stderr, "DPOSWEEP_ISA: %s\n", e.msg);
-    exit(EXIT_FAILURE);
-  }
-  printf("instruction set: %s\n", bandit_isa_name());
-}
-
 static Suite *bandit_suite(void)
 {
   TCase *tc;
-  select_isa_from_env();
+  unit_select_isa_from_env();
   Suite *s = unit_suite("bandit", 120, &tc);
   tcase_add_loop_test(tc, test_golden, 0, 2 * BANDIT_NREGIMES);
   tcase_add_test(tc, test_theorem_bounds);

@@ -3,16 +3,14 @@
  * another host: the lease), acquiring, refusing and taking over in a
  * directory of its own, losing a lock to a takeover, and the takeover
  * race between fork()ed competitors: exactly one of them ever owns. */
-#define _XOPEN_SOURCE 700 /* nftw */
-
 #include "dposweep/lock.h"
 
+#include "fixtures.h"
 #include "unit.h"
 
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +24,11 @@ static char g_dir[64];
 
 static void setup(void)
 {
-  snprintf(g_dir, sizeof g_dir, "/tmp/dposweep-lock-XXXXXX");
-  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  ck_assert_ptr_nonnull(unit_temp_dir(g_dir, sizeof g_dir, "lock"));
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag,
-                  struct FTW *ftw)
-{
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(p);
-}
-
-static void teardown(void)
-{
-  nftw(g_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
+/* A directory left behind in /tmp fails no test. */
+static void teardown(void) { (void)unit_remove_tree(g_dir); }
 
 static void path_in(char *buf, size_t len, const char *name)
 {

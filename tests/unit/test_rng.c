@@ -3,6 +3,7 @@
 #include "dposweep/bandit.h"
 #include "dposweep/rng.h"
 
+#include "fixtures.h"
 #include "unit.h"
 
 #include <check.h>
@@ -583,26 +584,12 @@ START_TEST(test_multinomial_edges)
 }
 END_TEST
 
-/* The path named by DPOSWEEP_ISA, as in test_bandit.c (the samplers are
- * the same code on every path; the suite runs on each all the same). */
-static void select_isa_from_env(void)
-{
-  const char *isa = getenv("DPOSWEEP_ISA");
-  if (isa && *isa && !bandit_isa_supported(isa)) {
-    printf("DPOSWEEP_ISA=%s: not supported here, skipped\n", isa);
-    exit(77);
-  }
-  struct err e;
-  if (bandit_isa_select(isa, &e) != 0) {
-    fprintf(stderr, "DPOSWEEP_ISA: %s\n", e.msg);
-    exit(EXIT_FAILURE);
-  }
-}
-
 static Suite *rng_suite(void)
 {
   TCase *tc;
-  select_isa_from_env();
+  /* The samplers are the same code on every path; the suite runs on each
+   * all the same. */
+  unit_select_isa_from_env();
   Suite *s = unit_suite("rng", 60, &tc);
   tcase_add_test(tc, test_pcg32_known_answers);
   tcase_add_test(tc, test_splitmix64_known_answers);

@@ -3,17 +3,17 @@
  * every way a file given can fail to be a readable dposweep file, each
  * with its exact one-line message and ERR_INPUT.  HDF5 is used directly
  * only to check what the file holds and to damage it. */
-#define _XOPEN_SOURCE 700 /* nftw, realpath */
+#define _XOPEN_SOURCE 700 /* realpath */
 
 #include "dposweep/bandit.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/task.h"
 
+#include "fixtures.h"
 #include "unit.h"
 
 #include <check.h>
-#include <ftw.h>
 #include <hdf5.h>
 #include <math.h>
 #include <mpi.h>
@@ -108,28 +108,27 @@ static void assert_refused(const char *path, const char *msg)
   ck_assert_msg(strncmp(e.where, "store.c:", 8) == 0, "where: %s", e.where);
 }
 
-static void read_doubles(const char *path, const char *dset, double *buf)
+/* All of dataset dset of the file at path into buf, as type. */
+static void read_dataset(const char *path, const char *dset, hid_t type,
+                         void *buf)
 {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   ck_assert_int_ge(f, 0);
   hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
   ck_assert_int_ge(d, 0);
-  ck_assert_int_ge(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL,
-                           H5P_DEFAULT, buf), 0);
+  ck_assert_int_ge(H5Dread(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
   ck_assert_int_ge(H5Dclose(d), 0);
   ck_assert_int_ge(H5Fclose(f), 0);
 }
 
+static void read_doubles(const char *path, const char *dset, double *buf)
+{
+  read_dataset(path, dset, H5T_NATIVE_DOUBLE, buf);
+}
+
 static void read_ints(const char *path, const char *dset, int64_t *buf)
 {
-  hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  ck_assert_int_ge(f, 0);
-  hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
-  ck_assert_int_ge(d, 0);
-  ck_assert_int_ge(H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL,
-                           H5P_DEFAULT, buf), 0);
-  ck_assert_int_ge(H5Dclose(d), 0);
-  ck_assert_int_ge(H5Fclose(f), 0);
+  read_dataset(path, dset, H5T_NATIVE_INT64, buf);
 }
 
 START_TEST(test_new_file_reads_back_pending)
@@ -1357,15 +1356,6 @@ START_TEST(test_temp_and_commit_leave_the_old_file_until_commit)
 }
 END_TEST
 
-static int remove_entry(const char *path, const struct stat *sb, int flag,
-                        struct FTW *ftw)
-{
-  (void)sb;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static Suite *store_suite(void)
 {
   TCase *tc;
@@ -1395,8 +1385,7 @@ static Suite *store_suite(void)
 int main(void)
 {
   /* No "store.c" can appear in it: messages are checked for that. */
-  snprintf(g_dir, sizeof g_dir, "/tmp/dposweep-store-test-XXXXXX");
-  if (!mkdtemp(g_dir)) {
+  if (!unit_temp_dir(g_dir, sizeof g_dir, "store-test")) {
     perror("mkdtemp");
     return EXIT_FAILURE;
   }
@@ -1404,7 +1393,7 @@ int main(void)
     return EXIT_FAILURE;
   int rc = unit_run(store_suite());
   MPI_Finalize();
-  if (nftw(g_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+  if (unit_remove_tree(g_dir) != 0)
     fprintf(stderr, "test_store: cannot remove %s\n", g_dir);
   return rc;
 }

@@ -237,6 +237,17 @@ static void copy_rows(struct rows_copy *c, const struct verify_rows *r,
   c->rows.reason_len = sizeof c->reason;
 }
 
+/* c, a changed copy of a's rows, compares as different from them, and
+ * the reason (in why) names want. */
+static void compare_says(const struct spec_study *st,
+                         const struct rows_copy *c,
+                         const struct verify_result *a, char why[256],
+                         const char *want)
+{
+  ck_assert_int_eq(verify_compare(st, &c->rows, &a->rows, why, 256), 1);
+  ck_assert_msg(strstr(why, want) != NULL, "%s", why);
+}
+
 START_TEST(test_compare_finds_one_ulp)
 {
   struct spec *s = load();
@@ -249,35 +260,30 @@ START_TEST(test_compare_finds_one_ulp)
 
   copy_rows(&c, &a.rows, st);
   c.metric[BANDIT_VALUE_GAP][1] = nextafter(c.metric[BANDIT_VALUE_GAP][1], 1);
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "value_gap at step 5 (stored ") != NULL, "%s",
-                why);
+  compare_says(st, &c, &a, why, "value_gap at step 5 (stored ");
   ck_assert_ptr_null(strchr(why, '\n'));
 
   copy_rows(&c, &a.rows, st);
   c.theta[2] = -c.theta[2];
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "final theta[2]") != NULL, "%s", why);
+  compare_says(st, &c, &a, why, "final theta[2]");
 
   /* The padding counts too (the checksum covers it). */
   ck_assert_int_lt(spec_study(s, 0)->arms[0], st->max_arms);
   copy_rows(&c, &a.rows, st);
   c.theta[st->max_arms - 1] = 0.0;
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
+  compare_says(st, &c, &a, why, "");
 
   /* Bit for bit: -0 is not 0 (kl_ref is 0 at step 0). */
   copy_rows(&c, &a.rows, st);
   ck_assert(c.metric[BANDIT_KL_REF][0] == 0.0);
   c.metric[BANDIT_KL_REF][0] = -c.metric[BANDIT_KL_REF][0];
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "kl_ref at step 0") != NULL, "%s", why);
+  compare_says(st, &c, &a, why, "kl_ref at step 0");
 
   copy_rows(&c, &a.rows, st);
   c.rows.status = TASK_FAILED;
   snprintf(c.reason, sizeof c.reason, "diverged at step 3: x");
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "stored failed (diverged at step 3: x), "
-                            "recomputed done") != NULL, "%s", why);
+  compare_says(st, &c, &a, why,
+               "stored failed (diverged at step 3: x), recomputed done");
   verify_result_destroy(&a);
   spec_destroy(&s);
 }
@@ -304,16 +310,13 @@ START_TEST(test_compare_divergence)
 
   copy_rows(&c, &a.rows, st);
   snprintf(c.reason, sizeof c.reason, "diverged at step 999: later");
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "stored failed (diverged at step 999: later), "
-                            "recomputed failed (diverged at step") != NULL,
-                "%s", why);
+  compare_says(st, &c, &a, why,
+               "stored failed (diverged at step 999: later), recomputed "
+               "failed (diverged at step");
 
   copy_rows(&c, &a.rows, st);
   c.rows.status = TASK_DONE;
-  ck_assert_int_eq(verify_compare(st, &c.rows, &a.rows, why, sizeof why), 1);
-  ck_assert_msg(strstr(why, "stored done, recomputed failed") != NULL, "%s",
-                why);
+  compare_says(st, &c, &a, why, "stored done, recomputed failed");
   verify_result_destroy(&a);
   spec_destroy(&s);
 }
