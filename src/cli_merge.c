@@ -6,6 +6,7 @@
 #include "dposweep/cli.h"
 #include "dposweep/grow.h"
 #include "dposweep/lock.h"
+#include "dposweep/sig.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/text.h"
@@ -152,17 +153,7 @@ static void on_lost(void *arg)
 static int install_signals(struct err *e)
 {
   static const int sigs[] = {SIGINT, SIGTERM, SIGUSR1};
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask); /* cannot fail on a valid set */
-  sa.sa_flags = SA_RESTART;
-  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-    if (sigaction(sigs[i], &sa, NULL) != 0)
-      return err_set(e, ERR_RUNTIME,
-                     "cannot install the handler of signal %d: %s", sigs[i],
-                     strerror(errno));
-  return 0;
+  return sig_catch(sigs, sizeof sigs / sizeof sigs[0], on_signal, e);
 }
 
 /* Own the output for the whole merge (lock.h), kept by a lease thread. */

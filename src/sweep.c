@@ -9,6 +9,7 @@
 #include "dposweep/grow.h"
 #include "dposweep/lock.h"
 #include "dposweep/sched.h"
+#include "dposweep/sig.h"
 #include "dposweep/spec.h"
 #include "dposweep/store.h"
 #include "dposweep/text.h"
@@ -135,15 +136,8 @@ static int install_signals(double grace, struct err *e)
 {
   static const int drain[] = {SIGTERM, SIGINT, SIGUSR1, SIGALRM};
   g_grace = (sig_atomic_t)(grace < 0 ? 0 : (grace > 1e6 ? 1e6 : ceil(grace)));
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask); /* cannot fail on a valid set */
-  sa.sa_flags = SA_RESTART;
-  for (size_t i = 0; i < sizeof drain / sizeof drain[0]; i++)
-    if (sigaction(drain[i], &sa, NULL) != 0)
-      return err_set(e, ERR_RUNTIME, "cannot install the handler of signal %d: %s",
-                     drain[i], strerror(errno));
+  if (sig_catch(drain, sizeof drain / sizeof drain[0], on_signal, e) != 0)
+    return ERR_RUNTIME;
   if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
     return err_set(e, ERR_RUNTIME, "cannot ignore SIGXFSZ: %s", strerror(errno));
   return 0;
