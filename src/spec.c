@@ -10,6 +10,7 @@
 #include <math.h>
 #include <nettle/sha2.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -997,37 +998,55 @@ static int check_estimators(struct err *e, const struct study *s)
   return 0;
 }
 
+/* A per-arm vector (reward_values, ref_logits): nv numbers, finite ones
+ * only where `finite`, and one value per arm of every arms value.  *out
+ * is the study's to free, set even on failure. */
+static int per_arm_values(struct err *e, struct study *s, const char *key,
+                          char *const *words, unsigned nv, bool finite,
+                          double **out)
+{
+  const struct spec_study *st = &s->pub;
+  int rc;
+  if (!(*out = malloc(nv * sizeof **out)))
+    return err_set(e, ERR_RUNTIME, "out of memory");
+  for (unsigned i = 0; i < nv; i++) {
+    char at[KEY_LEN];
+    key_at(at, key, i);
+    if ((rc = number_word(e, s->name, at, words[i], &(*out)[i])))
+      return rc;
+    if (finite && !isfinite((*out)[i]))
+      return err_set(e, ERR_INPUT,
+                     "study '%s': %s: must be a finite number (got %.17g)",
+                     s->name, at, (*out)[i]);
+  }
+  for (int64_t i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
+    if ((unsigned)s->arms[i] != nv)
+      return err_set(e, ERR_INPUT,
+                     "study '%s': grid.arms[%lld]: is %d but %s lists %u "
+                     "values",
+                     s->name, (long long)i, s->arms[i], key, nv);
+  return 0;
+}
+
 /* rewards: explicit: the values, one per arm of every arms value, and
  * the engine's check of the vector. */
 static int parse_reward_values(struct err *e, const struct y_study *y,
                                struct study *s)
 {
   struct spec_study *st = &s->pub;
-  const char *nm = s->name;
   unsigned nv = y->reward_values_count;
   int rc;
   if (st->rewards != BANDIT_REWARDS_EXPLICIT)
     return 0;
-  if (!(s->reward_values = malloc(nv * sizeof *s->reward_values)))
-    return err_set(e, ERR_RUNTIME, "out of memory");
-  for (unsigned i = 0; i < nv; i++) {
-    char key[KEY_LEN];
-    if ((rc = number_word(e, nm, key_at(key, "reward_values", i),
-                          y->reward_values[i], &s->reward_values[i])))
-      return rc;
-  }
-  for (int64_t i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
-    if ((unsigned)s->arms[i] != nv)
-      return err_set(e, ERR_INPUT,
-                     "study '%s': grid.arms[%lld]: is %d but reward_values "
-                     "lists %u values",
-                     nm, (long long)i, s->arms[i], nv);
+  if ((rc = per_arm_values(e, s, "reward_values", y->reward_values, nv, false,
+                           &s->reward_values)))
+    return rc;
   st->reward_values = s->reward_values;
   struct bandit_params p = baseline();
   p.arms = (int)nv;
   p.rewards = BANDIT_REWARDS_EXPLICIT;
   p.reward_values = s->reward_values;
-  return check_value(e, nm, &p, "reward_values");
+  return check_value(e, s->name, &p, "reward_values");
 }
 
 /* rewards: explicit aside, an explicit reference theta_ref: one finite
@@ -1037,7 +1056,6 @@ static int parse_ref_logits(struct err *e, const struct y_study *y,
                             struct study *s)
 {
   struct spec_study *st = &s->pub;
-  const char *nm = s->name;
   unsigned nv = y->ref_logits_count;
   int rc;
   if (!y->ref_logits)
@@ -1048,30 +1066,15 @@ static int parse_ref_logits(struct err *e, const struct y_study *y,
                      "study '%s': ref_logits: not together with "
                      "grid.ref_spread[%lld] = %g (a given reference has no "
                      "spread; keep one)",
-                     nm, (long long)i, s->ref_spread[i]);
-  if (!(s->ref_logits = malloc(nv * sizeof *s->ref_logits)))
-    return err_set(e, ERR_RUNTIME, "out of memory");
-  for (unsigned i = 0; i < nv; i++) {
-    char key[KEY_LEN];
-    key_at(key, "ref_logits", i);
-    if ((rc = number_word(e, nm, key, y->ref_logits[i], &s->ref_logits[i])))
-      return rc;
-    if (!isfinite(s->ref_logits[i]))
-      return err_set(e, ERR_INPUT,
-                     "study '%s': %s: must be a finite number (got %.17g)",
-                     nm, key, s->ref_logits[i]);
-  }
-  for (int64_t i = 0; i < st->len[SPEC_AXIS_ARMS]; i++)
-    if ((unsigned)s->arms[i] != nv)
-      return err_set(e, ERR_INPUT,
-                     "study '%s': grid.arms[%lld]: is %d but ref_logits "
-                     "lists %u values",
-                     nm, (long long)i, s->arms[i], nv);
+                     s->name, (long long)i, s->ref_spread[i]);
+  if ((rc = per_arm_values(e, s, "ref_logits", y->ref_logits, nv, true,
+                           &s->ref_logits)))
+    return rc;
   st->ref_logits = s->ref_logits;
   struct bandit_params p = baseline();
   p.arms = (int)nv;
   p.ref_logits = s->ref_logits;
-  return check_value(e, nm, &p, "ref_logits");
+  return check_value(e, s->name, &p, "ref_logits");
 }
 
 /* The first position of axis a whose value equals an earlier one's
