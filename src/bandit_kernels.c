@@ -207,6 +207,30 @@ INLINE void pair_terms(enum bandit_regime regime, const struct bk_pairs *p,
  * order.  The sums start at +0 and so are never -0: adding +0 to one
  * changes no bit, which lets a block's unused lanes be zeros. */
 
+/* acc += (v0, v1), then acc += (v2, v3), ...: a vector's lanes added pair
+ * by pair into the two running sums, in lane order.  Written with
+ * shuffles, which stay in registers (element access went through the
+ * stack). */
+INLINE void add_pairs(v2 *acc, vd v)
+{
+#if W == 4
+  *acc += __builtin_shufflevector(v, v, 0, 1);
+  *acc += __builtin_shufflevector(v, v, 2, 3);
+#else
+  *acc += v;
+#endif
+}
+
+/* (last lane of prev, lanes 0..W-2 of v): an odd row's pairs. */
+INLINE vd shift_in(vd prev, vd v)
+{
+#if W == 4
+  return __builtin_shufflevector(prev, v, 3, 4, 5, 6);
+#else
+  return __builtin_shufflevector(prev, v, 1, 2);
+#endif
+}
+
 /* Rows handled in one pass (row_group). */
 #if W >= 4
 #define R 4
@@ -232,7 +256,7 @@ INLINE void row_group(enum bandit_regime regime, const struct bk_pairs *p,
   const int weights = regime != BANDIT_UNIFORM;
   struct row r[R];
   v2 acc[R][2];
-  double pend[R][2];
+  vd prev[R][2]; /* odd rows: the block before (its last lane pends) */
   vm iota;
   for (int l = 0; l < W; l++)
     iota[l] = l;
@@ -242,7 +266,7 @@ INLINE void row_group(enum bandit_regime regime, const struct bk_pairs *p,
                         p->ie[y + i], prod ? p->a[y + i] : 0.0,
                         prod ? p->b[y + i] : 0.0};
     acc[i][0] = acc[i][1] = (v2){0.0, 0.0};
-    pend[i][0] = pend[i][1] = 0.0;
+    prev[i][0] = prev[i][1] = splat(0.0);
   }
   for (int z = y + 1; z < k; z += W) {
     vd t[R], w[R];
@@ -267,27 +291,24 @@ INLINE void row_group(enum bandit_regime regime, const struct bk_pairs *p,
           s[z + l] = s[z + l] - t[i][l];
     }
     for (int i = 0; i < R; i++) {
-      int l = 0;
-      if (i % 2) {
-        acc[i][0] += (v2){pend[i][0], t[i][0]};
+      if (i % 2) { /* (last of the block before, 0), (1, 2), ... */
+        add_pairs(&acc[i][0], shift_in(prev[i][0], t[i]));
+        prev[i][0] = t[i];
+        if (weights) {
+          add_pairs(&acc[i][1], shift_in(prev[i][1], w[i]));
+          prev[i][1] = w[i];
+        }
+      } else { /* (0, 1), (2, 3), ... */
+        add_pairs(&acc[i][0], t[i]);
         if (weights)
-          acc[i][1] += (v2){pend[i][1], w[i][0]};
-        l = 1;
-      }
-      for (; l + 1 < W; l += 2) {
-        acc[i][0] += (v2){t[i][l], t[i][l + 1]};
-        if (weights)
-          acc[i][1] += (v2){w[i][l], w[i][l + 1]};
-      }
-      if (i % 2) {
-        pend[i][0] = t[i][W - 1];
-        pend[i][1] = w[i][W - 1];
+          add_pairs(&acc[i][1], w[i]);
       }
     }
   }
   for (int i = 0; i < R; i++)
     for (int j = 0; j < 2; j++) {
-      acc[i][j][0] += pend[i][j];
+      if (i % 2)
+        acc[i][j][0] += prev[i][j][W - 1];
       tot[i][j] = (acc[i][j][0] + 0.0) + acc[i][j][1];
     }
 }
