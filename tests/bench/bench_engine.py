@@ -5,8 +5,9 @@ this machine has.
 
     bench_engine.py BENCH_ENGINE_BINARY [REFERENCE_BENCH_ENGINE_BINARY]
 
-Times are CPU times (the C process's, NumPy's process_time), best of three:
-on a shared machine they count the work, not the waits for a core.  The
+Times are CPU times (the C process's, NumPy's process_time): on a shared
+machine they count the work, not the waits for a core.  Each ratio's two
+sides take five turns each, alternating, and keep their best.  The
 ratios use the path dposweep picks by itself (auto).  Targets (exit 1 if
 one is missed):
   exact mix-p K=1000 >= 45x, exact uniform K=1000 >= 35x,
@@ -70,15 +71,26 @@ def numpy_sampled_step(u, pr, n, rng):
     return u - ETA_SAMPLED * g
 
 
-def time_numpy(step, u, steps):
+def time_numpy(step, u, steps, repeat=3):
     best = float("inf")
-    for _ in range(3):
+    for _ in range(repeat):
         x = u.copy()
         t0 = time.process_time()
         for _ in range(steps):
             x = step(x)
         best = min(best, (time.process_time() - t0) / steps)
     return best
+
+
+def side_by_side(np_step, u, np_steps, c_args, rounds=5):
+    """Best of `rounds` for each side, the two sides taking turns: on a
+    shared machine a busy spell then slows both, not one side's every
+    try.  Returns (NumPy seconds per step, C seconds per step)."""
+    t_np = t_c = float("inf")
+    for _ in range(rounds):
+        t_np = min(t_np, time_numpy(np_step, u, np_steps, repeat=1))
+        t_c = min(t_c, run_c_once(*c_args)[0])
+    return t_np, t_c
 
 
 def supported():
@@ -156,8 +168,8 @@ def main():
             for _ in range(5):
                 un = numpy_exact_step(un, pr, regime)
             assert np.allclose(uc, un, rtol=1e-9, atol=1e-12), (regime, uc[:4], un[:4])
-            t_np = time_numpy(lambda x: numpy_exact_step(x, pr, regime), u0, np_steps)
-            t_c, _ = run_c(regime, k, c_steps, 0, rfile, ETA_EXACT)
+            t_np, t_c = side_by_side(lambda x: numpy_exact_step(x, pr, regime), u0,
+                                     np_steps, (regime, k, c_steps, 0, rfile, ETA_EXACT))
             ratio = t_np / t_c
             pairs = k * (k - 1) / 2
             rows.append(f"exact {regime:<7s} K={k:<5d} C {t_c * 1e6:10.2f} us/step  NumPy "
@@ -187,8 +199,8 @@ def main():
         r, rfile = instance(k, tmp)
         pr = sig(r[:, None] - r[None, :])
         rng = np.random.default_rng(7)
-        t_np = time_numpy(lambda x: numpy_sampled_step(x, pr, 8192, rng), np.zeros(k), 200)
-        t_c, _ = run_c("mix-p", k, 20000, 8192, rfile, ETA_SAMPLED)
+        t_np, t_c = side_by_side(lambda x: numpy_sampled_step(x, pr, 8192, rng), np.zeros(k),
+                                 200, ("mix-p", k, 20000, 8192, rfile, ETA_SAMPLED))
         ratio = t_np / t_c
         rows.append(f"sampled mix-p K=20 n=8192  C {t_c * 1e6:8.2f} us/step  NumPy "
                     f"{t_np * 1e6:8.2f} us/step  ratio {ratio:6.1f}x  (target >= 100x)")
