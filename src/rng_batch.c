@@ -199,11 +199,16 @@ static void uniforms(struct rng_multinomial *m, struct rng_pcg32 *g,
 
 /* ---- inversion ---- */
 
+/* What a draw still waits for, after the first pass (st). */
+enum { DONE = 0, INVERT = 1 };
+
 /* Inversion for W lanes: P(0) = q^n, P(t + 1) = P(t) s (n - t) / (t +
  * 1), s = p / q; the count is the first x at which u - P(0) - ... - P(x)
  * < 0, counted as the steps at which the rest is still >= 0 (a found
- * lane's P is 0 from then on, so its u and count stay).  From the lanes
- * side by side: n (cn), p (cp), u (cu), and P(0) for n > 1024 (cw). */
+ * lane's P is 0 from then on, so its u and count stay).  The lanes are
+ * the batch's own draws, in place: n (nd), p (p, the rarer outcome's
+ * taken), u (ua) and P(0) for n > 1024 (cw); a draw that is not an
+ * inversion (st) is found at once and left alone. */
 struct inv {
   vd u, f, s, n, last;
   vm x; /* the count (an integer: x - (-1) per step counted) */
@@ -212,8 +217,11 @@ struct inv {
 INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
 {
   struct inv v;
-  vd nd = load(m->cn + l), p = load(m->cp + l);
-  v.u = load(m->cu + l);
+  vd nd = load(m->nd + l), p = load(m->p + l);
+  vm st;
+  memcpy(&st, m->st + l, sizeof st);
+  p = sel(p > 0.5, 1.0 - p, p);
+  v.u = load(m->ua + l);
   v.s = p / (1.0 - p);
   v.n = nd;
   v.last = sel(nd < (double)RB_INV_LAST, nd, splat((double)RB_INV_LAST));
@@ -228,8 +236,8 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
     q = q * q;
   }
   v.f = sel(nd > 1024.0, load(m->cw + l), f);
-  /* Padding lanes (n = 0) are found at once. */
-  v.u = sel(nd > 0.0, v.u, splat(-1.0));
+  /* Other draws, and padding lanes (n = 0), are found at once. */
+  v.u = sel((nd > 0.0) & (st == INVERT), v.u, splat(-1.0));
   return v;
 }
 
@@ -249,13 +257,13 @@ INLINE vm inv_step(struct inv *v, vd t, double rt)
   return more;
 }
 
-/* The inversions in lanes 0..nl (cn, cp, cu, cw), INV_VECTORS at a time,
+/* The inversions among the draws 0..nl, INV_VECTORS vectors at a time,
  * stepping until all are found or past their last step: their counts in
  * ck, found in cok. */
 static void inversions(struct rng_multinomial *m, size_t nl)
 {
   for (size_t l = nl; l < nl + INV_VECTORS * W; l++)
-    m->cn[l] = 0.0;
+    m->st[l] = DONE;
   for (size_t l = 0; l < nl; l += INV_VECTORS * W) {
     struct inv v[INV_VECTORS];
     double most = 0.0;
@@ -509,8 +517,6 @@ INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
  * jump (jm4, ja4), so every draw runs its own attempts, in any order, on
  * any vector width, with the same result. */
 
-/* What a draw still waits for, after the pass. */
-enum { DONE = 0, INVERT = 1 };
 
 /* The state at the start of round r, from round 1's (base1). */
 static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
@@ -584,37 +590,36 @@ static int inversion_one(const struct rng_multinomial *m, double p,
   return 0;
 }
 
-/* The inversions (INVERT) with round 0's v, side by side; one not found
- * (round-off, or a tail below 1e-60) alone with the next rounds'.
+/* The inversions (INVERT) with round 0's v, side by side, in place; one
+ * not found (round-off, or a tail below 1e-60) alone with the next rounds'.
  * Returns the last round used. */
 static int batch_inversions(struct rng_multinomial *m, size_t len,
                             uint64_t base1, uint64_t inc)
 {
-  int last = 0;
-  size_t ni = 0;
+  int last = 0, some = 0;
   for (size_t i = 0; i < len; i++) {
-    m->inv[ni] = (uint32_t)i;
-    ni += m->st[i] == INVERT;
+    int inv = m->st[i] == INVERT;
+    some |= inv;
+    /* P(0) past the squarings' reach, before the vector loop (rare). */
+    if (inv && m->nd[i] > 1024.0) {
+      double p = m->p[i];
+      m->cw[i] = rng_binomial_p0(p > 0.5 ? 1.0 - p : p, (uint32_t)m->nd[i]);
+    }
   }
-  for (size_t j = 0; j < ni; j++) {
-    uint32_t i = m->inv[j];
-    double nd = m->nd[i], p = m->p[i], pp = p > 0.5 ? 1.0 - p : p;
-    m->cn[j] = nd;
-    m->cp[j] = pp;
-    m->cu[j] = m->ua[i];
-    m->cw[j] = nd > 1024.0 ? rng_binomial_p0(pp, (uint32_t)nd) : 0.0;
-  }
-  inversions(m, ni);
-  for (size_t j = 0; j < ni; j++) {
-    uint32_t i = m->inv[j];
-    double c = m->ck[j];
-    for (int r = 1; !m->cok[j]; r++) {
+  if (!some)
+    return 0;
+  inversions(m, len);
+  for (size_t i = 0; i < len; i++) {
+    if (m->st[i] != INVERT)
+      continue;
+    double c = m->ck[i], p = m->p[i], pp = p > 0.5 ? 1.0 - p : p;
+    for (int r = 1; !m->cok[i]; r++) {
       vd v, w;
       round_uniforms(m, round_base(m, base1, inc, len, r), inc, i, &v, &w);
-      m->cok[j] = inversion_one(m, m->cp[j], m->cn[j], v[0], &c);
+      m->cok[i] = inversion_one(m, pp, m->nd[i], v[0], &c);
       last = r > last ? r : last;
     }
-    m->x[i] = m->p[i] > 0.5 ? m->nd[i] - c : c;
+    m->x[i] = p > 0.5 ? m->nd[i] - c : c;
   }
   return last;
 }

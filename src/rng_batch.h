@@ -52,8 +52,7 @@ struct rng_multinomial {
   double *ua, *ub;   /* the uniforms of its first attempt */
   double *x;         /* its count */
   int64_t *st;       /* what it still waits for */
-  uint32_t *inv;     /* the inversions */
-  double *cn, *cp, *cu, *cw, *ck; /* inversions, side by side */
+  double *cw, *ck;   /* inversions: P(0) past n = 1024, the count */
   int64_t *cok;
   uint32_t *bits;    /* PCG32 outputs: four a draw */
   uint64_t *jm4, *ja4; /* jumps of 4 i outputs: state jm4[i] + inc ja4[i] */
