@@ -112,6 +112,26 @@ def test_installed_batch_script_finds_the_binary(prefix, spec, env, tmp_path):
     assert rc == 0 and kv["state"] == "complete" and int(kv["done"]) == plan(spec).total, kv
 
 
+def test_batch_script_believes_the_file(prefix, spec, env, tmp_path):
+    # A launcher that ends with a signal's code (mpirun killed by the
+    # SIGUSR1 it forwarded, 138) after the sweep completed: the chain ends
+    # as complete (exit 0), not as interrupted.  One that ends so before
+    # the sweep completed is still an interruption (its own code).
+    script = prefix / "share" / "dposweep" / "sweep.sbatch"
+    late = tmp_path / "late-launcher"
+    late.write_text('#!/bin/sh\n"$@"\nexit 138\n')
+    late.chmod(0o755)
+    early = tmp_path / "early-launcher"
+    early.write_text("#!/bin/sh\nexit 138\n")
+    early.chmod(0o755)
+    for launcher, rc, needle in [(early, 138, "not under SLURM: run the same command again"),
+                                 (late, 0, "sweep.sbatch: sweep complete: ")]:
+        out = tmp_path / f"{launcher.name}.h5"
+        r = sh(["bash", str(script), str(spec), str(out)], check=rc,
+               env=dict(env, DPOSWEEP_LAUNCHER=str(launcher)), cwd=tmp_path, timeout=300)
+        assert "run exited with 138" in r.stdout and needle in r.stdout, r.stdout
+
+
 def test_source_tree_layout(spec, env, tmp_path):
     # A source tree: jobs/ beside build/src/dposweep.
     tree = tmp_path / "tree"
