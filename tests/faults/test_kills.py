@@ -77,8 +77,12 @@ def check_done_rows(out, ref):
                 b = g["studies"][name][ds][()][done]
                 assert np.isfinite(a).all(), (name, ds)
                 assert a.tobytes() == b.tobytes(), (name, ds)
-            # Pending rows were never written: still the NaN fill.
-            assert np.isnan(f["studies"][name]["traj/max_abs_delta"][()][~done]).all()
+            # A pending task's rows are the NaN fill, or, where a kill came
+            # between a batch's rows and its status bytes, already the
+            # values its redo writes (design.md, "What a SIGKILL leaves").
+            a = f["studies"][name]["traj/max_abs_delta"][()][~done]
+            b = g["studies"][name]["traj/max_abs_delta"][()][~done]
+            assert (np.isnan(a) | (a.view(np.uint64) == b.view(np.uint64))).all(), name
 
 
 def kill_repeatedly(sweep, out, kind, seed, kill, wait_started=False, restart_above=None):

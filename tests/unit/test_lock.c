@@ -493,8 +493,14 @@ START_TEST(test_takeover_race)
       char file[300];
       snprintf(file, sizeof file, "%s.lock", out);
       ck_assert_int_eq(unlink(file), 0);
+      /* A token names one acquisition, so each round's remote owner has
+       * its own: a takeover's ticket is named by the stale token, and an
+       * earlier round's tickets (left when another competitor took the
+       * freed name first) must not stand for this round's. */
+      char token[17];
+      snprintf(token, sizeof token, "00000000000000%02x", 0xd0 + round);
       struct lock_owner remote = record("elsewhere.invalid", 1,
-                                        time(NULL) - 5, "00000000000000dd");
+                                        time(NULL) - 5, token);
       plant(out, &remote);
     }
     int won, refused;
