@@ -517,7 +517,6 @@ INLINE vm btrd_try(const struct rng_multinomial *m, const struct btrd *d,
  * jump (jm4, ja4), so every draw runs its own attempts, in any order, on
  * any vector width, with the same result. */
 
-
 /* The state at the start of round r, from round 1's (base1). */
 static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
                            uint64_t inc, size_t len, int r)

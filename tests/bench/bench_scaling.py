@@ -21,15 +21,14 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "helpers"))
 
-from sweeptest import ENV, bench_report, mpirun  # noqa: E402
+from sweeptest import ENV, bench_report, mpirun, run_stats  # noqa: E402
 
 BIN = sys.argv[1]
 CORES = os.cpu_count() or 1
 RANKS = ([int(r) for r in sys.argv[2].split(",")] if len(sys.argv) > 2 and sys.argv[2]
          else [r for r in (2, 3, 5, 9, 17, 33, 65) if r <= CORES + 1])
 FACTOR = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-STATS = re.compile(r"stats: wall ([\d.]+) s, .*?(\d+) tasks in ([\d.]+) s of compute, "
-                   r"efficiency ([\d.]+) over (\d+) workers?")
+
 
 
 def spec_text():
@@ -41,15 +40,13 @@ def spec_text():
 
 
 def sweep(spec, out, ranks):
-    """(wall, tasks, compute, efficiency, workers) from `run --stats`."""
+    """The figures of `run --stats` (sweeptest.run_stats)."""
     if os.path.exists(out):
         os.unlink(out)
     p = subprocess.run(mpirun(ranks) + [BIN, "run", spec, "-o", out, "-q", "--stats"],
                        capture_output=True, text=True, env=ENV)
     assert p.returncode == 0, p.stderr
-    m = STATS.search(p.stderr)
-    assert m, p.stderr
-    return [float(x) for x in m.groups()]
+    return run_stats(p.stderr)
 
 
 def main():
@@ -61,7 +58,9 @@ def main():
         out = os.path.join(tmp, "scaling.h5")
         first = None
         for ranks in RANKS:
-            wall, tasks, compute, eff, workers = sweep(spec, out, ranks)
+            st = sweep(spec, out, ranks)
+            wall, tasks, compute, eff, workers = (st[k] for k in
+                                                  ("wall", "tasks", "compute", "eff", "workers"))
             first = first or wall
             rows.append(f"ranks {ranks:3d}  workers {int(workers):3d}  wall {wall:8.2f} s  "
                         f"speedup {first / wall:6.2f}x  efficiency {eff:.3f}  "

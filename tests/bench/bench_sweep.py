@@ -15,7 +15,6 @@ script exits 1 if a target is missed:
   - the output file is the size `plan` predicts (within 2%).
 """
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "helpers"))
 
-from sweeptest import ENV, bench_report, mpirun, plan  # noqa: E402
+from sweeptest import ENV, bench_report, mpirun, plan, run_stats  # noqa: E402
 
 BIN = sys.argv[1]
 
@@ -61,13 +60,7 @@ def sweep(tmp, spec, ranks=3, extra=()):
                        capture_output=True, text=True, env=ENV)
     wall = time.perf_counter() - t0
     assert p.returncode == 0, p.stderr
-    m = re.search(r"stats: wall ([\d.]+) s, rank 0 cpu ([\d.]+) s \(([\d.]+)% of wall\), "
-                  r"(\d+) tasks in ([\d.]+) s of compute, efficiency ([\d.]+) over "
-                  r"(\d+) workers?, peak memory rank 0 ([\d.]+) MB, workers ([\d.]+) MB",
-                  p.stderr)
-    assert m, p.stderr
-    keys = ["wall", "cpu", "cpu_pct", "tasks", "compute", "eff", "workers", "rss0", "rssw"]
-    stats = dict(zip(keys, map(float, m.groups())))
+    stats = run_stats(p.stderr)
     size = os.path.getsize(out)
     os.unlink(out)
     return stats, wall, size, predicted

@@ -351,6 +351,21 @@ def assert_complete_and_equal(ref, got):
 
 # ---- benchmarks ------------------------------------------------------------
 
+RUN_STATS = re.compile(
+    r"stats: wall ([\d.]+) s, rank 0 cpu ([\d.]+) s \(([\d.]+)% of wall\), "
+    r"(\d+) tasks in ([\d.]+) s of compute, efficiency ([\d.]+) over "
+    r"(\d+) workers?, peak memory rank 0 ([\d.]+) MB, workers ([\d.]+) MB")
+
+
+def run_stats(stderr):
+    """The figures of `dposweep run --stats`'s line, by name: wall, cpu,
+    cpu_pct, tasks, compute, eff, workers, rss0, rssw."""
+    m = RUN_STATS.search(stderr)
+    assert m, stderr
+    keys = ["wall", "cpu", "cpu_pct", "tasks", "compute", "eff", "workers", "rss0", "rssw"]
+    return dict(zip(keys, map(float, m.groups())))
+
+
 def bench_report(title, rows, misses, what):
     """A benchmark's end: its title and figures, then the targets missed
     (returns exit code 1) or "all WHAT targets met" (0)."""
