@@ -204,14 +204,37 @@ enum { DONE = 0, INVERT = 1 };
 
 /* Inversion for W lanes: P(0) = q^n, P(t + 1) = P(t) s (n - t) / (t +
  * 1), s = p / q; the count is the first x at which u - P(0) - ... - P(x)
- * < 0, counted as the steps at which the rest is still >= 0 (a found
- * lane's P is 0 from then on, so its u and count stay).  The lanes are
- * the batch's own draws, in place: n (nd), p (p, the rarer outcome's
- * taken), u (ua) and P(0) for n > 1024 (cw); a draw that is not an
- * inversion (st) is found at once and left alone. */
+ * < 0, counted as the steps at which the rest is still >= 0 (u only falls,
+ * so a found lane's count stays whatever its later steps take off).  The
+ * lanes are the batch's own draws, in place: n (nd), p (p, the rarer
+ * outcome's taken), u (ua) and P(0) for n > 1024 (cw); a draw that is not
+ * an inversion (st) is found at once and left alone. */
+
+/* The lanes still looking: a mask register on AVX-512 (a comparison
+ * into it and a masked add count a step: two instructions, where the
+ * generic vector code takes four), else a vector of all ones or zero. */
+#if W == 8
+typedef __mmask8 mk;
+INLINE mk ge0(vd u)
+{
+  return _mm512_cmp_pd_mask((__m512d)u, _mm512_setzero_pd(), _CMP_GE_OQ);
+}
+INLINE vm count_in(vm x, mk k)
+{
+  return (vm)_mm512_mask_add_epi64((__m512i)x, k, (__m512i)x,
+                                   _mm512_set1_epi64(1));
+}
+INLINE int any_in(mk k) { return k != 0; }
+#else
+typedef vm mk;
+INLINE mk ge0(vd u) { return u >= 0.0; }
+INLINE vm count_in(vm x, mk k) { return x - k; }
+INLINE int any_in(mk k) { return any(k); }
+#endif
+
 struct inv {
-  vd u, f, s, n, last;
-  vm x; /* the count (an integer: x - (-1) per step counted) */
+  vd u, f, s, nt, last; /* nt: n - t at step t */
+  vm x;                 /* the count */
 };
 
 INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
@@ -223,7 +246,7 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
   p = sel(p > 0.5, 1.0 - p, p);
   v.u = load(m->ua + l);
   v.s = p / (1.0 - p);
-  v.n = nd;
+  v.nt = nd;
   v.last = sel(nd < (double)RB_INV_LAST, nd, splat((double)RB_INV_LAST));
   v.x = (vm)splat(0.0);
   /* q^n by squaring for n <= 1024, as rng_binomial_p0 (a lane multiplies
@@ -235,33 +258,38 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
     f = f * sel(-(vm)((n >> bit) & 1), q, splat(1.0));
     q = q * q;
   }
-  v.f = sel(nd > 1024.0, load(m->cw + l), f);
-  /* Other draws, and padding lanes (n = 0), are found at once. */
-  v.u = sel((nd > 0.0) & (st == INVERT), v.u, splat(-1.0));
+  f = sel(nd > 1024.0, load(m->cw + l), f);
+  /* Other draws, and padding lanes (n = 0), are found at once and take
+   * nothing off. */
+  vm live = (nd > 0.0) & (st == INVERT);
+  v.u = sel(live, v.u, splat(-1.0));
+  v.f = sel(live, f, splat(0.0));
   return v;
 }
 
 /* Step t (rt = 1 / (t + 1)): take P(t) off u; a lane whose u is still >=
- * 0 counts the step and goes on to P(t + 1), the others get P = 0.
- * P(n + 1) is exactly 0 (the factor n - t is), so a lane never passes n;
- * one still >= 0 after RB_INV_LAST steps (round-off, or a tail below
- * 1e-80) counts past it and is drawn again.  So a lane's result does not
- * depend on how many steps its vectors take.  Returns the lanes still
- * looking. */
-INLINE vm inv_step(struct inv *v, vd t, double rt)
+ * 0 counts the step.  P(n + 1) is exactly 0 (the factor n - t is), so a
+ * lane never passes n; one still >= 0 after RB_INV_LAST steps (round-off,
+ * or a tail below 1e-80) counts past it and is drawn again.  So a lane's
+ * result does not depend on how many steps its vectors take.  Returns the
+ * lanes still looking. */
+INLINE mk inv_step(struct inv *v, double rt)
 {
   v->u -= v->f;
-  vm more = v->u >= 0.0;
-  v->x -= more;
-  v->f = (vd)((vm)(v->f * ((v->s * (v->n - t)) * rt)) & more);
+  mk more = ge0(v->u);
+  v->x = count_in(v->x, more);
+  v->f = v->f * ((v->s * v->nt) * rt);
+  v->nt -= 1.0;
   return more;
 }
 
 /* The inversions among the draws 0..nl, INV_VECTORS vectors at a time,
- * stepping until all are found or past their last step: their counts in
- * ck, found in cok. */
-static void inversions(struct rng_multinomial *m, size_t nl)
+ * stepping until all are found or past their last step: the counts found
+ * into x (the rarer outcome's turned back into the draw's).  Returns
+ * whether one was not found (cok 0 for it). */
+static int inversions(struct rng_multinomial *m, size_t nl)
 {
+  vm lost = (vm)splat(0.0);
   for (size_t l = nl; l < nl + INV_VECTORS * W; l++)
     m->st[l] = DONE;
   for (size_t l = 0; l < nl; l += INV_VECTORS * W) {
@@ -272,21 +300,29 @@ static void inversions(struct rng_multinomial *m, size_t nl)
       for (int i = 0; i < W; i++)
         most = v[j].last[i] > most ? v[j].last[i] : most;
     }
-    vd t = splat(0.0);
-    for (int k = 0; k <= (int)most; k++, t += 1.0) {
-      vm more = inv_step(&v[0], t, m->rcp[k + 1]);
+    for (int k = 0; k <= (int)most; k++) {
+      mk more = inv_step(&v[0], m->rcp[k + 1]);
       for (int j = 1; j < INV_VECTORS; j++)
-        more |= inv_step(&v[j], t, m->rcp[k + 1]);
-      if (!any(more))
+        more |= inv_step(&v[j], m->rcp[k + 1]);
+      if (!any_in(more))
         break;
     }
     for (int j = 0; j < INV_VECTORS; j++) {
+      const size_t at = l + (size_t)j * W;
+      vm st;
+      memcpy(&st, m->st + at, sizeof st);
       vd x = (vd)(v[j].x + (vm)splat(0x1p52)) - splat(0x1p52);
+      vd nd = load(m->nd + at), p = load(m->p + at);
+      vm mine = st == INVERT;
       vm found = (v[j].u < 0.0) & (x <= v[j].last);
-      store(m->ck + l + (size_t)j * W, x);
-      memcpy(m->cok + l + (size_t)j * W, &found, sizeof found);
+      store(m->ck + at, x);
+      memcpy(m->cok + at, &found, sizeof found);
+      store(m->x + at, sel(mine & found, sel(p > 0.5, nd - x, x),
+                           load(m->x + at)));
+      lost |= mine & ~found;
     }
   }
+  return any(lost);
 }
 
 /* ---- uniforms of later attempts ---- */
@@ -532,7 +568,7 @@ static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
  * is accepted; inversions are left to batch_inversions (INVERT).  Returns
  * the last round used. */
 static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
-                      uint64_t inc)
+                      uint64_t inc, int *some)
 {
   int last = 0;
   for (size_t l = len; l < len + W; l++)
@@ -566,6 +602,12 @@ static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
     store(m->x + l, sel(bt, sel(p > 0.5, nd - count, count), fixed));
     vm st = drawn & small & INVERT;
     memcpy(m->st + l, &st, sizeof st);
+    *some |= any(drawn & small);
+    /* P(0) past the squarings' reach, before the vector loop (rare). */
+    if (any(drawn & small & (nd > 1024.0)))
+      for (size_t i = l; i < l + W; i++)
+        if (m->st[i] == INVERT && m->nd[i] > 1024.0)
+          m->cw[i] = rng_binomial_p0(pp[i - l], (uint32_t)m->nd[i]);
   }
   return last;
 }
@@ -590,26 +632,16 @@ static int inversion_one(const struct rng_multinomial *m, double p,
 }
 
 /* The inversions (INVERT) with round 0's v, side by side, in place; one
- * not found (round-off, or a tail below 1e-60) alone with the next rounds'.
+ * not found (round-off, or a tail below 1e-80) alone with the next rounds'.
  * Returns the last round used. */
 static int batch_inversions(struct rng_multinomial *m, size_t len,
                             uint64_t base1, uint64_t inc)
 {
-  int last = 0, some = 0;
-  for (size_t i = 0; i < len; i++) {
-    int inv = m->st[i] == INVERT;
-    some |= inv;
-    /* P(0) past the squarings' reach, before the vector loop (rare). */
-    if (inv && m->nd[i] > 1024.0) {
-      double p = m->p[i];
-      m->cw[i] = rng_binomial_p0(p > 0.5 ? 1.0 - p : p, (uint32_t)m->nd[i]);
-    }
-  }
-  if (!some)
+  int last = 0;
+  if (!inversions(m, len))
     return 0;
-  inversions(m, len);
   for (size_t i = 0; i < len; i++) {
-    if (m->st[i] != INVERT)
+    if (m->st[i] != INVERT || m->cok[i])
       continue;
     double c = m->ck[i], p = m->p[i], pp = p > 0.5 ? 1.0 - p : p;
     for (int r = 1; !m->cok[i]; r++) {
@@ -638,8 +670,9 @@ static void batch(struct rng_multinomial *m, struct rng_pcg32 *g, size_t len)
   }
   uniforms(m, g, len, m->ua, m->ub); /* round 0; g at round 1's start */
   const uint64_t base1 = g->state, inc = g->inc;
-  int last = first_pass(m, len, base1, inc);
-  int li = batch_inversions(m, len, base1, inc);
+  int some = 0;
+  int last = first_pass(m, len, base1, inc, &some);
+  int li = some ? batch_inversions(m, len, base1, inc) : 0;
   last = li > last ? li : last;
   g->state = round_base(m, base1, inc, len, last + 1);
 }
