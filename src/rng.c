@@ -368,13 +368,11 @@ int rng_multinomial_create(size_t capacity, struct rng_multinomial **out)
   const size_t lanes = capacity + RB_PAD;
   int ok = (m->sum = malloc(2 * capacity * sizeof *m->sum)) != NULL;
   ok &= (m->cnt = malloc(2 * capacity * sizeof *m->cnt)) != NULL;
-  double **dbl[] = {&m->nd, &m->p, &m->ua, &m->ub,
-                    &m->x,  &m->cw, &m->ck};
+  double **dbl[] = {&m->nd, &m->p, &m->ua, &m->x, &m->cw, &m->ck};
   for (size_t i = 0; i < sizeof dbl / sizeof dbl[0]; i++)
     ok &= (*dbl[i] = calloc(lanes, sizeof **dbl[i])) != NULL;
   ok &= (m->st = calloc(lanes, sizeof *m->st)) != NULL;
   ok &= (m->cok = calloc(lanes, sizeof *m->cok)) != NULL;
-  ok &= (m->bits = calloc(4 * lanes, sizeof *m->bits)) != NULL;
   ok &= (m->jm4 = malloc((lanes + 1) * sizeof *m->jm4)) != NULL;
   ok &= (m->ja4 = malloc((lanes + 1) * sizeof *m->ja4)) != NULL;
   ok &= (m->lfhi = malloc((RB_LF_MAX + 1) * sizeof *m->lfhi)) != NULL;
@@ -423,9 +421,8 @@ void rng_multinomial_destroy(struct rng_multinomial **mp)
   if (!mp || !*mp)
     return;
   struct rng_multinomial *m = *mp;
-  void *arrays[] = {m->sum, m->cnt, m->nd,  m->p,   m->ua,   m->ub,
-                    m->x,   m->st,
-                    m->cw,  m->ck,  m->cok, m->bits, m->jm4, m->ja4,
+  void *arrays[] = {m->sum, m->cnt, m->nd, m->p,   m->ua,  m->x,
+                    m->st,  m->cw,  m->ck, m->cok, m->jm4, m->ja4,
                     m->lfhi, m->lflo};
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++)
     free(arrays[i]);

@@ -136,65 +136,44 @@ INLINE int any(vm m)
 
 /* ---- uniforms ---- */
 
-/* 4 count PCG32 outputs, the generator's next, into m->bits; then the
- * uniforms ua[i] of outputs 4i and 4i + 1 and ub[i] of 4i + 2 and 4i + 3
- * (rb_uniform_of: the same bits).  With 64-bit lanes (AVX2 and wider) 4 W
- * states step together, each 4 W outputs at a time (m->jmul, m->jadd):
- * the same outputs as one after the other. */
-static void uniforms(struct rng_multinomial *m, struct rng_pcg32 *g,
-                     size_t count, double *ua, double *ub)
+/* PCG32's output of the states s (64-bit lanes, the output in the low 32
+ * bits), and the uniform of outputs a and b (rb_uniform_of's bits). */
+INLINE vu pcg_out(vu s)
 {
-  const size_t nout = 4 * count;
-  uint32_t *out = m->bits;
-  size_t i = 0;
-#if W >= 4
-  enum { U = 4, B = U * W };
-  if (nout >= B) {
-    vu s[U];
-    for (int j = 0; j < U; j++)
-      for (int l = 0; l < W; l++)
-        s[j][l] = g->state * m->jmul[j * W + l] + g->inc * m->jadd[j * W + l];
-    const uint64_t mul = m->jmul[B], add = g->inc * m->jadd[B];
-    for (; i + B <= nout; i += B)
-      for (int j = 0; j < U; j++) {
-        vu old = s[j];
-        s[j] = old * mul + add;
-        vu x = (((old >> 18) ^ old) >> 27) & 0xffffffffu, rot = old >> 59;
-        vu o = (x >> rot) | (x << ((32 - rot) & 63));
-        for (int l = 0; l < W; l++)
-          out[i + (size_t)j * W + (size_t)l] = (uint32_t)o[l];
-      }
-    g->state = s[0][0]; /* the state of output i */
+  vu x = (((s >> 18) ^ s) >> 27) & 0xffffffffu, rot = s >> 59;
+  return ((x >> rot) | (x << ((32 - rot) & 63))) & 0xffffffffu;
+}
+
+INLINE vd uniform_of(vu a, vu b)
+{
+  const vd big = splat(0x1p52);
+  vd hi = (vd)((a >> 5) | (vu)big) - big, lo = (vd)((b >> 6) | (vu)big) - big;
+  return hi * 0x1p-27 + lo * 0x1p-53;
+}
+
+/* The uniforms ua[i] of PCG32's outputs 4i and 4i + 1 after the
+ * generator's state (rb_uniform_of: the same bits), for i < count: each
+ * draw's first uniform, all an inversion takes (a BTRD draw takes its
+ * second, of outputs 4i + 2 and 4i + 3, in first_pass); the generator then
+ * at output 4 count.  Two vectors of states, s[j]'s lane l at output 4 (i
+ * + l) + j, each stepped 4 W outputs at a time (m->jmul, m->jadd): the
+ * same outputs as one after the other. */
+static void uniforms(struct rng_multinomial *m, struct rng_pcg32 *g,
+                     size_t count, double *ua)
+{
+  const uint64_t inc = g->inc;
+  vu s[2];
+  for (int j = 0; j < 2; j++)
+    for (int l = 0; l < W; l++)
+      s[j][l] = g->state * m->jmul[4 * l + j] + inc * m->jadd[4 * l + j];
+  const uint64_t mul = m->jmul[4 * W], add = inc * m->jadd[4 * W];
+  for (size_t i = 0; i < count; i += W) {
+    vu o0 = pcg_out(s[0]), o1 = pcg_out(s[1]);
+    s[0] = s[0] * mul + add;
+    s[1] = s[1] * mul + add;
+    store(ua + i, uniform_of(o0, o1));
   }
-#endif
-  for (; i < nout; i++)
-    out[i] = rb_pcg32_step(g);
-  /* Two outputs a and b as one 64-bit word a + 2^32 b: the uniform
-   * (a >> 5) 2^-27 + (b >> 6) 2^-53, both parts exact doubles (through the
-   * bits of 2^52). */
-  for (size_t k = 0; k < count; k += W) {
-    vu w0, w1;
-    memcpy(&w0, out + 4 * k, sizeof w0);
-    memcpy(&w1, out + 4 * k + 2 * W, sizeof w1);
-    vu ea, eb;
-#if W == 8
-    ea = __builtin_shufflevector(w0, w1, 0, 2, 4, 6, 8, 10, 12, 14);
-    eb = __builtin_shufflevector(w0, w1, 1, 3, 5, 7, 9, 11, 13, 15);
-#elif W == 4
-    ea = __builtin_shufflevector(w0, w1, 0, 2, 4, 6);
-    eb = __builtin_shufflevector(w0, w1, 1, 3, 5, 7);
-#else
-    ea = __builtin_shufflevector(w0, w1, 0, 2);
-    eb = __builtin_shufflevector(w0, w1, 1, 3);
-#endif
-    const vd big = splat(0x1p52);
-    vd ha = (vd)(((ea & 0xffffffffu) >> 5) | (vu)big) - big;
-    vd la = (vd)((ea >> 38) | (vu)big) - big;
-    vd hb = (vd)(((eb & 0xffffffffu) >> 5) | (vu)big) - big;
-    vd lb = (vd)((eb >> 38) | (vu)big) - big;
-    store(ua + k, ha * 0x1p-27 + la * 0x1p-53);
-    store(ub + k, hb * 0x1p-27 + lb * 0x1p-53);
-  }
+  g->state = g->state * m->jm4[count] + inc * m->ja4[count];
 }
 
 /* ---- inversion ---- */
@@ -326,21 +305,6 @@ static int inversions(struct rng_multinomial *m, size_t nl)
 }
 
 /* ---- uniforms of later attempts ---- */
-
-/* PCG32's output of the states s (64-bit lanes, the output in the low 32
- * bits), and the uniform of outputs a and b (rb_uniform_of's bits). */
-INLINE vu pcg_out(vu s)
-{
-  vu x = (((s >> 18) ^ s) >> 27) & 0xffffffffu, rot = s >> 59;
-  return ((x >> rot) | (x << ((32 - rot) & 63))) & 0xffffffffu;
-}
-
-INLINE vd uniform_of(vu a, vu b)
-{
-  const vd big = splat(0x1p52);
-  vd hi = (vd)((a >> 5) | (vu)big) - big, lo = (vd)((b >> 6) | (vu)big) - big;
-  return hi * 0x1p-27 + lo * 0x1p-53;
-}
 
 /* The uniforms v, w of the lanes l..l + W in a round whose first output's
  * state is base: the round's outputs 4 l.. are theirs (jm4, ja4). */
@@ -563,12 +527,12 @@ static uint64_t round_base(const struct rng_multinomial *m, uint64_t base1,
   return s;
 }
 
-/* The draws 0..len (nd, p; round 0's uniforms in ua, ub), a vector at a
+/* The draws 0..len (nd, p; round 0 starts at base0), a vector at a
  * time: fixed counts, and BTRD's attempts, round after round, until each
  * is accepted; inversions are left to batch_inversions (INVERT).  Returns
  * the last round used. */
-static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
-                      uint64_t inc, int *some)
+static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base0,
+                      uint64_t base1, uint64_t inc, int *some)
 {
   int last = 0;
   for (size_t l = len; l < len + W; l++)
@@ -584,7 +548,8 @@ static int first_pass(struct rng_multinomial *m, size_t len, uint64_t base1,
     if (any(bt)) {
       struct btrd d = btrd_setup(m, sel(bt, nd, splat(100.0)),
                                  sel(bt, pp, splat(0.25)));
-      vd v = load(m->ua + l), w = load(m->ub + l), k;
+      vd v, w, k;
+      round_uniforms(m, base0, inc, l, &v, &w);
       vm pend = bt;
       uint64_t base = base1;
       for (int r = 0;; r++) {
@@ -668,10 +633,11 @@ static void batch(struct rng_multinomial *m, struct rng_pcg32 *g, size_t len)
       m->x[i] = m->p[i] >= 1.0 ? m->nd[i] : 0.0;
     return;
   }
-  uniforms(m, g, len, m->ua, m->ub); /* round 0; g at round 1's start */
-  const uint64_t base1 = g->state, inc = g->inc;
+  const uint64_t base0 = g->state, inc = g->inc;
+  uniforms(m, g, len, m->ua); /* round 0; g at round 1's start */
+  const uint64_t base1 = g->state;
   int some = 0;
-  int last = first_pass(m, len, base1, inc, &some);
+  int last = first_pass(m, len, base0, base1, inc, &some);
   int li = some ? batch_inversions(m, len, base1, inc) : 0;
   last = li > last ? li : last;
   g->state = round_base(m, base1, inc, len, last + 1);

@@ -49,12 +49,11 @@ struct rng_multinomial {
   uint32_t *cnt;     /* draws per node */
   /* A batch of draws, in its order (RB_PAD entries of padding each). */
   double *nd, *p;    /* n, p */
-  double *ua, *ub;   /* the uniforms of its first attempt */
+  double *ua;        /* the first uniform of its first attempt */
   double *x;         /* its count */
   int64_t *st;       /* what it still waits for */
   double *cw, *ck;   /* inversions: P(0) past n = 1024, the count */
   int64_t *cok;
-  uint32_t *bits;    /* PCG32 outputs: four a draw */
   uint64_t *jm4, *ja4; /* jumps of 4 i outputs: state jm4[i] + inc ja4[i] */
   uint64_t jmul[RB_JUMPS], jadd[RB_JUMPS]; /* jumps of j < RB_JUMPS */
   double rcp[RB_INV_LAST + 2]; /* 1 / i */
