@@ -24,7 +24,8 @@ static int cpu_has(const struct bandit_kernels *k)
   __builtin_cpu_init();
   if (k == &bk_avx512)
     return __builtin_cpu_supports("avx512f") &&
-           __builtin_cpu_supports("avx512vl");
+           __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
   if (k == &bk_avx2)
     return __builtin_cpu_supports("avx2");
 #endif
