@@ -233,7 +233,11 @@ INLINE struct inv inv_start(const struct rng_multinomial *m, size_t l)
    * (no call in a vector loop: the vectors would be spilled around it). */
   vd q = 1.0 - p, f = splat(1.0);
   vu n = (vu)(sel(nd > 1024.0, splat(0.0), nd) + 0x1p52) - (vu)splat(0x1p52);
-  for (int bit = 0; bit < 11; bit++) {
+  /* Up to the highest bit any lane has: past it every factor is 1. */
+  uint64_t bits = 0;
+  for (int i = 0; i < W; i++)
+    bits |= n[i];
+  for (int bit = 0; bits >> bit; bit++) {
     f = f * sel(-(vm)((n >> bit) & 1), q, splat(1.0));
     q = q * q;
   }
@@ -273,13 +277,11 @@ static int inversions(struct rng_multinomial *m, size_t nl)
     m->st[l] = DONE;
   for (size_t l = 0; l < nl; l += INV_VECTORS * W) {
     struct inv v[INV_VECTORS];
-    double most = 0.0;
-    for (int j = 0; j < INV_VECTORS; j++) {
+    for (int j = 0; j < INV_VECTORS; j++)
       v[j] = inv_start(m, l + (size_t)j * W);
-      for (int i = 0; i < W; i++)
-        most = v[j].last[i] > most ? v[j].last[i] : most;
-    }
-    for (int k = 0; k <= (int)most; k++) {
+    /* Until every lane is found: one that is not by its last step (rare)
+     * is drawn again whatever the steps taken after it. */
+    for (int k = 0; k <= RB_INV_LAST; k++) {
       mk more = inv_step(&v[0], m->rcp[k + 1]);
       for (int j = 1; j < INV_VECTORS; j++)
         more |= inv_step(&v[j], m->rcp[k + 1]);
