@@ -37,8 +37,11 @@
 /* Tries of acquire's loop (each a link, a read and perhaps a takeover)
  * before it gives up on a lock file that keeps changing. */
 #define LOCK_ATTEMPTS 200
-/* Takeover tickets of dead takers are taken over at most this deep. */
-#define LOCK_TICKET_DEPTH 2
+/* Takeover tickets of dead takers are taken over at most this deep: a
+ * lock stays stuck only if this many takers in a row die between winning
+ * their ticket and releasing it (each level adds 26 characters to the
+ * ticket's name). */
+#define LOCK_TICKET_DEPTH 16
 
 struct lock {
   char path[LOCK_PATH_MAX]; /* the lock file */
@@ -613,7 +616,8 @@ int lock_acquire(const char *path, const char *command,
     if (attempt == LOCK_ATTEMPTS) {
       rc = err_set(e, ERR_INPUT,
                    "%s: another process is taking over its lock file %s; "
-                   "try again in a minute", path, l->path);
+                   "try again in a minute (if no dposweep process uses %s, "
+                   "remove %s.takeover-*)", path, l->path, path, l->path);
       break;
     }
     l->self.since = now_s();

@@ -303,6 +303,29 @@ START_TEST(test_stale_taken_over)
   ck_assert_int_eq(entries(), 3); /* the lock, the dead taker's ticket, ours */
   ck_assert_int_eq(lock_release(&l, &e), 0);
   ck_assert_int_eq(entries(), 0);
+
+  /* Three takers in a row that died holding their tickets (each won the
+   * ticket of the one before): the chain is followed, not a wedge. */
+  plant(out, &remote);
+  const char *tokens[] = {"00000000000000e1", "00000000000000e2",
+                          "00000000000000e3"};
+  snprintf(ticket, sizeof ticket, "%s.lock", out);
+  const char *holds = remote.token;
+  for (int i = 0; i < 3; i++) {
+    char next[400];
+    snprintf(next, sizeof next, "%s.takeover-%s", ticket, holds);
+    snprintf(ticket, sizeof ticket, "%s", next);
+    struct lock_owner t = record(this_host(), dead_pid(), time(NULL) + 100,
+                                 tokens[i]);
+    plant_at(ticket, &t);
+    holds = tokens[i];
+  }
+  ck_assert_int_eq(entries(), 4);
+  ck_assert_msg(lock_acquire(out, "run", NULL, &l, &e) == 0, "%s", e.msg);
+  ck_assert_msg(strstr(lock_note(l), "host elsewhere.invalid"), "%s", lock_note(l));
+  ck_assert_int_eq(entries(), 5); /* the lock, three dead tickets, ours */
+  ck_assert_int_eq(lock_release(&l, &e), 0);
+  ck_assert_int_eq(entries(), 0);
 }
 END_TEST
 
