@@ -281,7 +281,6 @@ struct bandit {
   double *pi;     /* current policy, for policy-dependent samplers */
   double *g;      /* gradient / estimate */
   double *wrow;   /* sampled estimator: a row's cell weights */
-  double *trow;   /* and its pairs' gradient terms (2 K) */
   double *sorted; /* metrics scratch */
   double *tref;   /* theta_ref */
   double *wref;   /* sum_z pi_ref(z) sig(r_y - r_z): the win rate's terms */
@@ -416,7 +415,6 @@ static int make_sampler(struct bandit *b)
   if (rng_multinomial_create(nleaf, &b->multi) != 0 ||
       !(b->leaf = malloc(nleaf * sizeof *b->leaf)) ||
       !(b->leafcnt = malloc(nleaf * sizeof *b->leafcnt)) ||
-      !(b->trow = alloc_doubles(2 * (size_t)k)) ||
       !(b->rowmass = malloc(kk * sizeof *b->rowmass)) ||
       !(b->rowcnt = malloc(kk * sizeof *b->rowcnt)))
     return -1;
@@ -539,7 +537,6 @@ void bandit_destroy(struct bandit **bp)
   rng_multinomial_destroy(&b->multi);
   free(b->leaf);
   free(b->leafcnt);
-  free(b->trow);
   free(b->rowmass);
   free(b->rowcnt);
   free(b);
@@ -694,30 +691,15 @@ static void row_outcomes(const struct bandit *b, int y, const double *w,
 }
 
 /* Row y's pairs' terms, from their outcomes' counts c (row_outcomes'
- * order): add_pair's, in loops the compiler vectorizes (a vector division
- * for the sigmoids), G[y]'s sum still taken in z's order.  A pair without
- * draws adds -0 to G[y] and takes +0 from G[z], which leaves every value
- * as it is, the signs of zeros included: the same as skipping it. */
+ * order). */
 static void row_gradient(struct bandit *b, double *G, int y,
                          const uint32_t *c, double bn)
 {
-  const int k = b->k, n = k - 1 - y;
-  const double ey = b->e[y], *restrict ez = b->e + y + 1;
-  double *restrict ty = b->trow, *restrict tz = b->trow + k;
-  for (int j = 0; j < n; j++) {
-    uint32_t yw = c[2 * j], zw = c[2 * j + 1];
-    double q = ey / (ey + ez[j]);
-    double t = bn * ((double)zw * q - (double)yw * (1.0 - q));
-    ty[j] = (yw | zw) ? t : -0.0;
-    tz[j] = (yw | zw) ? t : 0.0;
+  for (int z = y + 1; z < b->k; z++) {
+    uint32_t yw = c[2 * (z - y - 1)], zw = c[2 * (z - y - 1) + 1];
+    if (yw | zw)
+      add_pair(b, G, y, z, yw + zw, yw, bn);
   }
-  double gy = G[y];
-  for (int j = 0; j < n; j++)
-    gy += ty[j];
-  G[y] = gy;
-  double *restrict gz = G + y + 1;
-  for (int j = 0; j < n; j++)
-    gz[j] -= tz[j];
 }
 
 /* The counts as a multinomial over the outcomes (leaf: the diagonal, then
