@@ -663,13 +663,19 @@ static double sig_u(const struct bandit *b, int y, int z)
  * the number of cells we draw these counts as one multinomial, at a cost
  * independent of n; otherwise n draws from an alias table over the cells
  * and a Bernoulli label each, as the authors' code does. */
-static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
-                     uint32_t ywins, double bn)
+static double pair_term(const struct bandit *b, int y, int z, uint32_t m,
+                        uint32_t ywins, double bn)
 {
   /* y won ywins times: each adds -bn sig(-beta c) to G[y]; z won the rest:
    * each adds +bn sig(beta c) to G[y]; c = u_y - u_z.  G[z] mirrors. */
   double q = sig_u(b, y, z);
-  double t = bn * ((double)(m - ywins) * q - (double)ywins * (1.0 - q));
+  return bn * ((double)(m - ywins) * q - (double)ywins * (1.0 - q));
+}
+
+static void add_pair(struct bandit *b, double *G, int y, int z, uint32_t m,
+                     uint32_t ywins, double bn)
+{
+  double t = pair_term(b, y, z, m, ywins, bn);
   G[y] += t;
   G[z] -= t;
 }
@@ -692,14 +698,22 @@ static void row_outcomes(const struct bandit *b, int y, const double *w,
 
 /* Row y's pairs' terms, from their outcomes' counts c (row_outcomes'
  * order). */
-static void row_gradient(struct bandit *b, double *G, int y,
+static void row_gradient(struct bandit *b, double *restrict G, int y,
                          const uint32_t *c, double bn)
 {
+  /* G[y]'s terms added in a register, in add_pair's order: through memory
+   * (G[y] += t beside G[z] -= t, which might be the same entry for all the
+   * compiler knows) each waited on the store before it. */
+  double gy = G[y];
   for (int z = y + 1; z < b->k; z++) {
     uint32_t yw = c[2 * (z - y - 1)], zw = c[2 * (z - y - 1) + 1];
-    if (yw | zw)
-      add_pair(b, G, y, z, yw + zw, yw, bn);
+    if (yw | zw) {
+      double t = pair_term(b, y, z, yw + zw, yw, bn);
+      gy += t;
+      G[z] -= t;
+    }
   }
+  G[y] = gy;
 }
 
 /* The counts as a multinomial over the outcomes (leaf: the diagonal, then

@@ -22,8 +22,9 @@ static int cpu_has(const struct bandit_kernels *k)
 {
 #ifdef BANDIT_X86_KERNELS
   __builtin_cpu_init();
-  if (k == &bk_avx512)
-    return __builtin_cpu_supports("avx512f") &&
+  if (k == &bk_avx512) /* its small batches run the AVX2 copy */
+    return __builtin_cpu_supports("avx2") &&
+           __builtin_cpu_supports("avx512f") &&
            __builtin_cpu_supports("avx512vl") &&
            __builtin_cpu_supports("avx512dq");
   if (k == &bk_avx2)

@@ -324,11 +324,13 @@ INLINE void round_uniforms(const struct rng_multinomial *m, uint64_t base,
   vu jm, ja, o[4];
   memcpy(&jm, m->jm4 + l, sizeof jm);
   memcpy(&ja, m->ja4 + l, sizeof ja);
+  /* Outputs 1..3 by jumps from the first's state, not step after step:
+   * three multiplications side by side instead of in a chain (a retry
+   * waits on them). */
   vu s = jm * base + ja * inc;
-  for (int j = 0; j < 4; j++) {
-    o[j] = pcg_out(s);
-    s = s * RB_PCG_MULT + inc;
-  }
+  o[0] = pcg_out(s);
+  for (int j = 1; j < 4; j++)
+    o[j] = pcg_out(s * m->jmul[j] + inc * m->jadd[j]);
   *v = uniform_of(o[0], o[1]);
   *w = uniform_of(o[2], o[3]);
 }
@@ -636,7 +638,8 @@ static int batch_inversions(struct rng_multinomial *m, size_t len,
 
 /* x[i] ~ Binomial(nd[i], p[i]) for the draws i < len (m->nd, m->p); the
  * generator advanced past the batch's last round. */
-static void batch(struct rng_multinomial *m, struct rng_pcg32 *g, size_t len)
+void RB_CAT(rb_batch, BK_ISA)(struct rng_multinomial *m, struct rng_pcg32 *g,
+                              size_t len)
 {
   /* Counts all fixed (n = 0, p = 0 or 1): no uniforms taken. */
   int drawn = 0;
@@ -666,12 +669,70 @@ void RB_CAT(rb_binomials, BK_ISA)(struct rng_multinomial *m,
     m->nd[i] = (double)n[i];
     m->p[i] = p[i];
   }
-  batch(m, g, count);
+  RB_CAT(rb_batch, BK_ISA)(m, g, count);
   for (size_t i = 0; i < count; i++)
     x[i] = (uint32_t)m->x[i];
 }
 
 /* ---- the multinomial ---- */
+
+/* The children's weights of the nodes lo..lo + W, the left ones
+ * (sum[2 i]) and the right ones (sum[2 i + 1]): the even and the odd
+ * entries of two vectors. */
+INLINE vd left_weights(const double *sum, size_t lo)
+{
+  vd a = load(sum + 2 * lo), b = load(sum + 2 * lo + W);
+#if W == 8
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+#elif W == 4
+  return __builtin_shufflevector(a, b, 0, 2, 4, 6);
+#else
+  return __builtin_shufflevector(a, b, 0, 2);
+#endif
+}
+
+INLINE vd right_weights(const double *sum, size_t lo)
+{
+  vd a = load(sum + 2 * lo), b = load(sum + 2 * lo + W);
+#if W == 8
+  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+#elif W == 4
+  return __builtin_shufflevector(a, b, 1, 3, 5, 7);
+#else
+  return __builtin_shufflevector(a, b, 1, 3);
+#endif
+}
+
+/* The draws of the level's nodes lo..lo + len: n their counts, p their
+ * left child's share of their weight (a division per node, W at a time). */
+static void level_draws(struct rng_multinomial *m, size_t lo, size_t len)
+{
+  size_t j = 0;
+  for (; j + W <= len; j += W)
+    store(m->p + j, left_weights(m->sum, lo + j) / load(m->sum + lo + j));
+  for (; j < len; j++)
+    m->p[j] = m->sum[2 * (lo + j)] / m->sum[lo + j];
+  for (j = 0; j < len; j++)
+    m->nd[j] = (double)m->cnt[lo + j];
+}
+
+/* A level's batch.  On the AVX-512 path one of at most 4 draws (the top
+ * of the tree) goes to the AVX2 copy, on 256-bit vectors: a vector's
+ * BTRD takes the same instructions for one lane as for all, and on the
+ * Xeons measured a 256-bit one ran them faster (two ports for its
+ * arithmetic, where 512-bit arithmetic has one): the multinomial 2-3%
+ * faster side by side.  The same bits: no copy's result depends on its width. */
+INLINE void small_batch(struct rng_multinomial *m, struct rng_pcg32 *g,
+                        size_t len)
+{
+#if W == 8 && defined(BANDIT_X86_KERNELS)
+  if (len <= 4) {
+    rb_batch_avx2(m, g, len);
+    return;
+  }
+#endif
+  RB_CAT(rb_batch, BK_ISA)(m, g, len);
+}
 
 /* The tree's weights for the cells w[0..count), bottom up.  Returns -1
  * for invalid weights. */
@@ -684,7 +745,14 @@ static int tree(struct rng_multinomial *m, const double *w, size_t count)
   }
   if (bad)
     return -1;
-  for (size_t i = count - 1; i >= 1; i--)
+  /* Node i's weight is its children's sum: W nodes at a time from the
+   * last down, while a block's children (2 i >= i + W) lie past it, so
+   * are summed already; the first few one by one. */
+  size_t i = count - 1;
+  for (; i + 1 >= 2 * W; i -= W)
+    store(m->sum + i + 1 - W, left_weights(m->sum, i + 1 - W) +
+                                  right_weights(m->sum, i + 1 - W));
+  for (; i >= 1; i--)
     m->sum[i] = m->sum[2 * i] + m->sum[2 * i + 1];
   const double root = m->sum[1];
   return isfinite(root) && root > 0.0 ? 0 : -1;
@@ -704,11 +772,8 @@ int RB_CAT(rb_multinomial, BK_ISA)(struct rng_multinomial *m,
    * without draws has its count fixed, and its subtree gets zeros. */
   for (size_t lo = 1; lo < count; lo *= 2) {
     size_t hi = 2 * lo < count ? 2 * lo : count, len = hi - lo;
-    for (size_t j = 0; j < len; j++) {
-      m->nd[j] = (double)m->cnt[lo + j];
-      m->p[j] = m->sum[2 * (lo + j)] / m->sum[lo + j];
-    }
-    batch(m, g, len);
+    level_draws(m, lo, len);
+    small_batch(m, g, len);
     for (size_t j = 0; j < len; j++) {
       uint32_t x = (uint32_t)m->x[j];
       m->cnt[2 * (lo + j)] = x;

@@ -102,14 +102,18 @@ extern const double rng_stirling_tail_table[128];
 /* The copies of rng_batch.c, one per instruction set (rb_multinomial_ISA
  * and rb_binomials_ISA, named there as here, by pasting the ISA's name):
  * rng_multinomial_draw and rng_multinomial_binomials
- * (include/dposweep/rng.h), the checks included. */
+ * (include/dposweep/rng.h), the checks included; rb_batch_ISA draws the
+ * batch m->nd, m->p into m->x (the AVX-512 copy hands its small batches
+ * to the AVX2 one's). */
 #define RB_DECLARE(isa)                                                        \
   int rb_multinomial_##isa(struct rng_multinomial *m, struct rng_pcg32 *g,     \
                            uint32_t n, const double *w, size_t count,          \
                            uint32_t *counts);                                  \
   void rb_binomials_##isa(struct rng_multinomial *m, struct rng_pcg32 *g,      \
                           size_t count, const uint32_t *n, const double *p,    \
-                          uint32_t *x)
+                          uint32_t *x);                                        \
+  void rb_batch_##isa(struct rng_multinomial *m, struct rng_pcg32 *g,          \
+                      size_t len)
 RB_DECLARE(baseline);
 #ifdef BANDIT_X86_KERNELS
 RB_DECLARE(avx2);
