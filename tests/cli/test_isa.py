@@ -21,7 +21,7 @@ SIM = ["sim", "--regime", "mix-p", "--arms", "37", "--beta", "2",
 def supported():
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
     have = {"baseline": True, "avx2": " avx2 " in flags,
-            "avx512": all(f" {f} " in flags for f in ("avx512f", "avx512vl", "avx512dq"))}
+            "avx512": all(f" {f} " in flags for f in ("avx2", "avx512f", "avx512vl", "avx512dq"))}
     return [p for p in PATHS if have[p]]
 
 
