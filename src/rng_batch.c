@@ -679,27 +679,18 @@ void RB_CAT(rb_binomials, BK_ISA)(struct rng_multinomial *m,
 /* The children's weights of the nodes lo..lo + W, the left ones
  * (sum[2 i]) and the right ones (sum[2 i + 1]): the even and the odd
  * entries of two vectors. */
-INLINE vd left_weights(const double *sum, size_t lo)
+INLINE void children(const double *sum, size_t lo, vd *left, vd *right)
 {
   vd a = load(sum + 2 * lo), b = load(sum + 2 * lo + W);
 #if W == 8
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+  *left = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+  *right = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
 #elif W == 4
-  return __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  *left = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+  *right = __builtin_shufflevector(a, b, 1, 3, 5, 7);
 #else
-  return __builtin_shufflevector(a, b, 0, 2);
-#endif
-}
-
-INLINE vd right_weights(const double *sum, size_t lo)
-{
-  vd a = load(sum + 2 * lo), b = load(sum + 2 * lo + W);
-#if W == 8
-  return __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
-#elif W == 4
-  return __builtin_shufflevector(a, b, 1, 3, 5, 7);
-#else
-  return __builtin_shufflevector(a, b, 1, 3);
+  *left = __builtin_shufflevector(a, b, 0, 2);
+  *right = __builtin_shufflevector(a, b, 1, 3);
 #endif
 }
 
@@ -708,8 +699,11 @@ INLINE vd right_weights(const double *sum, size_t lo)
 static void level_draws(struct rng_multinomial *m, size_t lo, size_t len)
 {
   size_t j = 0;
-  for (; j + W <= len; j += W)
-    store(m->p + j, left_weights(m->sum, lo + j) / load(m->sum + lo + j));
+  for (; j + W <= len; j += W) {
+    vd left, right;
+    children(m->sum, lo + j, &left, &right);
+    store(m->p + j, left / load(m->sum + lo + j));
+  }
   for (; j < len; j++)
     m->p[j] = m->sum[2 * (lo + j)] / m->sum[lo + j];
   for (j = 0; j < len; j++)
@@ -721,7 +715,8 @@ static void level_draws(struct rng_multinomial *m, size_t lo, size_t len)
  * BTRD takes the same instructions for one lane as for all, and on the
  * Xeons measured a 256-bit one ran them faster (two ports for its
  * arithmetic, where 512-bit arithmetic has one): the multinomial 2-3%
- * faster side by side.  The same bits: no copy's result depends on its width. */
+ * faster side by side.  The same bits: no copy's result depends on its
+ * width. */
 INLINE void small_batch(struct rng_multinomial *m, struct rng_pcg32 *g,
                         size_t len)
 {
@@ -749,9 +744,11 @@ static int tree(struct rng_multinomial *m, const double *w, size_t count)
    * last down, while a block's children (2 i >= i + W) lie past it, so
    * are summed already; the first few one by one. */
   size_t i = count - 1;
-  for (; i + 1 >= 2 * W; i -= W)
-    store(m->sum + i + 1 - W, left_weights(m->sum, i + 1 - W) +
-                                  right_weights(m->sum, i + 1 - W));
+  for (; i + 1 >= 2 * W; i -= W) {
+    vd left, right;
+    children(m->sum, i + 1 - W, &left, &right);
+    store(m->sum + i + 1 - W, left + right);
+  }
   for (; i >= 1; i--)
     m->sum[i] = m->sum[2 * i] + m->sum[2 * i + 1];
   const double root = m->sum[1];
