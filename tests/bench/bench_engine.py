@@ -8,8 +8,8 @@ this machine has.
 Times are CPU times (the C process's, NumPy's process_time): on a shared
 machine they count the work, not the waits for a core.  Each ratio's two
 sides take 15 short turns each (50-100 ms), alternating, and keep their
-best.  The ratios use the path dposweep picks by itself (auto).  Targets (exit 1 if
-one is missed):
+best.  The ratios use the path dposweep picks by itself (auto).  Targets
+(exit 1 if one is missed):
   exact mix-p K=1000 >= 45x, exact uniform K=1000 >= 35x,
   sampled mix-p K=20 n=8192 >= 100x (NumPy: the same draws, n pairs from
   the sampler and a label each, and the same gradient),
@@ -87,25 +87,28 @@ def time_numpy(step, u, steps, repeat=3):
     return best
 
 
-def side_by_side(np_step, u, np_steps, c_args, rounds=ROUNDS):
-    """Best of `rounds` for each side, the two sides taking turns: on a
-    shared machine a busy spell then slows both, not one side's every
-    try.  Returns (NumPy seconds per step, C seconds per step)."""
-    t_np = t_c = float("inf")
+def turns(*sides, rounds=ROUNDS):
+    """Each side (a function returning seconds per step) `rounds` times,
+    the sides taking turns: on a shared machine a busy spell then slows
+    all sides, not one side's every try.  Returns each side's best."""
+    best = [float("inf")] * len(sides)
     for _ in range(rounds):
-        t_np = min(t_np, time_numpy(np_step, u, np_steps, repeat=1))
-        t_c = min(t_c, run_c_once(*c_args)[0])
-    return t_np, t_c
-
-
-def alternate(*c_args, rounds=ROUNDS):
-    """C runs side by side, taking turns as in side_by_side: the best
-    seconds per step of each."""
-    best = [float("inf")] * len(c_args)
-    for _ in range(rounds):
-        for i, args in enumerate(c_args):
-            best[i] = min(best[i], run_c_once(*args)[0])
+        for i, side in enumerate(sides):
+            best[i] = min(best[i], side())
     return best
+
+
+def side_by_side(np_step, u, np_steps, c_args):
+    """NumPy's step against C's, by turns.  Returns (NumPy seconds per
+    step, C seconds per step)."""
+    return turns(lambda: time_numpy(np_step, u, np_steps, repeat=1),
+                 lambda: run_c_once(*c_args)[0])
+
+
+def alternate(*c_args):
+    """C runs (run_c_once's arguments) by turns: each one's best seconds
+    per step."""
+    return turns(*[lambda a=a: run_c_once(*a)[0] for a in c_args])
 
 
 def supported():
