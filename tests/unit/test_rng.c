@@ -63,7 +63,7 @@ START_TEST(test_uniform_53_bits)
   const int n = 200000;
   for (int i = 0; i < n; i++) {
     double u = rng_uniform(&g);
-    ck_assert(u >= 0.0 && u < 1.0);
+    UNIT_ASSERT_MSG(u >= 0.0 && u < 1.0, "uniform %a outside [0, 1)", u);
     or_bits |= (uint64_t)(u * 0x1.0p53);
     sum += u;
     sum2 += u * u;
@@ -123,7 +123,7 @@ START_TEST(test_bernoulli_binomial)
     const int m = 20000;
     for (int i = 0; i < m; i++) {
       double x = rng_binomial(&g, ps[c], ns[c]);
-      ck_assert(x <= ns[c]);
+      UNIT_ASSERT_MSG(x <= ns[c], "Bin(%u, %g) drew %g", ns[c], ps[c], x);
       s += x;
       s2 += x * x;
     }
@@ -148,7 +148,7 @@ START_TEST(test_alias_frequencies)
   const long m = 400000;
   for (long i = 0; i < m; i++) {
     size_t c = rng_alias_draw(a, &g);
-    ck_assert_uint_lt(c, n);
+    UNIT_ASSERT_MSG(c < n, "alias drew cell %zu of %zu", c, n);
     count[c]++;
   }
   double total = 0;
@@ -238,16 +238,16 @@ static void source_fill(struct binom_source *s)
     s->n[i] = o.n;
     s->p[i] = o.p;
   }
-  ck_assert_int_eq(rng_multinomial_binomials(s->m, &s->g, BATCH, s->n, s->p,
-                                             s->x),
-                   0);
+  UNIT_ASSERT_MSG(
+    rng_multinomial_binomials(s->m, &s->g, BATCH, s->n, s->p, s->x) == 0,
+    "a batch of Bin(%u, %g) refused", s->c.n, s->c.p);
   for (int i = 0; i < BATCH; i += 2) {
     struct binom_case o = others[(i / 2) % nothers];
-    ck_assert_uint_le(s->x[i], o.n);
-    if (o.n == 0 || !(o.p > 0.0))
-      ck_assert_uint_eq(s->x[i], 0);
-    if (o.p >= 1.0)
-      ck_assert_uint_eq(s->x[i], o.n);
+    uint32_t want_lo = o.p >= 1.0 ? o.n : 0;
+    uint32_t want_hi = o.n == 0 || !(o.p > 0.0) ? 0 : o.n;
+    UNIT_ASSERT_MSG(s->x[i] >= want_lo && s->x[i] <= want_hi,
+                    "Bin(%u, %g) drew %u, outside [%u, %u]", o.n, o.p,
+                    s->x[i], want_lo, want_hi);
   }
   s->next = 1;
 }
@@ -291,7 +291,7 @@ static void check_binomial_law(struct binom_case c, uint64_t seed,
   double s1 = 0.0, s2 = 0.0;
   for (int i = 0; i < M; i++) {
     uint32_t x = source_draw(&src);
-    ck_assert_uint_le(x, c.n);
+    UNIT_ASSERT_MSG(x <= c.n, "Bin(%u, %g) drew %u", c.n, c.p, x);
     /* Centred on the true mean, so n = 4e9 loses no precision. */
     double d = (double)x - mean;
     s1 += d;
@@ -466,7 +466,8 @@ START_TEST(test_multinomial_joint)
   memset(seen, 0, sizeof seen);
   for (int i = 0; i < M; i++) {
     uint32_t c[7];
-    ck_assert_int_eq(rng_multinomial_draw(m, &g, n, w, cells, c), 0);
+    UNIT_ASSERT_MSG(rng_multinomial_draw(m, &g, n, w, cells, c) == 0,
+                    "draw %d refused", i);
     int j = 0;
     while (j < nout) {
       int k = 0;
@@ -476,7 +477,7 @@ START_TEST(test_multinomial_joint)
         break;
       j++;
     }
-    ck_assert_msg(j < nout, "an outcome of probability 0");
+    UNIT_ASSERT_MSG(j < nout, "an outcome of probability 0");
     seen[j]++;
   }
   double chi2 = 0.0;
@@ -508,7 +509,8 @@ static void check_multinomial_moments(uint32_t n, const double *w, int cells,
   double s1[32] = {0}, s2[32] = {0}, s01 = 0.0;
   for (int d = 0; d < draws; d++) {
     uint32_t c[32];
-    ck_assert_int_eq(rng_multinomial_draw(m, &g, n, w, cells, c), 0);
+    UNIT_ASSERT_MSG(rng_multinomial_draw(m, &g, n, w, cells, c) == 0,
+                    "n %u: draw %d refused", n, d);
     uint64_t sum = 0;
     double x[32];
     for (int i = 0; i < cells; i++) {
@@ -517,7 +519,8 @@ static void check_multinomial_moments(uint32_t n, const double *w, int cells,
       s1[i] += x[i];
       s2[i] += x[i] * x[i];
     }
-    ck_assert_uint_eq(sum, n);
+    UNIT_ASSERT_MSG(sum == n, "n %u: counts sum to %llu", n,
+                    (unsigned long long)sum);
     s01 += x[0] * x[1];
   }
   for (int i = 0; i < cells; i++) {
