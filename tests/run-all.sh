@@ -10,7 +10,10 @@
 #      tests repeat those paths with other timing, which the release
 #      build covers, and the CI run must stay under 30 minutes;
 #   3. the libFuzzer harnesses (clang) for FUZZ_SECONDS each (default 20;
-#      the long run is FUZZ_SECONDS=600, see README "Reliability").
+#      the long run is FUZZ_SECONDS=600, see README "Reliability"), side
+#      by side.
+# Builds 2 and 3 compile in the background, at the lowest priority, while
+# build 1 compiles and runs its tests.
 # Prints "N passed, N failed" from meson's counts last; exit 1 on a failure.
 # Not -e: every suite runs even after another failed; `status` and the
 # counts collect the outcome.
@@ -50,6 +53,40 @@ suite() { # builddir meson-test-arguments...
   count "$dir"
 }
 
+built() { # builddir: did the background build make it?
+  grep -qx "$1" "$built"
+}
+
+if [ "${1:-}" = --background-builds ]; then # STATUS_FILE: see below
+  # The lowest priority, for this shell and what it starts: nice 19, and
+  # nice 19 for its session's autogroup too, where the kernel has them
+  # (it weighs each session's group against the others, and meson runs
+  # each test in a session of its own, so nice alone would not yield).
+  echo 19 2> /dev/null > /proc/self/autogroup
+  renice -n 19 -p $$ > /dev/null
+  built=$2
+  echo $$ > "$built.pid" # its process group, for the trap below
+  setup build-asan -Db_sanitize=address,undefined -Db_lundef=false &&
+    echo build-asan >> "$built"
+  CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+    -Db_lundef=false && echo build-fuzz >> "$built"
+  exit 0
+fi
+
+# The sanitizer builds compile in the background, in a session of their
+# own at the lowest priority, while the release build compiles and runs
+# its tests: its serial suites leave about half the CPU idle (MPI's
+# start-ups, SLURM's scheduling, waits for timeouts), which is what the
+# compilers get.  Their output goes to a log, shown if one fails.
+built=$(mktemp)
+build_log=$(mktemp)
+setsid -w tests/run-all.sh --background-builds "$built" > "$build_log" 2>&1 &
+builds=$!
+# An interrupted run stops them too (their own session does not get the
+# terminal's signals).
+trap 'kill -TERM "-$(cat "$built.pid" 2> /dev/null)" 2> /dev/null; exit 130' \
+  INT TERM
+
 if setup build; then
   suite build --num-processes 2
 else
@@ -57,7 +94,15 @@ else
   failed=$((failed + 1))
 fi
 
-if setup build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
+wait "$builds"
+trap - INT TERM
+rm -f "$built.pid"
+if ! built build-asan || ! built build-fuzz; then
+  cat "$build_log"
+fi
+rm -f "$build_log"
+
+if built build-asan; then
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
     suite build-asan --suite unit --no-suite starts-mpi
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=0 \
@@ -69,13 +114,13 @@ else
   failed=$((failed + 1))
 fi
 
-if CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-    -Db_lundef=false; then
+if built build-fuzz; then
   FUZZ_SECONDS=${FUZZ_SECONDS:-20} suite build-fuzz --suite fuzz
 else
   status=1
   failed=$((failed + 1))
 fi
 
+rm -f "$built"
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
