@@ -57,7 +57,8 @@ def save(fig: Figure, outdir: str, name: str, dpi: int = DPI) -> str:
 
     The layout and the tight bounding box are computed once, for both
     files: savefig(bbox_inches="tight") would lay the figure out and
-    measure every text twice per file, most of a report's time.
+    measure every text twice per file, most of a report's time.  fig
+    keeps that layout: draw nothing more on it after saving.
     """
     fig.draw_without_rendering()  # the layout engine places the axes
     fig.set_layout_engine(None)  # and stay there: no layout per file

@@ -54,7 +54,7 @@ suite() { # builddir meson-test-arguments...
 }
 
 built() { # builddir: did the background build make it?
-  grep -qx "$1" "$built"
+  grep -qx "$1" "$built_list"
 }
 
 if [ "${1:-}" = --background-builds ]; then # STATUS_FILE: see below
@@ -64,12 +64,12 @@ if [ "${1:-}" = --background-builds ]; then # STATUS_FILE: see below
   # each test in a session of its own, so nice alone would not yield).
   echo 19 2> /dev/null > /proc/self/autogroup
   renice -n 19 -p $$ > /dev/null
-  built=$2
-  echo $$ > "$built.pid" # its process group, for the trap below
+  built_list=$2
+  echo $$ > "$built_list.pid" # its process group, for the trap below
   setup build-asan -Db_sanitize=address,undefined -Db_lundef=false &&
-    echo build-asan >> "$built"
+    echo build-asan >> "$built_list"
   CC=clang setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-    -Db_lundef=false && echo build-fuzz >> "$built"
+    -Db_lundef=false && echo build-fuzz >> "$built_list"
   exit 0
 fi
 
@@ -78,13 +78,13 @@ fi
 # its tests: its serial suites leave about half the CPU idle (MPI's
 # start-ups, SLURM's scheduling, waits for timeouts), which is what the
 # compilers get.  Their output goes to a log, shown if one fails.
-built=$(mktemp)
+built_list=$(mktemp)
 build_log=$(mktemp)
-setsid -w tests/run-all.sh --background-builds "$built" > "$build_log" 2>&1 &
+setsid -w tests/run-all.sh --background-builds "$built_list" > "$build_log" 2>&1 &
 builds=$!
 # An interrupted run stops them too (their own session does not get the
 # terminal's signals).
-trap 'kill -TERM "-$(cat "$built.pid" 2> /dev/null)" 2> /dev/null; exit 130' \
+trap 'kill -TERM "-$(cat "$built_list.pid" 2> /dev/null)" 2> /dev/null; exit 130' \
   INT TERM
 
 if setup build; then
@@ -96,7 +96,7 @@ fi
 
 wait "$builds"
 trap - INT TERM
-rm -f "$built.pid"
+rm -f "$built_list.pid"
 if ! built build-asan || ! built build-fuzz; then
   cat "$build_log"
 fi
@@ -121,6 +121,6 @@ else
   failed=$((failed + 1))
 fi
 
-rm -f "$built"
+rm -f "$built_list"
 echo "$passed passed, $failed failed"
 [ "$status" -eq 0 ] && [ "$failed" -eq 0 ]
